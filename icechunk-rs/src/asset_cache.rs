@@ -1,0 +1,196 @@
+//! Reads and writes the immutable objects (snapshots, manifest shards, transaction logs,
+//! chunks), verifying each on read, with bounded caches in front of the decoded ones.
+//! Concurrent requests for one uncached object share a single fetch.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
+
+use crate::config::RepositoryConfig;
+use crate::error::{IcechunkError, Result};
+use crate::format::manifest::{ChunkLocation, ChunkRef, ManifestShard};
+use crate::format::snapshot::Snapshot;
+use crate::format::txlog::TransactionLog;
+use crate::format::{chunk_checksum, paths, ChunkCoords, ChunkId, ManifestId, NodeId, SnapshotId};
+use crate::storage::Storage;
+
+#[derive(Clone)]
+struct ShardWeight;
+
+impl Weighter<ManifestId, Arc<ManifestShard>> for ShardWeight {
+    fn weight(&self, _key: &ManifestId, shard: &Arc<ManifestShard>) -> u64 {
+        shard.weight().max(1) as u64
+    }
+}
+
+pub struct AssetCache {
+    storage: Arc<dyn Storage>,
+    config: RepositoryConfig,
+    snapshots: Cache<SnapshotId, Arc<Snapshot>>,
+    manifests: Cache<ManifestId, Arc<ManifestShard>, ShardWeight>,
+    transaction_logs: Cache<SnapshotId, Arc<TransactionLog>>,
+}
+
+impl std::fmt::Debug for AssetCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssetCache").field("storage", &self.storage).finish_non_exhaustive()
+    }
+}
+
+async fn cached<K, V, W, F>(cache: &Cache<K, V, W>, key: K, load: F) -> Result<V>
+where
+    K: Eq + Hash + Clone,
+    V: Clone,
+    W: Weighter<K, V> + Clone,
+    F: Future<Output = Result<V>>,
+{
+    match cache.get_value_or_guard_async(&key).await {
+        Ok(value) => Ok(value),
+        Err(guard) => {
+            let value = load.await?;
+            let _ = guard.insert(value.clone());
+            Ok(value)
+        }
+    }
+}
+
+impl AssetCache {
+    pub fn new(storage: Arc<dyn Storage>, config: RepositoryConfig) -> Self {
+        let snapshot_entries = config.snapshot_cache_size.max(1) as usize;
+        let manifest_bytes = config.manifest_cache_bytes.max(1);
+        AssetCache {
+            snapshots: Cache::new(snapshot_entries),
+            transaction_logs: Cache::new(snapshot_entries),
+            // Estimated item count (~64 KB per shard) and the weight capacity in bytes.
+            manifests: Cache::with_weighter(
+                (manifest_bytes / 65_536).clamp(16, 1 << 20) as usize,
+                manifest_bytes,
+                ShardWeight,
+            ),
+            storage,
+            config,
+        }
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn config(&self) -> &RepositoryConfig {
+        &self.config
+    }
+
+    pub async fn snapshot(&self, id: &SnapshotId) -> Result<Arc<Snapshot>> {
+        cached(&self.snapshots, *id, async {
+            let path = paths::snapshot(id);
+            let stored = self
+                .storage
+                .get(&path)
+                .await?
+                .ok_or_else(|| IcechunkError::SnapshotNotFound { id: id.to_string() })?;
+            let snapshot = Snapshot::decode(&path, &stored)?;
+            if snapshot.id != *id {
+                return Err(IcechunkError::corrupt(path, "snapshot id does not match its name"));
+            }
+            Ok(Arc::new(snapshot))
+        })
+        .await
+    }
+
+    pub async fn write_snapshot(&self, snapshot: Snapshot) -> Result<Arc<Snapshot>> {
+        let stored = snapshot.encode(self.config.compression_level)?;
+        self.storage.put(&paths::snapshot(&snapshot.id), stored).await?;
+        let snapshot = Arc::new(snapshot);
+        self.snapshots.insert(snapshot.id, snapshot.clone());
+        Ok(snapshot)
+    }
+
+    pub async fn manifest(&self, id: &ManifestId) -> Result<Arc<ManifestShard>> {
+        cached(&self.manifests, *id, async {
+            let path = paths::manifest(id);
+            let stored = self
+                .storage
+                .get(&path)
+                .await?
+                .ok_or_else(|| IcechunkError::corrupt(&path, "manifest shard is missing"))?;
+            let shard = ManifestShard::decode(&path, &stored)?;
+            if shard.id() != *id {
+                return Err(IcechunkError::corrupt(path, "manifest id does not match its name"));
+            }
+            Ok(Arc::new(shard))
+        })
+        .await
+    }
+
+    pub async fn write_manifest(
+        &self,
+        node_id: NodeId,
+        block: &[u32],
+        refs: &[(ChunkCoords, ChunkRef)],
+    ) -> Result<ManifestId> {
+        let id = ManifestId::random();
+        let stored = ManifestShard::encode(id, node_id, block, refs, self.config.compression_level)?;
+        self.storage.put(&paths::manifest(&id), stored).await?;
+        Ok(id)
+    }
+
+    pub async fn transaction_log(&self, id: &SnapshotId) -> Result<Arc<TransactionLog>> {
+        cached(&self.transaction_logs, *id, async {
+            let path = paths::transaction_log(id);
+            let stored = self
+                .storage
+                .get(&path)
+                .await?
+                .ok_or_else(|| IcechunkError::corrupt(&path, "transaction log is missing"))?;
+            Ok(Arc::new(TransactionLog::decode(&path, &stored)?))
+        })
+        .await
+    }
+
+    pub async fn write_transaction_log(&self, id: SnapshotId, log: TransactionLog) -> Result<()> {
+        let stored = log.encode(id, self.config.compression_level)?;
+        self.storage.put(&paths::transaction_log(&id), stored).await?;
+        self.transaction_logs.insert(id, Arc::new(log));
+        Ok(())
+    }
+
+    /// Stores a chunk: inline (kept in the reference) when small, else as a new object.
+    pub async fn write_chunk(&self, bytes: Bytes) -> Result<ChunkRef> {
+        let checksum = chunk_checksum(&bytes);
+        let length = bytes.len() as u64;
+        if length <= self.config.inline_chunk_threshold_bytes as u64 {
+            return Ok(ChunkRef { location: ChunkLocation::Inline(bytes), length, checksum });
+        }
+        let id = ChunkId::random();
+        self.storage.put(&paths::chunk(&id), bytes).await?;
+        Ok(ChunkRef { location: ChunkLocation::Object { id, offset: 0 }, length, checksum })
+    }
+
+    /// A chunk's bytes, checked against the checksum of its reference. `key` names the
+    /// chunk in errors.
+    pub async fn read_chunk(&self, key: &str, chunk: &ChunkRef) -> Result<Bytes> {
+        let (bytes, object) = match &chunk.location {
+            ChunkLocation::Inline(bytes) => (Some(bytes.clone()), format!("inline chunk {key}")),
+            ChunkLocation::Object { id, offset } => {
+                let path = paths::chunk(id);
+                let bytes = if *offset == 0 {
+                    self.storage.get(&path).await?
+                } else {
+                    self.storage.get_range(&path, *offset..offset + chunk.length).await?
+                };
+                (bytes, path)
+            }
+        };
+        let bytes = bytes.ok_or_else(|| {
+            IcechunkError::corrupt(&object, format!("the object holding chunk `{key}` is missing"))
+        })?;
+        if bytes.len() as u64 != chunk.length || chunk_checksum(&bytes) != chunk.checksum {
+            return Err(IcechunkError::corrupt(object, format!("checksum mismatch for chunk `{key}`")));
+        }
+        Ok(bytes)
+    }
+}

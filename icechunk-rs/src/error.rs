@@ -1,0 +1,106 @@
+//! One error type for the engine; `kind()` is what bindings map to their exception classes.
+
+use crate::format::SnapshotId;
+
+pub type Result<T, E = IcechunkError> = std::result::Result<T, E>;
+
+/// The families of errors, stable for bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    RepositoryNotFound,
+    RefNotFound,
+    SnapshotNotFound,
+    NodeNotFound,
+    AlreadyExists,
+    Conflict,
+    ReadOnly,
+    InvalidInput,
+    SessionState,
+    Storage,
+    Format,
+    NotAncestor,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IcechunkError {
+    #[error("no repository at {location}: create one with Repository.create")]
+    RepositoryNotFound { location: String },
+    #[error("a repository already exists at {location}")]
+    RepositoryAlreadyExists { location: String },
+    #[error("the location {location} is not empty; create a repository in an empty location")]
+    LocationNotEmpty { location: String },
+    #[error("{kind} `{name}` not found")]
+    RefNotFound { kind: &'static str, name: String },
+    #[error("snapshot {id} not found")]
+    SnapshotNotFound { id: String },
+    #[error("node `{path}` not found")]
+    NodeNotFound { path: String },
+    #[error("key `{key}` not found")]
+    KeyNotFound { key: String },
+    #[error("{kind} `{name}` already exists")]
+    RefAlreadyExists { kind: &'static str, name: String },
+    #[error(
+        "branch `{branch}` moved: this session is based on {} but the tip is now {}; \
+         rebase or start a new session from the tip",
+        fmt_opt(expected_parent), fmt_opt(actual_parent)
+    )]
+    Conflict {
+        branch: String,
+        expected_parent: Option<SnapshotId>,
+        actual_parent: Option<SnapshotId>,
+    },
+    #[error("the session is read-only: {0}")]
+    ReadOnly(String),
+    #[error("invalid ref name `{name}`: {reason}")]
+    InvalidRefName { name: String, reason: &'static str },
+    #[error("invalid key `{key}`: {reason}")]
+    InvalidKey { key: String, reason: String },
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    SessionState(String),
+    #[error("object `{path}` is corrupt: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("object `{path}` has an unsupported format: {reason}")]
+    UnsupportedFormat { path: String, reason: String },
+    #[error("snapshot {from} is not an ancestor of {to}")]
+    NotAncestor { from: String, to: String },
+    #[error("storage error: {0}")]
+    Storage(#[from] object_store::Error),
+    #[error("storage error: {0}")]
+    StorageOther(String),
+}
+
+fn fmt_opt(id: &Option<SnapshotId>) -> String {
+    id.as_ref().map_or_else(|| "no snapshot".to_string(), |id| id.to_string())
+}
+
+impl IcechunkError {
+    pub fn kind(&self) -> ErrorKind {
+        use IcechunkError::*;
+        match self {
+            RepositoryNotFound { .. } => ErrorKind::RepositoryNotFound,
+            RepositoryAlreadyExists { .. } | LocationNotEmpty { .. } | RefAlreadyExists { .. } => {
+                ErrorKind::AlreadyExists
+            }
+            RefNotFound { .. } => ErrorKind::RefNotFound,
+            SnapshotNotFound { .. } => ErrorKind::SnapshotNotFound,
+            NodeNotFound { .. } | KeyNotFound { .. } => ErrorKind::NodeNotFound,
+            Conflict { .. } => ErrorKind::Conflict,
+            ReadOnly(_) => ErrorKind::ReadOnly,
+            InvalidRefName { .. } | InvalidKey { .. } | InvalidInput(_) => ErrorKind::InvalidInput,
+            SessionState(_) => ErrorKind::SessionState,
+            Corrupt { .. } | UnsupportedFormat { .. } => ErrorKind::Format,
+            NotAncestor { .. } => ErrorKind::NotAncestor,
+            Storage(_) | StorageOther(_) => ErrorKind::Storage,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        IcechunkError::Corrupt { path: path.into(), reason: reason.into() }
+    }
+
+    pub(crate) fn invalid_key(key: &str, reason: impl Into<String>) -> Self {
+        IcechunkError::InvalidKey { key: key.to_string(), reason: reason.into() }
+    }
+}

@@ -1,0 +1,415 @@
+//! The repository: creation and opening, branches and tags, history, and sessions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::asset_cache::AssetCache;
+use crate::config::RepositoryConfig;
+use crate::error::{IcechunkError, Result};
+use crate::format::header::{self, ObjectType};
+use crate::format::snapshot::Snapshot;
+use crate::format::txlog::TransactionLog;
+use crate::format::{paths, ChunkCoords, NodeId, SnapshotId};
+use crate::refs::{self, MAIN_BRANCH};
+use crate::session::Session;
+use crate::storage::{LimitedStorage, Storage};
+
+pub const INITIAL_COMMIT_MESSAGE: &str = "Repository initialized";
+
+/// Which version to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionInfo {
+    BranchTip(String),
+    Tag(String),
+    Snapshot(SnapshotId),
+    /// The newest snapshot in the branch's ancestry written at or before `at`.
+    AsOf { branch: String, at: DateTime<Utc> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotInfo {
+    pub id: SnapshotId,
+    pub parent_id: Option<SnapshotId>,
+    pub written_at: DateTime<Utc>,
+    pub message: String,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl SnapshotInfo {
+    fn of(snapshot: &Snapshot) -> Self {
+        SnapshotInfo {
+            id: snapshot.id,
+            parent_id: snapshot.parent_id,
+            written_at: Utc.timestamp_micros(snapshot.flushed_at as i64).single().unwrap_or_default(),
+            message: snapshot.message.clone(),
+            metadata: snapshot.metadata.clone(),
+        }
+    }
+}
+
+/// What changed between two versions (or in a session). Paths are absolute ("/a/b").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    pub new_groups: BTreeSet<String>,
+    pub new_arrays: BTreeSet<String>,
+    pub deleted_groups: BTreeSet<String>,
+    pub deleted_arrays: BTreeSet<String>,
+    pub updated_groups: BTreeSet<String>,
+    pub updated_arrays: BTreeSet<String>,
+    pub updated_chunks: BTreeMap<String, BTreeSet<ChunkCoords>>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        *self == Diff::default()
+    }
+
+    pub(crate) fn from_transaction_log(log: &TransactionLog) -> Self {
+        let mut builder = DiffBuilder::default();
+        builder.apply(log);
+        builder.finish()
+    }
+}
+
+#[derive(Default)]
+struct NodeHistory {
+    path: String,
+    is_array: bool,
+    created: bool,
+    deleted: bool,
+    updated: bool,
+    chunks: BTreeSet<ChunkCoords>,
+}
+
+/// Folds transaction logs, oldest first, into one diff, tracking nodes by id so that a node
+/// created and deleted within the range disappears.
+#[derive(Default)]
+struct DiffBuilder {
+    nodes: BTreeMap<NodeId, NodeHistory>,
+}
+
+impl DiffBuilder {
+    fn entry(&mut self, id: NodeId, path: &str, is_array: bool) -> &mut NodeHistory {
+        self.nodes.entry(id).or_insert_with(|| NodeHistory { path: path.to_string(), is_array, ..Default::default() })
+    }
+
+    fn apply(&mut self, log: &TransactionLog) {
+        for (list, is_array) in [(&log.new_groups, false), (&log.new_arrays, true)] {
+            for (id, path) in list {
+                self.entry(*id, path, is_array).created = true;
+            }
+        }
+        for (list, is_array) in [(&log.updated_groups, false), (&log.updated_arrays, true)] {
+            for (id, path) in list {
+                self.entry(*id, path, is_array).updated = true;
+            }
+        }
+        for ((id, path), coords) in &log.updated_chunks {
+            self.entry(*id, path, true).chunks.extend(coords.iter().cloned());
+        }
+        for (list, is_array) in [(&log.deleted_groups, false), (&log.deleted_arrays, true)] {
+            for (id, path) in list {
+                let node = self.entry(*id, path, is_array);
+                if node.created {
+                    self.nodes.remove(id);
+                } else {
+                    node.deleted = true;
+                    node.updated = false;
+                    node.chunks.clear();
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Diff {
+        let mut diff = Diff::default();
+        for node in self.nodes.into_values() {
+            let path = node.path.clone();
+            match (node.is_array, node.created, node.deleted) {
+                (_, _, true) if node.is_array => diff.deleted_arrays.insert(path.clone()),
+                (_, _, true) => diff.deleted_groups.insert(path.clone()),
+                (true, true, _) => diff.new_arrays.insert(path.clone()),
+                (false, true, _) => diff.new_groups.insert(path.clone()),
+                (true, false, _) if node.updated => diff.updated_arrays.insert(path.clone()),
+                (false, false, _) if node.updated => diff.updated_groups.insert(path.clone()),
+                _ => false,
+            };
+            if !node.deleted && !node.chunks.is_empty() {
+                diff.updated_chunks.entry(path).or_default().extend(node.chunks);
+            }
+        }
+        diff
+    }
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    assets: AssetCache,
+    config: RepositoryConfig,
+}
+
+#[derive(Clone)]
+pub struct Repository {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Repository({})", self.inner.storage.location())
+    }
+}
+
+async fn read_config(storage: &dyn Storage) -> Result<Option<RepositoryConfig>> {
+    let Some(stored) = storage.get(paths::CONFIG).await? else { return Ok(None) };
+    let json = header::decode(paths::CONFIG, ObjectType::Config, &stored)?;
+    let config = serde_json::from_slice(&json)
+        .map_err(|e| IcechunkError::corrupt(paths::CONFIG, format!("invalid config: {e}")))?;
+    Ok(Some(config))
+}
+
+impl Repository {
+    fn from_parts(storage: Arc<dyn Storage>, config: RepositoryConfig) -> Self {
+        let storage: Arc<dyn Storage> =
+            Arc::new(LimitedStorage::new(storage, config.max_concurrent_requests as usize));
+        let assets = AssetCache::new(storage.clone(), config.clone());
+        Repository { inner: Arc::new(Inner { storage, assets, config }) }
+    }
+
+    /// Creates a repository in an empty location, with an initial empty snapshot on `main`.
+    pub async fn create(storage: Arc<dyn Storage>, config: Option<RepositoryConfig>) -> Result<Self> {
+        let config = config.unwrap_or_default();
+        config.validate()?;
+        let location = storage.location();
+        if read_config(storage.as_ref()).await?.is_some() {
+            return Err(IcechunkError::RepositoryAlreadyExists { location });
+        }
+        if !storage.list("").await?.is_empty() {
+            return Err(IcechunkError::LocationNotEmpty { location });
+        }
+        let json = serde_json::to_vec_pretty(&config).expect("config serializes");
+        // The config decides the race between two creators: only one creates it.
+        if !storage.put_if_absent(paths::CONFIG, header::encode(ObjectType::Config, &json, None)?).await? {
+            return Err(IcechunkError::RepositoryAlreadyExists { location });
+        }
+        let repo = Self::from_parts(storage, config);
+        let initial = Snapshot {
+            id: SnapshotId::random(),
+            parent_id: None,
+            flushed_at: Utc::now().timestamp_micros().max(0) as u64,
+            message: INITIAL_COMMIT_MESSAGE.to_string(),
+            metadata: Default::default(),
+            nodes: Default::default(),
+        };
+        let id = initial.id;
+        let assets = repo.assets();
+        futures::try_join!(
+            assets.write_transaction_log(id, TransactionLog::default()),
+            assets.write_snapshot(initial)
+        )?;
+        refs::move_branch(repo.storage().as_ref(), MAIN_BRANCH, Some(id), |current| match current {
+            None => Ok(()),
+            Some(_) => Err(IcechunkError::RefAlreadyExists { kind: "branch", name: MAIN_BRANCH.into() }),
+        })
+        .await?;
+        Ok(repo)
+    }
+
+    /// Opens an existing repository. `config` overrides the stored one for this process.
+    pub async fn open(storage: Arc<dyn Storage>, config: Option<RepositoryConfig>) -> Result<Self> {
+        let stored = read_config(storage.as_ref())
+            .await?
+            .ok_or_else(|| IcechunkError::RepositoryNotFound { location: storage.location() })?;
+        let config = config.unwrap_or(stored);
+        config.validate()?;
+        Ok(Self::from_parts(storage, config))
+    }
+
+    pub async fn open_or_create(storage: Arc<dyn Storage>, config: Option<RepositoryConfig>) -> Result<Self> {
+        if Self::exists(storage.clone()).await? {
+            Self::open(storage, config).await
+        } else {
+            match Self::create(storage.clone(), config.clone()).await {
+                // Someone else created it meanwhile.
+                Err(IcechunkError::RepositoryAlreadyExists { .. }) => Self::open(storage, config).await,
+                other => other,
+            }
+        }
+    }
+
+    pub async fn exists(storage: Arc<dyn Storage>) -> Result<bool> {
+        Ok(storage.get(paths::CONFIG).await?.is_some())
+    }
+
+    pub fn config(&self) -> &RepositoryConfig {
+        &self.inner.config
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    pub(crate) fn assets(&self) -> &AssetCache {
+        &self.inner.assets
+    }
+
+    // ------------------------------------------------------------------ branches
+
+    pub async fn create_branch(&self, name: &str, snapshot: &SnapshotId) -> Result<()> {
+        refs::validate_ref_name(name)?;
+        self.assets().snapshot(snapshot).await?;
+        refs::move_branch(self.storage().as_ref(), name, Some(*snapshot), |current| match current {
+            None => Ok(()),
+            Some(_) => Err(IcechunkError::RefAlreadyExists { kind: "branch", name: name.to_string() }),
+        })
+        .await
+    }
+
+    pub async fn list_branches(&self) -> Result<BTreeSet<String>> {
+        refs::list_branches(self.storage().as_ref()).await
+    }
+
+    pub async fn lookup_branch(&self, name: &str) -> Result<SnapshotId> {
+        refs::branch_snapshot(self.storage().as_ref(), name).await
+    }
+
+    pub async fn delete_branch(&self, name: &str) -> Result<()> {
+        refs::validate_ref_name(name)?;
+        if name == MAIN_BRANCH {
+            return Err(IcechunkError::InvalidInput("the main branch cannot be deleted".into()));
+        }
+        refs::move_branch(self.storage().as_ref(), name, None, |current| match current {
+            Some(_) => Ok(()),
+            None => Err(IcechunkError::RefNotFound { kind: "branch", name: name.to_string() }),
+        })
+        .await
+    }
+
+    /// Points `name` at `to` (the undo). With `from`, only if the tip is still `from`.
+    pub async fn reset_branch(&self, name: &str, to: &SnapshotId, from: Option<&SnapshotId>) -> Result<()> {
+        refs::validate_ref_name(name)?;
+        self.assets().snapshot(to).await?;
+        refs::move_branch(self.storage().as_ref(), name, Some(*to), |current| match (current, from) {
+            (None, _) => Err(IcechunkError::RefNotFound { kind: "branch", name: name.to_string() }),
+            (Some(current), Some(from)) if current != *from => Err(IcechunkError::Conflict {
+                branch: name.to_string(),
+                expected_parent: Some(*from),
+                actual_parent: Some(current),
+            }),
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    // ------------------------------------------------------------------ tags
+
+    pub async fn create_tag(&self, name: &str, snapshot: &SnapshotId) -> Result<()> {
+        refs::validate_ref_name(name)?;
+        self.assets().snapshot(snapshot).await?;
+        refs::create_tag(self.storage().as_ref(), name, *snapshot).await
+    }
+
+    pub async fn list_tags(&self) -> Result<BTreeSet<String>> {
+        refs::list_tags(self.storage()).await
+    }
+
+    pub async fn lookup_tag(&self, name: &str) -> Result<SnapshotId> {
+        refs::tag_snapshot(self.storage().as_ref(), name).await
+    }
+
+    pub async fn delete_tag(&self, name: &str) -> Result<()> {
+        refs::delete_tag(self.storage().as_ref(), name).await
+    }
+
+    // ------------------------------------------------------------------ history
+
+    pub async fn lookup_snapshot(&self, id: &SnapshotId) -> Result<SnapshotInfo> {
+        Ok(SnapshotInfo::of(&*self.assets().snapshot(id).await?))
+    }
+
+    /// The snapshot a version names; fails with a typed error if it does not exist.
+    pub async fn resolve_version(&self, version: &VersionInfo) -> Result<SnapshotId> {
+        match version {
+            VersionInfo::BranchTip(branch) => self.lookup_branch(branch).await,
+            VersionInfo::Tag(tag) => self.lookup_tag(tag).await,
+            VersionInfo::Snapshot(id) => Ok(self.assets().snapshot(id).await?.id),
+            VersionInfo::AsOf { branch, at } => {
+                let mut history = self.history_from(self.lookup_branch(branch).await?);
+                while let Some(info) = history.try_next().await? {
+                    if info.written_at <= *at {
+                        return Ok(info.id);
+                    }
+                }
+                Err(IcechunkError::SnapshotNotFound { id: format!("on branch `{branch}` as of {at}") })
+            }
+        }
+    }
+
+    /// The version's snapshot and its ancestors, newest first, fetched as the stream is read.
+    pub async fn ancestry(&self, version: &VersionInfo) -> Result<BoxStream<'static, Result<SnapshotInfo>>> {
+        let start = self.resolve_version(version).await?;
+        Ok(self.history_from(start))
+    }
+
+    fn history_from(&self, start: SnapshotId) -> BoxStream<'static, Result<SnapshotInfo>> {
+        let repo = self.clone();
+        futures::stream::try_unfold(Some(start), move |next| {
+            let repo = repo.clone();
+            async move {
+                let Some(id) = next else { return Ok(None) };
+                let snapshot = repo.assets().snapshot(&id).await?;
+                Ok(Some((SnapshotInfo::of(&snapshot), snapshot.parent_id)))
+            }
+        })
+        .boxed()
+    }
+
+    /// What changed from `from` to `to`; `from` must be an ancestor of `to` (or equal).
+    pub async fn diff(&self, from: &VersionInfo, to: &VersionInfo) -> Result<Diff> {
+        let (from, to) = futures::try_join!(self.resolve_version(from), self.resolve_version(to))?;
+        let mut between = Vec::new();
+        let mut history = self.history_from(to);
+        let mut found = false;
+        while let Some(info) = history.try_next().await? {
+            if info.id == from {
+                found = true;
+                break;
+            }
+            between.push(info.id);
+        }
+        if !found {
+            return Err(IcechunkError::NotAncestor { from: from.to_string(), to: to.to_string() });
+        }
+        let logs: Vec<_> = futures::stream::iter(between.iter().rev())
+            .map(|id| self.assets().transaction_log(id))
+            .buffered(16)
+            .try_collect()
+            .await?;
+        let mut builder = DiffBuilder::default();
+        for log in &logs {
+            builder.apply(log);
+        }
+        Ok(builder.finish())
+    }
+
+    // ------------------------------------------------------------------ sessions
+
+    pub async fn readonly_session(&self, version: &VersionInfo) -> Result<Session> {
+        let id = self.resolve_version(version).await?;
+        let snapshot = self.assets().snapshot(&id).await?;
+        let branch = match version {
+            VersionInfo::BranchTip(b) => Some(b.clone()),
+            _ => None,
+        };
+        Ok(Session::new(self.clone(), snapshot, branch, false))
+    }
+
+    pub async fn writable_session(&self, branch: &str) -> Result<Session> {
+        let id = self.lookup_branch(branch).await?;
+        let snapshot = self.assets().snapshot(&id).await?;
+        Ok(Session::new(self.clone(), snapshot, Some(branch.to_string()), true))
+    }
+}

@@ -1,0 +1,106 @@
+//! A writable session's uncommitted changes, and how they overlay the base snapshot.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::format::manifest::ChunkRef;
+use crate::format::snapshot::{Node, NodeKind, Snapshot};
+use crate::format::{ChunkCoords, NodeId};
+use crate::store::metadata::NodeType;
+
+/// A node created or whose `zarr.json` changed in this session.
+#[derive(Debug, Clone)]
+pub struct NodeChange {
+    pub id: NodeId,
+    pub zarr_json: Bytes,
+    pub node_type: NodeType,
+    /// Created in this session (no chunks in the base snapshot belong to it).
+    pub is_new: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSet {
+    pub nodes: BTreeMap<String, NodeChange>,
+    /// Paths of base-snapshot nodes deleted in this session (a path may also be re-created).
+    pub deleted: BTreeSet<String>,
+    /// Per array path: chunks written (`Some`) or deleted (`None`).
+    pub chunks: BTreeMap<String, BTreeMap<ChunkCoords, Option<ChunkRef>>>,
+}
+
+/// A node as the session sees it: from the change set or from the base snapshot.
+#[derive(Debug, Clone)]
+pub enum NodeView {
+    Changed(NodeChange),
+    Base(Arc<Node>),
+}
+
+impl NodeView {
+    pub fn id(&self) -> NodeId {
+        match self {
+            NodeView::Changed(c) => c.id,
+            NodeView::Base(n) => n.id,
+        }
+    }
+    pub fn zarr_json(&self) -> &Bytes {
+        match self {
+            NodeView::Changed(c) => &c.zarr_json,
+            NodeView::Base(n) => &n.zarr_json,
+        }
+    }
+    pub fn is_array(&self) -> bool {
+        match self {
+            NodeView::Changed(c) => matches!(c.node_type, NodeType::Array(_)),
+            NodeView::Base(n) => matches!(n.kind, NodeKind::Array(_)),
+        }
+    }
+}
+
+impl ChangeSet {
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.deleted.is_empty() && self.chunks.is_empty()
+    }
+
+    pub fn node(&self, base: &Snapshot, path: &str) -> Option<NodeView> {
+        if let Some(change) = self.nodes.get(path) {
+            return Some(NodeView::Changed(change.clone()));
+        }
+        if self.deleted.contains(path) {
+            return None;
+        }
+        base.node(path).map(|n| NodeView::Base(n.clone()))
+    }
+
+    /// Every live node path, sorted.
+    pub fn node_paths(&self, base: &Snapshot) -> BTreeSet<String> {
+        let mut paths: BTreeSet<String> =
+            base.nodes.keys().filter(|p| !self.deleted.contains(*p)).cloned().collect();
+        paths.extend(self.nodes.keys().cloned());
+        paths
+    }
+
+    /// Whether chunks of the base snapshot still belong to the node at `path`.
+    pub fn base_chunks_visible(&self, base: &Snapshot, path: &str) -> bool {
+        match self.nodes.get(path) {
+            Some(change) => !change.is_new,
+            None => !self.deleted.contains(path) && base.node(path).is_some(),
+        }
+    }
+
+    pub fn delete_node(&mut self, base: &Snapshot, path: &str) {
+        self.nodes.remove(path);
+        self.chunks.remove(path);
+        if base.node(path).is_some() {
+            self.deleted.insert(path.to_string());
+        }
+    }
+
+    pub fn set_chunk(&mut self, path: &str, coords: ChunkCoords, chunk: Option<ChunkRef>) {
+        self.chunks.entry(path.to_string()).or_default().insert(coords, chunk);
+    }
+
+    pub fn chunk(&self, path: &str, coords: &[u32]) -> Option<&Option<ChunkRef>> {
+        self.chunks.get(path).and_then(|c| c.get(coords))
+    }
+}

@@ -1,0 +1,333 @@
+//! Sessions: a consistent view of one snapshot, plus (when writable) a change set on top.
+//!
+//! A session always reads its base snapshot and its own changes, whatever others commit.
+//! Chunk bytes are uploaded as they are written, as new immutable objects, so the change set
+//! holds references only and an abandoned session leaves nothing reachable behind.
+
+mod change_set;
+mod commit;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+pub use change_set::{ChangeSet, NodeChange, NodeView};
+
+use crate::error::{IcechunkError, Result};
+use crate::format::manifest::ChunkRef;
+use crate::format::snapshot::{NodeKind, Snapshot};
+use crate::format::{ChunkCoords, NodeId, SnapshotId};
+use crate::repository::{Diff, Repository};
+use crate::store::metadata::{parse_zarr_json, ArrayInfo, NodeType};
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("branch", &self.inner.branch)
+            .field("snapshot", &self.snapshot_id())
+            .field("read_only", &self.read_only())
+            .finish()
+    }
+}
+
+struct Inner {
+    repo: Repository,
+    branch: Option<String>,
+    writable: bool,
+    state: Mutex<State>,
+}
+
+struct State {
+    base: Arc<Snapshot>,
+    changes: ChangeSet,
+    /// Set by a successful commit: the session is read-only from then on.
+    committed: bool,
+    /// Parsed `zarr.json` of arrays, by path; dropped when the path's metadata changes.
+    array_infos: HashMap<String, Arc<ArrayInfo>>,
+}
+
+impl Session {
+    pub(crate) fn new(repo: Repository, base: Arc<Snapshot>, branch: Option<String>, writable: bool) -> Self {
+        let state = State { base, changes: ChangeSet::default(), committed: false, array_infos: HashMap::new() };
+        Session { inner: Arc::new(Inner { repo, branch, writable, state: Mutex::new(state) }) }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn repository(&self) -> &Repository {
+        &self.inner.repo
+    }
+
+    pub fn read_only(&self) -> bool {
+        !self.inner.writable || self.state().committed
+    }
+
+    pub fn snapshot_id(&self) -> SnapshotId {
+        self.state().base.id
+    }
+
+    pub fn branch(&self) -> Option<String> {
+        self.inner.branch.clone()
+    }
+
+    pub fn store(&self) -> Store {
+        Store::new(self.clone())
+    }
+
+    pub fn has_uncommitted_changes(&self) -> bool {
+        !self.state().changes.is_empty()
+    }
+
+    /// The uncommitted changes, in the shape of a diff.
+    pub fn status(&self) -> Diff {
+        let state = self.state();
+        Diff::from_transaction_log(&commit::transaction_log(&state.base, &state.changes))
+    }
+
+    pub fn discard_changes(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut state = self.state();
+        state.changes = ChangeSet::default();
+        state.array_infos.clear();
+        Ok(())
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if !self.inner.writable {
+            return Err(IcechunkError::ReadOnly(
+                "open a writable session (Repository.writable_session) to make changes".into(),
+            ));
+        }
+        if self.state().committed {
+            return Err(IcechunkError::ReadOnly(
+                "this session already committed; open a new writable session for more changes".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    pub(crate) fn node(&self, path: &str) -> Option<NodeView> {
+        let state = self.state();
+        state.changes.node(&state.base, path)
+    }
+
+    /// Live node paths, sorted.
+    pub(crate) fn node_paths(&self) -> Vec<String> {
+        let state = self.state();
+        state.changes.node_paths(&state.base).into_iter().collect()
+    }
+
+    /// The array layout at `path`, if an array lives there.
+    pub(crate) fn array_info(&self, path: &str) -> Option<Arc<ArrayInfo>> {
+        let mut state = self.state();
+        if let Some(info) = state.array_infos.get(path) {
+            return Some(info.clone());
+        }
+        let node = state.changes.node(&state.base, path)?;
+        let info = match &node {
+            NodeView::Changed(NodeChange { node_type: NodeType::Array(info), .. }) => info.clone(),
+            NodeView::Changed(_) => return None,
+            NodeView::Base(n) if n.is_array() => match parse_zarr_json(path, &n.zarr_json) {
+                Ok(NodeType::Array(info)) => info,
+                _ => return None,
+            },
+            NodeView::Base(_) => return None,
+        };
+        let info = Arc::new(info);
+        state.array_infos.insert(path.to_string(), info.clone());
+        Some(info)
+    }
+
+    pub(crate) async fn chunk_ref(&self, path: &str, coords: &[u32]) -> Result<Option<ChunkRef>> {
+        let shard = {
+            let state = self.state();
+            if let Some(change) = state.changes.chunk(path, coords) {
+                return Ok(change.clone());
+            }
+            if !state.changes.base_chunks_visible(&state.base, path) {
+                return Ok(None);
+            }
+            let Some(node) = state.base.node(path) else { return Ok(None) };
+            let NodeKind::Array(array) = &node.kind else { return Ok(None) };
+            match array.shards.get(&array.block_of(coords)) {
+                Some(info) => info.manifest_id,
+                None => return Ok(None),
+            }
+        };
+        let shard = self.inner.repo.assets().manifest(&shard).await?;
+        Ok(shard.lookup(coords))
+    }
+
+    pub(crate) async fn read_chunk(&self, key: &str, chunk: &ChunkRef) -> Result<Bytes> {
+        self.inner.repo.assets().read_chunk(key, chunk).await
+    }
+
+    /// Every chunk of the array at `path` with its length, in coordinate order.
+    pub(crate) async fn array_chunks(&self, path: &str) -> Result<Vec<(ChunkCoords, u64)>> {
+        let (shards, changes) = {
+            let state = self.state();
+            let shards: Vec<_> = if state.changes.base_chunks_visible(&state.base, path) {
+                match state.base.node(path).map(|n| &n.kind) {
+                    Some(NodeKind::Array(array)) => array.shards.values().map(|s| s.manifest_id).collect(),
+                    _ => Vec::new(),
+                }
+            } else {
+                Vec::new()
+            };
+            (shards, state.changes.chunks.get(path).cloned().unwrap_or_default())
+        };
+        let assets = self.inner.repo.assets();
+        let loaded = futures::future::try_join_all(shards.iter().map(|id| assets.manifest(id))).await?;
+        let mut chunks: BTreeMap<ChunkCoords, u64> = BTreeMap::new();
+        for shard in &loaded {
+            chunks.extend(shard.iter_lengths());
+        }
+        for (coords, change) in changes {
+            match change {
+                Some(chunk) => chunks.insert(coords, chunk.length),
+                None => chunks.remove(&coords),
+            };
+        }
+        Ok(chunks.into_iter().collect())
+    }
+
+    pub(crate) async fn array_has_chunks(&self, path: &str) -> Result<bool> {
+        {
+            let state = self.state();
+            let changes = state.changes.chunks.get(path);
+            if changes.is_some_and(|c| c.values().any(Option::is_some)) {
+                return Ok(true);
+            }
+            if changes.is_none() {
+                if !state.changes.base_chunks_visible(&state.base, path) {
+                    return Ok(false);
+                }
+                if let Some(NodeKind::Array(array)) = state.base.node(path).map(|n| &n.kind) {
+                    return Ok(!array.shards.is_empty());
+                }
+                return Ok(false);
+            }
+        }
+        Ok(!self.array_chunks(path).await?.is_empty())
+    }
+
+    /// Total bytes of the array's chunks, from shard totals when nothing changed.
+    pub(crate) async fn array_chunk_bytes(&self, path: &str) -> Result<u64> {
+        {
+            let state = self.state();
+            if !state.changes.chunks.contains_key(path) && state.changes.base_chunks_visible(&state.base, path) {
+                if let Some(NodeKind::Array(array)) = state.base.node(path).map(|n| &n.kind) {
+                    return Ok(array.shards.values().map(|s| s.total_bytes).sum());
+                }
+            }
+        }
+        Ok(self.array_chunks(path).await?.iter().map(|(_, len)| len).sum())
+    }
+
+    // ------------------------------------------------------------------ writes
+
+    /// Creates or updates the node at `path` from its `zarr.json`.
+    pub(crate) fn set_node(&self, path: &str, key: &str, zarr_json: Bytes) -> Result<()> {
+        self.check_writable()?;
+        let node_type = parse_zarr_json(key, &zarr_json)?;
+        let mut state = self.state();
+        let state = &mut *state;
+        state.array_infos.remove(path);
+        let existing = state.changes.node(&state.base, path);
+        let same_kind = existing.as_ref().is_some_and(|n| n.is_array() == matches!(node_type, NodeType::Array(_)));
+        let change = match existing {
+            Some(existing) if same_kind => {
+                let is_new = match &existing {
+                    NodeView::Changed(c) => c.is_new,
+                    NodeView::Base(_) => false,
+                };
+                NodeChange { id: existing.id(), zarr_json, node_type, is_new }
+            }
+            other => {
+                if other.is_some() {
+                    state.changes.delete_node(&state.base, path);
+                }
+                NodeChange { id: NodeId::random(), zarr_json, node_type, is_new: true }
+            }
+        };
+        state.changes.nodes.insert(path.to_string(), change);
+        Ok(())
+    }
+
+    pub(crate) fn delete_node(&self, path: &str) -> Result<()> {
+        self.check_writable()?;
+        let mut state = self.state();
+        let state = &mut *state;
+        state.array_infos.remove(path);
+        state.changes.delete_node(&state.base, path);
+        Ok(())
+    }
+
+    /// Uploads the chunk (unless it is small enough to inline), then records it.
+    pub(crate) async fn set_chunk(&self, path: &str, coords: ChunkCoords, bytes: Bytes) -> Result<()> {
+        self.check_writable()?;
+        let chunk = self.inner.repo.assets().write_chunk(bytes).await?;
+        self.check_writable()?;
+        self.state().changes.set_chunk(path, coords, Some(chunk));
+        Ok(())
+    }
+
+    pub(crate) fn delete_chunk(&self, path: &str, coords: ChunkCoords) -> Result<()> {
+        self.check_writable()?;
+        self.state().changes.set_chunk(path, coords, None);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ commit
+
+    /// Writes the changes as a new snapshot and moves the branch to it, if the branch still
+    /// points at this session's base snapshot (else `Conflict`, and nothing is lost: the
+    /// session keeps its changes).
+    pub async fn commit(
+        &self,
+        message: &str,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+        allow_empty: bool,
+    ) -> Result<SnapshotId> {
+        self.check_writable()?;
+        let branch = self.inner.branch.clone().ok_or_else(|| {
+            IcechunkError::SessionState("only a session on a branch can commit".into())
+        })?;
+        let (base, changes) = {
+            let state = self.state();
+            (state.base.clone(), state.changes.clone())
+        };
+        if changes.is_empty() && !allow_empty {
+            return Err(IcechunkError::SessionState(
+                "no changes to commit; pass allow_empty=True to commit anyway".into(),
+            ));
+        }
+        let snapshot = commit::write_commit(
+            &self.inner.repo,
+            &branch,
+            &base,
+            &changes,
+            message,
+            metadata.unwrap_or_default(),
+        )
+        .await?;
+        let id = snapshot.id;
+        let mut state = self.state();
+        state.base = snapshot;
+        state.changes = ChangeSet::default();
+        state.array_infos.clear();
+        state.committed = true;
+        Ok(id)
+    }
+}

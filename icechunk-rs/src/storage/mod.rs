@@ -1,0 +1,76 @@
+//! Storage: one async trait for everything the engine reads and writes, implemented over the
+//! `object_store` crate. Paths are relative to the repository's location.
+//!
+//! The only conditional write the engine needs is create-if-absent ([`Storage::put_if_absent`]):
+//! every backend and every S3-compatible server tried here implements it safely under
+//! contention, unlike compare-and-swap updates (see spec/format.md, "Refs").
+
+mod limit;
+mod object_store_backend;
+
+use std::fmt::Debug;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+pub use limit::LimitedStorage;
+pub use object_store_backend::ObjectStorage;
+
+/// How to rebuild a storage elsewhere (another process, a Dask worker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StorageSpec {
+    /// Lives only in this process.
+    InMemory,
+    LocalFilesystem { path: PathBuf },
+}
+
+/// An object's name and size, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// Relative to the listed prefix.
+    pub path: String,
+    pub size: u64,
+}
+
+#[async_trait]
+pub trait Storage: Send + Sync + Debug {
+    fn spec(&self) -> StorageSpec;
+    /// Human-readable location, for messages.
+    fn location(&self) -> String;
+    /// `Ok(None)` when the object does not exist.
+    async fn get(&self, path: &str) -> Result<Option<Bytes>>;
+    async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Option<Bytes>>;
+    /// Writes or replaces an object; readers see the old or the new bytes, never a part.
+    async fn put(&self, path: &str, bytes: Bytes) -> Result<()>;
+    /// Creates the object only if no object has that path. `Ok(false)`: one already existed.
+    async fn put_if_absent(&self, path: &str, bytes: Bytes) -> Result<bool>;
+    /// Every object under `prefix` (a folder: "refs/"), recursively.
+    async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>>;
+    /// The immediate sub-folders of `prefix`, by name.
+    async fn list_folders(&self, prefix: &str) -> Result<Vec<String>>;
+    async fn delete(&self, path: &str) -> Result<()>;
+}
+
+pub fn new_in_memory_storage() -> Arc<dyn Storage> {
+    Arc::new(ObjectStorage::in_memory())
+}
+
+/// A repository in the folder `path` (created if missing).
+pub fn new_local_filesystem_storage(path: impl Into<PathBuf>) -> Result<Arc<dyn Storage>> {
+    Ok(Arc::new(ObjectStorage::local_filesystem(path.into())?))
+}
+
+/// Rebuilds a storage from its description. In-memory storage cannot be rebuilt.
+pub fn from_spec(spec: &StorageSpec) -> Result<Arc<dyn Storage>> {
+    match spec {
+        StorageSpec::InMemory => Err(crate::IcechunkError::InvalidInput(
+            "an in-memory repository lives in one process and cannot be reopened elsewhere".into(),
+        )),
+        StorageSpec::LocalFilesystem { path } => new_local_filesystem_storage(path.clone()),
+    }
+}

@@ -1,0 +1,278 @@
+//! The Zarr key space of a session: `zarr.json` keys are nodes, chunk keys are chunk
+//! references. Listings and sizes come from the snapshot and its manifests, never from
+//! walking chunk objects.
+
+pub mod keys;
+pub mod metadata;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::{IcechunkError, Result};
+use crate::format::ChunkCoords;
+use crate::session::Session;
+use keys::{node_key_prefix, node_path, METADATA_KEY};
+use metadata::ArrayInfo;
+
+/// A byte range of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `start..end`, end exclusive.
+    Bounded { start: u64, end: u64 },
+    /// From an offset to the end.
+    Offset(u64),
+    /// The last `n` bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    pub fn slice(&self, bytes: Bytes) -> Bytes {
+        let len = bytes.len() as u64;
+        let (start, end) = match *self {
+            ByteRange::Bounded { start, end } => (start.min(len), end.min(len).max(start.min(len))),
+            ByteRange::Offset(start) => (start.min(len), len),
+            ByteRange::Suffix(n) => (len.saturating_sub(n), len),
+        };
+        bytes.slice(start as usize..end as usize)
+    }
+}
+
+/// What a key names in this session.
+enum Target {
+    Metadata { path: String },
+    Chunk { path: String, coords: ChunkCoords },
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    session: Session,
+}
+
+impl Store {
+    pub(crate) fn new(session: Session) -> Self {
+        Store { session }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    pub fn read_only(&self) -> bool {
+        self.session.read_only()
+    }
+
+    /// Resolves a key; `Ok(None)` when it is well-formed but names nothing that could exist.
+    fn resolve(&self, key: &str) -> Result<Option<Target>> {
+        let segments = keys::segments(key)?;
+        let (last, parents) = segments.split_last().expect("segments are never empty");
+        if *last == METADATA_KEY {
+            return Ok(Some(Target::Metadata { path: node_path(parents) }));
+        }
+        for split in 0..segments.len() {
+            let path = node_path(&segments[..split]);
+            if let Some(info) = self.session.array_info(&path) {
+                let rest = segments[split..].join("/");
+                return Ok(info.parse_chunk_key(&rest).map(|coords| Target::Chunk { path, coords }));
+            }
+        }
+        Ok(None)
+    }
+
+    pub async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Option<Bytes>> {
+        let bytes = match self.resolve(key)? {
+            Some(Target::Metadata { path }) => self.session.node(&path).map(|n| n.zarr_json().clone()),
+            Some(Target::Chunk { path, coords }) => match self.session.chunk_ref(&path, &coords).await? {
+                Some(chunk) => Some(self.session.read_chunk(key, &chunk).await?),
+                None => None,
+            },
+            None => None,
+        };
+        Ok(match range {
+            Some(range) => bytes.map(|b| range.slice(b)),
+            None => bytes,
+        })
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(match self.resolve(key)? {
+            Some(Target::Metadata { path }) => self.session.node(&path).is_some(),
+            Some(Target::Chunk { path, coords }) => self.session.chunk_ref(&path, &coords).await?.is_some(),
+            None => false,
+        })
+    }
+
+    pub async fn set(&self, key: &str, value: Bytes) -> Result<()> {
+        self.session.check_writable()?;
+        match self.resolve(key)? {
+            Some(Target::Metadata { path }) => {
+                let segments = keys::segments(key)?;
+                for split in 0..segments.len() - 1 {
+                    let parent = node_path(&segments[..split]);
+                    if self.session.array_info(&parent).is_some() {
+                        return Err(IcechunkError::invalid_key(key, format!("`{parent}` is an array: it cannot hold nodes")));
+                    }
+                }
+                self.session.set_node(&path, key, value)
+            }
+            Some(Target::Chunk { path, coords }) => self.session.set_chunk(&path, coords, value).await,
+            None => Err(IcechunkError::invalid_key(
+                key,
+                "neither a zarr.json nor a chunk key of an existing array (write the array's zarr.json first)",
+            )),
+        }
+    }
+
+    /// Writes only if the key holds nothing; `Ok(false)` when it already did.
+    pub async fn set_if_not_exists(&self, key: &str, value: Bytes) -> Result<bool> {
+        self.session.check_writable()?;
+        if self.exists(key).await? {
+            return Ok(false);
+        }
+        self.set(key, value).await?;
+        Ok(true)
+    }
+
+    /// Deleting a missing key is not an error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.session.check_writable()?;
+        match self.resolve(key)? {
+            Some(Target::Metadata { path }) => {
+                if self.session.node(&path).is_some() {
+                    self.session.delete_node(&path)?;
+                }
+                Ok(())
+            }
+            Some(Target::Chunk { path, coords }) => self.session.delete_chunk(&path, coords),
+            None => Ok(()),
+        }
+    }
+
+    /// Deletes every key under `prefix` ("" deletes everything).
+    pub async fn delete_dir(&self, prefix: &str) -> Result<()> {
+        self.session.check_writable()?;
+        let dir = dir_prefix(&keys::prefix(prefix)?);
+        for path in self.session.node_paths() {
+            let node_prefix = node_key_prefix(&path);
+            if format!("{node_prefix}{METADATA_KEY}").starts_with(&dir) {
+                self.session.delete_node(&path)?;
+            } else if dir.starts_with(&node_prefix) {
+                if let Some(info) = self.session.array_info(&path) {
+                    for (coords, _) in self.session.array_chunks(&path).await? {
+                        if format!("{node_prefix}{}", info.chunk_key(&coords)).starts_with(&dir) {
+                            self.session.delete_chunk(&path, coords)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn list(&self) -> Result<Vec<String>> {
+        self.list_prefix("").await
+    }
+
+    /// Every key that starts with `prefix`.
+    pub async fn list_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut listed = Vec::new();
+        for path in self.session.node_paths() {
+            let node_prefix = node_key_prefix(&path);
+            let meta = format!("{node_prefix}{METADATA_KEY}");
+            if meta.starts_with(prefix) {
+                listed.push(meta);
+            }
+            if !(node_prefix.starts_with(prefix) || prefix.starts_with(&node_prefix)) {
+                continue;
+            }
+            if let Some(info) = self.session.array_info(&path) {
+                for (coords, _) in self.session.array_chunks(&path).await? {
+                    let key = format!("{node_prefix}{}", info.chunk_key(&coords));
+                    if key.starts_with(prefix) {
+                        listed.push(key);
+                    }
+                }
+            }
+        }
+        Ok(listed)
+    }
+
+    /// The names directly under `prefix`: keys, and folders (without a trailing `/`).
+    pub async fn list_dir(&self, prefix: &str) -> Result<Vec<String>> {
+        let dir = dir_prefix(&keys::prefix(prefix)?);
+        let mut names = BTreeSet::new();
+        let first_segment = |rest: &str| rest.split('/').next().unwrap_or_default().to_string();
+        for path in self.session.node_paths() {
+            let node_prefix = node_key_prefix(&path);
+            if let Some(rest) = format!("{node_prefix}{METADATA_KEY}").strip_prefix(&dir) {
+                names.insert(first_segment(rest));
+            }
+            let Some(info) = self.session.array_info(&path) else { continue };
+            if node_prefix == dir && self.only_c_folder(&info) {
+                if self.session.array_has_chunks(&path).await? {
+                    names.insert("c".to_string());
+                }
+            } else if dir.starts_with(&node_prefix) {
+                for (coords, _) in self.session.array_chunks(&path).await? {
+                    let key = format!("{node_prefix}{}", info.chunk_key(&coords));
+                    if let Some(rest) = key.strip_prefix(&dir) {
+                        names.insert(first_segment(rest));
+                    }
+                }
+            }
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    /// With the default encoding and `/`, every chunk key of a (non-scalar) array starts with `c/`.
+    fn only_c_folder(&self, info: &Arc<ArrayInfo>) -> bool {
+        matches!(info.encoding, metadata::ChunkKeyEncoding::Default { separator: '/' }) && info.ndim() > 0
+    }
+
+    pub async fn getsize(&self, key: &str) -> Result<u64> {
+        let size = match self.resolve(key)? {
+            Some(Target::Metadata { path }) => self.session.node(&path).map(|n| n.zarr_json().len() as u64),
+            Some(Target::Chunk { path, coords }) => {
+                self.session.chunk_ref(&path, &coords).await?.map(|c| c.length)
+            }
+            None => None,
+        };
+        size.ok_or_else(|| IcechunkError::KeyNotFound { key: key.to_string() })
+    }
+
+    /// Total bytes of the keys under `prefix`.
+    pub async fn getsize_prefix(&self, prefix: &str) -> Result<u64> {
+        let dir = dir_prefix(&keys::prefix(prefix)?);
+        let mut total = 0;
+        for path in self.session.node_paths() {
+            let node_prefix = node_key_prefix(&path);
+            if !(node_prefix.starts_with(&dir) || dir.starts_with(&node_prefix)) {
+                continue;
+            }
+            if format!("{node_prefix}{METADATA_KEY}").starts_with(&dir) {
+                total += self.session.node(&path).map_or(0, |n| n.zarr_json().len() as u64);
+            }
+            let Some(info) = self.session.array_info(&path) else { continue };
+            if node_prefix.starts_with(&dir) {
+                total += self.session.array_chunk_bytes(&path).await?;
+            } else {
+                for (coords, len) in self.session.array_chunks(&path).await? {
+                    if format!("{node_prefix}{}", info.chunk_key(&coords)).starts_with(&dir) {
+                        total += len;
+                    }
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// "" stays ""; "a/b" becomes "a/b/".
+fn dir_prefix(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    }
+}
