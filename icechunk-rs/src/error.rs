@@ -42,13 +42,10 @@ pub enum IcechunkError {
     #[error(
         "branch `{branch}` moved: this session is based on {} but the tip is now {}; \
          rebase or start a new session from the tip",
-        fmt_opt(expected_parent), fmt_opt(actual_parent)
+        fmt_opt(expected_parent),
+        fmt_opt(actual_parent)
     )]
-    Conflict {
-        branch: String,
-        expected_parent: Option<SnapshotId>,
-        actual_parent: Option<SnapshotId>,
-    },
+    Conflict { branch: String, expected_parent: Option<SnapshotId>, actual_parent: Option<SnapshotId> },
     #[error("the session is read-only: {0}")]
     ReadOnly(String),
     #[error("invalid ref name `{name}`: {reason}")]

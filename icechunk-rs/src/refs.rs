@@ -140,7 +140,8 @@ pub async fn branch_tip(storage: &dyn Storage, name: &str) -> Result<Option<Bran
         .get(&branch_hint_path(name))
         .await?
         .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()))
-        .filter(|seq| *seq > 0);
+        // Never trusted: an absurd value only sends us to the listing.
+        .filter(|seq| *seq > 0 && *seq < u64::MAX / 2);
     let mut tip: Option<BranchTip> = None;
     let mut next = 1;
     if let Some(seq) = hint {

@@ -27,7 +27,10 @@ pub enum VersionInfo {
     Tag(String),
     Snapshot(SnapshotId),
     /// The newest snapshot in the branch's ancestry written at or before `at`.
-    AsOf { branch: String, at: DateTime<Utc> },
+    AsOf {
+        branch: String,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +97,11 @@ struct DiffBuilder {
 
 impl DiffBuilder {
     fn entry(&mut self, id: NodeId, path: &str, is_array: bool) -> &mut NodeHistory {
-        self.nodes.entry(id).or_insert_with(|| NodeHistory { path: path.to_string(), is_array, ..Default::default() })
+        self.nodes.entry(id).or_insert_with(|| NodeHistory {
+            path: path.to_string(),
+            is_array,
+            ..Default::default()
+        })
     }
 
     fn apply(&mut self, log: &TransactionLog) {

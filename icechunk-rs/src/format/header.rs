@@ -96,8 +96,7 @@ pub fn decode(path: &str, expected: ObjectType, stored: &[u8]) -> Result<Vec<u8>
     }
     match compression {
         0 => Ok(body.to_vec()),
-        1 => zstd::stream::decode_all(body)
-            .map_err(|e| IcechunkError::corrupt(path, format!("zstd: {e}"))),
+        1 => zstd::stream::decode_all(body).map_err(|e| IcechunkError::corrupt(path, format!("zstd: {e}"))),
         other => Err(IcechunkError::UnsupportedFormat {
             path: path.to_string(),
             reason: format!("unknown compression {other}"),

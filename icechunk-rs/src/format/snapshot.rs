@@ -159,9 +159,8 @@ impl Snapshot {
             let kind = match node.data_type() {
                 fb::NodeData::GroupNode => NodeKind::Group,
                 fb::NodeData::ArrayNode => {
-                    let array = node
-                        .data_as_array_node()
-                        .ok_or_else(|| corrupt("array node without data".into()))?;
+                    let array =
+                        node.data_as_array_node().ok_or_else(|| corrupt("array node without data".into()))?;
                     let shards = array
                         .shards()
                         .iter()

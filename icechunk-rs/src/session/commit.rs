@@ -103,12 +103,18 @@ pub(crate) async fn write_commit(
         let kind = match (&change.node_type, base.node(path).filter(|_| !change.is_new)) {
             (NodeType::Group, _) => NodeKind::Group,
             (NodeType::Array(info), Some(old)) => match &old.kind {
-                NodeKind::Array(data) if data.block_shape.len() == info.ndim() => NodeKind::Array(data.clone()),
-                _ => NodeKind::Array(ArrayData { block_shape: info.block_shape(shard_size), shards: BTreeMap::new() }),
+                NodeKind::Array(data) if data.block_shape.len() == info.ndim() => {
+                    NodeKind::Array(data.clone())
+                }
+                _ => NodeKind::Array(ArrayData {
+                    block_shape: info.block_shape(shard_size),
+                    shards: BTreeMap::new(),
+                }),
             },
-            (NodeType::Array(info), None) => {
-                NodeKind::Array(ArrayData { block_shape: info.block_shape(shard_size), shards: BTreeMap::new() })
-            }
+            (NodeType::Array(info), None) => NodeKind::Array(ArrayData {
+                block_shape: info.block_shape(shard_size),
+                shards: BTreeMap::new(),
+            }),
         };
         let node = Node { id: change.id, path: path.clone(), zarr_json: change.zarr_json.clone(), kind };
         nodes.insert(path.clone(), Arc::new(node));
@@ -120,7 +126,10 @@ pub(crate) async fn write_commit(
         let NodeKind::Array(array) = &node.kind else { continue };
         let mut by_block: BTreeMap<Vec<u32>, Vec<(ChunkCoords, Option<ChunkRef>)>> = BTreeMap::new();
         for (coords, chunk) in chunk_changes {
-            by_block.entry(block_of(&array.block_shape, coords)).or_default().push((coords.clone(), chunk.clone()));
+            by_block
+                .entry(block_of(&array.block_shape, coords))
+                .or_default()
+                .push((coords.clone(), chunk.clone()));
         }
         for (block, changes) in by_block {
             let old = array.shards.get(&block).map(|s| s.manifest_id);
@@ -172,7 +181,8 @@ pub(crate) async fn write_commit(
     };
     let id = snapshot.id;
     let log = transaction_log(base, changes);
-    let (_, snapshot) = futures::try_join!(assets.write_transaction_log(id, log), assets.write_snapshot(snapshot))?;
+    let (_, snapshot) =
+        futures::try_join!(assets.write_transaction_log(id, log), assets.write_snapshot(snapshot))?;
 
     let expected = base.id;
     refs::move_branch(repo.storage().as_ref(), branch, Some(id), |current| {
@@ -196,13 +206,18 @@ mod tests {
     use crate::format::manifest::ChunkLocation;
 
     fn chunk(n: u8) -> ChunkRef {
-        ChunkRef { location: ChunkLocation::Inline(bytes::Bytes::from(vec![n])), length: 1, checksum: n as u32 }
+        ChunkRef {
+            location: ChunkLocation::Inline(bytes::Bytes::from(vec![n])),
+            length: 1,
+            checksum: n as u32,
+        }
     }
 
     #[test]
     fn merge_applies_writes_and_deletes_in_order() {
         let old = vec![(vec![0], chunk(0)), (vec![2], chunk(2)), (vec![4], chunk(4))];
-        let changes = vec![(vec![1], Some(chunk(11))), (vec![2], None), (vec![4], Some(chunk(44))), (vec![5], None)];
+        let changes =
+            vec![(vec![1], Some(chunk(11))), (vec![2], None), (vec![4], Some(chunk(44))), (vec![5], None)];
         let merged = merge_refs(old.into_iter(), &changes);
         assert_eq!(merged, vec![(vec![0], chunk(0)), (vec![1], chunk(11)), (vec![4], chunk(44))]);
     }

@@ -55,7 +55,8 @@ struct State {
 
 impl Session {
     pub(crate) fn new(repo: Repository, base: Arc<Snapshot>, branch: Option<String>, writable: bool) -> Self {
-        let state = State { base, changes: ChangeSet::default(), committed: false, array_infos: HashMap::new() };
+        let state =
+            State { base, changes: ChangeSet::default(), committed: false, array_infos: HashMap::new() };
         Session { inner: Arc::new(Inner { repo, branch, writable, state: Mutex::new(state) }) }
     }
 
@@ -226,7 +227,9 @@ impl Session {
     pub(crate) async fn array_chunk_bytes(&self, path: &str) -> Result<u64> {
         {
             let state = self.state();
-            if !state.changes.chunks.contains_key(path) && state.changes.base_chunks_visible(&state.base, path) {
+            if !state.changes.chunks.contains_key(path)
+                && state.changes.base_chunks_visible(&state.base, path)
+            {
                 if let Some(NodeKind::Array(array)) = state.base.node(path).map(|n| &n.kind) {
                     return Ok(array.shards.values().map(|s| s.total_bytes).sum());
                 }
@@ -245,7 +248,8 @@ impl Session {
         let state = &mut *state;
         state.array_infos.remove(path);
         let existing = state.changes.node(&state.base, path);
-        let same_kind = existing.as_ref().is_some_and(|n| n.is_array() == matches!(node_type, NodeType::Array(_)));
+        let same_kind =
+            existing.as_ref().is_some_and(|n| n.is_array() == matches!(node_type, NodeType::Array(_)));
         let change = match existing {
             Some(existing) if same_kind => {
                 let is_new = match &existing {
@@ -300,10 +304,17 @@ impl Session {
         metadata: Option<serde_json::Map<String, serde_json::Value>>,
         allow_empty: bool,
     ) -> Result<SnapshotId> {
+        if self.inner.writable && self.state().committed {
+            return Err(IcechunkError::SessionState(
+                "this session already committed; open a new writable session to commit again".into(),
+            ));
+        }
         self.check_writable()?;
-        let branch = self.inner.branch.clone().ok_or_else(|| {
-            IcechunkError::SessionState("only a session on a branch can commit".into())
-        })?;
+        let branch = self
+            .inner
+            .branch
+            .clone()
+            .ok_or_else(|| IcechunkError::SessionState("only a session on a branch can commit".into()))?;
         let (base, changes) = {
             let state = self.state();
             (state.base.clone(), state.changes.clone())

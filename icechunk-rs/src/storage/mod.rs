@@ -26,7 +26,9 @@ pub use object_store_backend::ObjectStorage;
 pub enum StorageSpec {
     /// Lives only in this process.
     InMemory,
-    LocalFilesystem { path: PathBuf },
+    LocalFilesystem {
+        path: PathBuf,
+    },
 }
 
 /// An object's name and size, as listed.

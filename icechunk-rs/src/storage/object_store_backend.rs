@@ -113,11 +113,7 @@ impl Storage for ObjectStorage {
     async fn list_folders(&self, prefix: &str) -> Result<Vec<String>> {
         let prefix_path = Self::path(prefix.trim_end_matches('/'))?;
         let listed = self.store.list_with_delimiter(Some(&prefix_path)).await?;
-        Ok(listed
-            .common_prefixes
-            .into_iter()
-            .filter_map(|p| p.filename().map(str::to_string))
-            .collect())
+        Ok(listed.common_prefixes.into_iter().filter_map(|p| p.filename().map(str::to_string)).collect())
     }
 
     async fn delete(&self, path: &str) -> Result<()> {

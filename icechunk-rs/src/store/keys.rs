@@ -5,6 +5,11 @@ use crate::error::{IcechunkError, Result};
 pub const METADATA_KEY: &str = "zarr.json";
 const ZARR_V2_KEYS: [&str; 4] = [".zarray", ".zgroup", ".zattrs", ".zmetadata"];
 
+/// Zarr v2 metadata keys: readers probe them (answered "absent"), writers are refused.
+pub fn is_zarr_v2_key(key: &str) -> bool {
+    ZARR_V2_KEYS.contains(&key.rsplit('/').next().unwrap_or_default())
+}
+
 /// Splits a key into its segments, refusing keys that escape the hierarchy or are Zarr v2.
 pub fn segments(key: &str) -> Result<Vec<&str>> {
     if key.is_empty() {
@@ -17,9 +22,14 @@ pub fn segments(key: &str) -> Result<Vec<&str>> {
     for part in &parts {
         match *part {
             "" => return Err(IcechunkError::invalid_key(key, "empty path segment")),
-            "." | ".." => return Err(IcechunkError::invalid_key(key, "`.` and `..` segments are not allowed")),
+            "." | ".." => {
+                return Err(IcechunkError::invalid_key(key, "`.` and `..` segments are not allowed"))
+            }
             p if ZARR_V2_KEYS.contains(&p) => {
-                return Err(IcechunkError::invalid_key(key, "Zarr v2 metadata is not supported; use Zarr format 3"))
+                return Err(IcechunkError::invalid_key(
+                    key,
+                    "Zarr v2 metadata is not supported; use Zarr format 3",
+                ))
             }
             _ => {}
         }

@@ -51,7 +51,8 @@ impl ArrayInfo {
         let mut block: Vec<u64> = self.grid_shape();
         let max_refs = max_refs.max(1) as u64;
         while block.iter().product::<u64>() > max_refs {
-            let (i, _) = block.iter().enumerate().max_by_key(|(i, d)| (**d, usize::MAX - i)).expect("ndim > 0");
+            let (i, _) =
+                block.iter().enumerate().max_by_key(|(i, d)| (**d, usize::MAX - i)).expect("ndim > 0");
             block[i] = block[i].div_ceil(2);
         }
         block.into_iter().map(|d| d.min(u32::MAX as u64) as u32).collect()
@@ -115,8 +116,9 @@ pub fn parse_zarr_json(key: &str, bytes: &[u8]) -> Result<NodeType> {
             let grid = doc.get("chunk_grid");
             let chunk_shape = match grid.and_then(|g| g.get("name")).and_then(Value::as_str) {
                 Some("regular") => {
-                    let chunks = u64s(grid.and_then(|g| g.get("configuration")).and_then(|c| c.get("chunk_shape")))
-                        .ok_or_else(|| bad("regular chunk grid without chunk_shape"))?;
+                    let chunks =
+                        u64s(grid.and_then(|g| g.get("configuration")).and_then(|c| c.get("chunk_shape")))
+                            .ok_or_else(|| bad("regular chunk grid without chunk_shape"))?;
                     if chunks.len() != shape.len() {
                         return Err(bad("chunk_shape and shape differ in length"));
                     }
@@ -170,7 +172,11 @@ mod tests {
         assert_eq!(a.parse_chunk_key("c/1/0"), Some(vec![1, 0]));
         assert_eq!(a.parse_chunk_key("c/1"), None);
         assert_eq!(a.parse_chunk_key("c/01/0"), None);
-        let v2 = array(&[10, 10], &[5, 5], r#""chunk_key_encoding":{"name":"v2","configuration":{"separator":"."}},"#);
+        let v2 = array(
+            &[10, 10],
+            &[5, 5],
+            r#""chunk_key_encoding":{"name":"v2","configuration":{"separator":"."}},"#,
+        );
         assert_eq!(v2.chunk_key(&[1, 0]), "1.0");
         assert_eq!(v2.parse_chunk_key("1.0"), Some(vec![1, 0]));
         let scalar = array(&[], &[], "");

@@ -64,7 +64,15 @@ impl Store {
     }
 
     /// Resolves a key; `Ok(None)` when it is well-formed but names nothing that could exist.
-    fn resolve(&self, key: &str) -> Result<Option<Target>> {
+    /// Like `resolve`, but a Zarr v2 key is simply absent (zarr-python probes for them).
+    fn resolve_for_read(&self, key: &str) -> Result<Option<Target>> {
+        if keys::is_zarr_v2_key(key) && !key.starts_with('/') && !key.contains("..") {
+            return Ok(None);
+        }
+        self.resolve_key(key)
+    }
+
+    fn resolve_key(&self, key: &str) -> Result<Option<Target>> {
         let segments = keys::segments(key)?;
         let (last, parents) = segments.split_last().expect("segments are never empty");
         if *last == METADATA_KEY {
@@ -81,7 +89,7 @@ impl Store {
     }
 
     pub async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Option<Bytes>> {
-        let bytes = match self.resolve(key)? {
+        let bytes = match self.resolve_for_read(key)? {
             Some(Target::Metadata { path }) => self.session.node(&path).map(|n| n.zarr_json().clone()),
             Some(Target::Chunk { path, coords }) => match self.session.chunk_ref(&path, &coords).await? {
                 Some(chunk) => Some(self.session.read_chunk(key, &chunk).await?),
@@ -96,7 +104,7 @@ impl Store {
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool> {
-        Ok(match self.resolve(key)? {
+        Ok(match self.resolve_for_read(key)? {
             Some(Target::Metadata { path }) => self.session.node(&path).is_some(),
             Some(Target::Chunk { path, coords }) => self.session.chunk_ref(&path, &coords).await?.is_some(),
             None => false,
@@ -105,7 +113,7 @@ impl Store {
 
     pub async fn set(&self, key: &str, value: Bytes) -> Result<()> {
         self.session.check_writable()?;
-        match self.resolve(key)? {
+        match self.resolve_key(key)? {
             Some(Target::Metadata { path }) => {
                 let segments = keys::segments(key)?;
                 for split in 0..segments.len() - 1 {
@@ -137,7 +145,7 @@ impl Store {
     /// Deleting a missing key is not an error.
     pub async fn delete(&self, key: &str) -> Result<()> {
         self.session.check_writable()?;
-        match self.resolve(key)? {
+        match self.resolve_key(key)? {
             Some(Target::Metadata { path }) => {
                 if self.session.node(&path).is_some() {
                     self.session.delete_node(&path)?;
@@ -231,7 +239,7 @@ impl Store {
     }
 
     pub async fn getsize(&self, key: &str) -> Result<u64> {
-        let size = match self.resolve(key)? {
+        let size = match self.resolve_for_read(key)? {
             Some(Target::Metadata { path }) => self.session.node(&path).map(|n| n.zarr_json().len() as u64),
             Some(Target::Chunk { path, coords }) => {
                 self.session.chunk_ref(&path, &coords).await?.map(|c| c.length)
