@@ -1,0 +1,154 @@
+//! A fault-injecting storage between the engine and a real in-memory object store:
+//! lost responses of conditional creates, and failing writes at every step of a commit.
+
+mod common;
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use icechunk::storage::{new_in_memory_storage, ListedObject, StorageSpec};
+use icechunk::{ErrorKind, IcechunkError, Repository, Result, Storage};
+
+use common::main_branch;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    /// The create lands, but the answer says "already exists", as when a retried request
+    /// whose first response was lost finds its own object.
+    LoseCreateResponse,
+    /// The n-th put (counting from 0 after arming) fails before writing anything.
+    FailPut(usize),
+}
+
+#[derive(Debug)]
+struct FaultyStorage {
+    inner: Arc<dyn Storage>,
+    fault: std::sync::Mutex<Fault>,
+    puts: AtomicUsize,
+}
+
+impl FaultyStorage {
+    fn new() -> Arc<Self> {
+        Arc::new(FaultyStorage {
+            inner: new_in_memory_storage(),
+            fault: std::sync::Mutex::new(Fault::None),
+            puts: AtomicUsize::new(0),
+        })
+    }
+
+    fn arm(&self, fault: Fault) {
+        self.puts.store(0, Ordering::SeqCst);
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    fn maybe_fail_put(&self, path: &str) -> Result<()> {
+        let n = self.puts.fetch_add(1, Ordering::SeqCst);
+        if *self.fault.lock().unwrap() == Fault::FailPut(n) {
+            return Err(IcechunkError::StorageOther(format!("injected failure writing {path}")));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Storage for FaultyStorage {
+    fn spec(&self) -> StorageSpec {
+        self.inner.spec()
+    }
+    fn location(&self) -> String {
+        "faulty://".into()
+    }
+    async fn get(&self, path: &str) -> Result<Option<Bytes>> {
+        self.inner.get(path).await
+    }
+    async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Option<Bytes>> {
+        self.inner.get_range(path, range).await
+    }
+    async fn put(&self, path: &str, bytes: Bytes) -> Result<()> {
+        self.maybe_fail_put(path)?;
+        self.inner.put(path, bytes).await
+    }
+    async fn put_if_absent(&self, path: &str, bytes: Bytes) -> Result<bool> {
+        self.maybe_fail_put(path)?;
+        let created = self.inner.put_if_absent(path, bytes).await?;
+        if *self.fault.lock().unwrap() == Fault::LoseCreateResponse && path.starts_with("refs/") {
+            return Ok(false);
+        }
+        Ok(created)
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>> {
+        self.inner.list(prefix).await
+    }
+    async fn list_folders(&self, prefix: &str) -> Result<Vec<String>> {
+        self.inner.list_folders(prefix).await
+    }
+    async fn delete(&self, path: &str) -> Result<()> {
+        self.inner.delete(path).await
+    }
+}
+
+const ARRAY: &str = r#"{"zarr_format":3,"node_type":"array","shape":[4],"data_type":"uint8",
+"chunk_grid":{"name":"regular","configuration":{"chunk_shape":[1]}},
+"chunk_key_encoding":{"name":"default","configuration":{"separator":"/"}},
+"fill_value":0,"codecs":[{"name":"bytes"}]}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_create_response_is_recognised_as_our_own_write() {
+    let storage = FaultyStorage::new();
+    let repo = Repository::create(storage.clone(), None).await.unwrap();
+    let session = repo.writable_session("main").await.unwrap();
+    session.store().set("zarr.json", Bytes::from_static(ARRAY.as_bytes())).await.unwrap();
+    storage.arm(Fault::LoseCreateResponse);
+    let id = session.commit("lost response", None, false).await.expect("not a false conflict");
+    assert_eq!(repo.lookup_branch("main").await.unwrap(), id);
+    repo.create_tag("v1", &id).await.expect("tag create recognised as ours");
+    assert_eq!(repo.lookup_tag("v1").await.unwrap(), id);
+    // Exactly one new record: the commit was not applied twice.
+    let records = storage.inner.list("refs/branch.main/").await.unwrap();
+    assert_eq!(records.iter().filter(|o| o.path != "hint").count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_that_fails_at_any_write_leaves_the_branch_whole() {
+    let storage = FaultyStorage::new();
+    let repo = Repository::create(storage.clone(), None).await.unwrap();
+    let session = repo.writable_session("main").await.unwrap();
+    let store = session.store();
+    store.set("zarr.json", Bytes::from_static(ARRAY.as_bytes())).await.unwrap();
+    store.set("c/0", Bytes::from(vec![7u8; 2000])).await.unwrap();
+    let base = session.commit("base", None, false).await.unwrap();
+
+    // A commit of one new chunk (big, so it is an object) writes: chunk, shard, transaction log,
+    // snapshot, ref record, hint. Fail each write in turn.
+    let mut failures = 0;
+    for step in 0..6 {
+        let session = repo.writable_session("main").await.unwrap();
+        let tip_before = repo.lookup_branch("main").await.unwrap();
+        storage.arm(Fault::FailPut(step));
+        let outcome = async {
+            session.store().set("c/1", Bytes::from(vec![step as u8; 2000])).await?;
+            session.commit("faulty", None, false).await
+        }
+        .await;
+        storage.arm(Fault::None);
+        let tip_after = repo.lookup_branch("main").await.unwrap();
+        match outcome {
+            Ok(id) => assert_eq!(tip_after, id, "an acknowledged commit is on the branch"),
+            Err(e) => {
+                failures += 1;
+                assert_eq!(e.kind(), ErrorKind::Storage, "{e}");
+                assert_eq!(tip_after, tip_before, "a failed commit did not move the branch");
+            }
+        }
+        // Whatever happened, every version reads whole.
+        let reader = repo.readonly_session(&main_branch()).await.unwrap();
+        assert_eq!(reader.store().get("c/0", None).await.unwrap().unwrap(), vec![7u8; 2000]);
+    }
+    // The hint write is best effort: its failure does not fail the commit.
+    assert_eq!(failures, 5);
+    assert_ne!(repo.lookup_branch("main").await.unwrap(), base);
+}
