@@ -46,6 +46,12 @@ pub enum IcechunkError {
         fmt_opt(actual_parent)
     )]
     Conflict { branch: String, expected_parent: Option<SnapshotId>, actual_parent: Option<SnapshotId> },
+    #[error(
+        "rebase onto {snapshot} failed with {} unsolved conflict(s): {}",
+        conflicts.len(),
+        conflicts.iter().take(20).map(|c| c.to_string()).collect::<Vec<_>>().join("; ")
+    )]
+    RebaseFailed { snapshot: SnapshotId, conflicts: Vec<crate::conflicts::Conflict> },
     #[error("the session is read-only: {0}")]
     ReadOnly(String),
     #[error("invalid ref name `{name}`: {reason}")]
@@ -84,6 +90,8 @@ impl IcechunkError {
             SnapshotNotFound { .. } => ErrorKind::SnapshotNotFound,
             NodeNotFound { .. } | KeyNotFound { .. } => ErrorKind::NodeNotFound,
             Conflict { .. } => ErrorKind::Conflict,
+            // TODO(binding): its own kind once the binding maps it.
+            RebaseFailed { .. } => ErrorKind::Conflict,
             ReadOnly(_) => ErrorKind::ReadOnly,
             InvalidRefName { .. } | InvalidKey { .. } | InvalidInput(_) => ErrorKind::InvalidInput,
             SessionState(_) => ErrorKind::SessionState,

@@ -13,6 +13,7 @@
 
 pub mod asset_cache;
 pub mod config;
+pub mod conflicts;
 pub mod error;
 pub mod format;
 pub mod refs;

@@ -23,8 +23,8 @@ pub struct NodeChange {
 #[derive(Debug, Clone, Default)]
 pub struct ChangeSet {
     pub nodes: BTreeMap<String, NodeChange>,
-    /// Paths of base-snapshot nodes deleted in this session (a path may also be re-created).
-    pub deleted: BTreeSet<String>,
+    /// Base-snapshot nodes deleted in this session, path -> id (a path may also be re-created).
+    pub deleted: BTreeMap<String, NodeId>,
     /// Per array path: chunks written (`Some`) or deleted (`None`).
     pub chunks: BTreeMap<String, BTreeMap<ChunkCoords, Option<ChunkRef>>>,
 }
@@ -66,7 +66,7 @@ impl ChangeSet {
         if let Some(change) = self.nodes.get(path) {
             return Some(NodeView::Changed(change.clone()));
         }
-        if self.deleted.contains(path) {
+        if self.deleted.contains_key(path) {
             return None;
         }
         base.node(path).map(|n| NodeView::Base(n.clone()))
@@ -75,7 +75,7 @@ impl ChangeSet {
     /// Every live node path, sorted.
     pub fn node_paths(&self, base: &Snapshot) -> BTreeSet<String> {
         let mut paths: BTreeSet<String> =
-            base.nodes.keys().filter(|p| !self.deleted.contains(*p)).cloned().collect();
+            base.nodes.keys().filter(|p| !self.deleted.contains_key(*p)).cloned().collect();
         paths.extend(self.nodes.keys().cloned());
         paths
     }
@@ -84,15 +84,15 @@ impl ChangeSet {
     pub fn base_chunks_visible(&self, base: &Snapshot, path: &str) -> bool {
         match self.nodes.get(path) {
             Some(change) => !change.is_new,
-            None => !self.deleted.contains(path) && base.node(path).is_some(),
+            None => !self.deleted.contains_key(path) && base.node(path).is_some(),
         }
     }
 
     pub fn delete_node(&mut self, base: &Snapshot, path: &str) {
         self.nodes.remove(path);
         self.chunks.remove(path);
-        if base.node(path).is_some() {
-            self.deleted.insert(path.to_string());
+        if let Some(node) = base.node(path) {
+            self.deleted.insert(path.to_string(), node.id);
         }
     }
 

@@ -23,7 +23,7 @@ const SHARD_WRITES_IN_FLIGHT: usize = 32;
 /// What the change set changes relative to `base`.
 pub(crate) fn transaction_log(base: &Snapshot, changes: &ChangeSet) -> TransactionLog {
     let mut log = TransactionLog::default();
-    for path in &changes.deleted {
+    for path in changes.deleted.keys() {
         if let Some(node) = base.node(path) {
             let entry = (node.id, path.clone());
             match node.kind {
@@ -96,7 +96,7 @@ pub(crate) async fn write_commit(
 ) -> Result<Arc<Snapshot>> {
     let shard_size = repo.config().manifest_shard_size;
     let mut nodes: BTreeMap<String, Arc<Node>> = base.nodes.clone();
-    for path in &changes.deleted {
+    for path in changes.deleted.keys() {
         nodes.remove(path);
     }
     for (path, change) in &changes.nodes {

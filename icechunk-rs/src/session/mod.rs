@@ -6,6 +6,7 @@
 
 mod change_set;
 mod commit;
+mod rebase;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,0 +1,82 @@
+//! Rebase: carry a session's changes onto the commits that landed on its branch since its
+//! base, one commit at a time, asking a solver about each conflict.
+
+use futures::TryStreamExt;
+
+use super::{ChangeSet, Session};
+use crate::conflicts::{self, ConflictSolver};
+use crate::error::{IcechunkError, Result};
+use crate::repository::VersionInfo;
+
+impl Session {
+    /// Moves this session's base to its branch's tip, keeping its changes as `solver` decides.
+    /// On unsolved conflicts: `RebaseFailed`, and the session is left as it was.
+    pub async fn rebase(&self, solver: &dyn ConflictSolver) -> Result<()> {
+        self.check_writable()?;
+        let branch = self
+            .branch()
+            .ok_or_else(|| IcechunkError::SessionState("only a session on a branch can rebase".into()))?;
+        let repo = self.repository().clone();
+        let tip = repo.lookup_branch(&branch).await?;
+        let (mut base, mut changes): (_, ChangeSet) = {
+            let state = self.state();
+            (state.base.clone(), state.changes.clone())
+        };
+        if tip == base.id {
+            return Ok(());
+        }
+        // The commits between our base and the tip, newest first.
+        let mut newer = Vec::new();
+        let mut history = repo.ancestry(&VersionInfo::Snapshot(tip)).await?;
+        let mut found = false;
+        while let Some(info) = history.try_next().await? {
+            if info.id == base.id {
+                found = true;
+                break;
+            }
+            newer.push(info.id);
+        }
+        if !found {
+            return Err(IcechunkError::NotAncestor { from: base.id.to_string(), to: tip.to_string() });
+        }
+        for id in newer.into_iter().rev() {
+            let theirs = repo.assets().transaction_log(&id).await?;
+            let found = conflicts::detect(&changes, &base, &theirs);
+            if !found.is_empty() {
+                let unsolved = solver.solve(found, &mut changes);
+                if !unsolved.is_empty() {
+                    return Err(IcechunkError::RebaseFailed { snapshot: id, conflicts: unsolved });
+                }
+            }
+            base = repo.assets().snapshot(&id).await?;
+            conflicts::retarget_deletions(&mut changes, &base);
+        }
+        let mut state = self.state();
+        state.base = base;
+        state.changes = changes;
+        state.array_infos.clear();
+        Ok(())
+    }
+
+    /// `commit`, rebasing with `solver` and retrying (up to `tries` rebases) when the branch
+    /// moved meanwhile.
+    pub async fn commit_rebasing(
+        &self,
+        message: &str,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+        allow_empty: bool,
+        solver: &dyn ConflictSolver,
+        tries: u32,
+    ) -> Result<crate::format::SnapshotId> {
+        let mut attempt = 0;
+        loop {
+            match self.commit(message, metadata.clone(), allow_empty).await {
+                Err(IcechunkError::Conflict { .. }) if attempt < tries => {
+                    attempt += 1;
+                    self.rebase(solver).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+}
