@@ -52,6 +52,8 @@ pub enum IcechunkError {
         conflicts.iter().take(20).map(|c| c.to_string()).collect::<Vec<_>>().join("; ")
     )]
     RebaseFailed { snapshot: SnapshotId, conflicts: Vec<crate::conflicts::Conflict> },
+    #[error("cannot merge the forks: {}", conflicts.join("; "))]
+    MergeConflict { conflicts: Vec<String> },
     #[error("the session is read-only: {0}")]
     ReadOnly(String),
     #[error("invalid ref name `{name}`: {reason}")]
@@ -91,7 +93,7 @@ impl IcechunkError {
             NodeNotFound { .. } | KeyNotFound { .. } => ErrorKind::NodeNotFound,
             Conflict { .. } => ErrorKind::Conflict,
             // TODO(binding): its own kind once the binding maps it.
-            RebaseFailed { .. } => ErrorKind::Conflict,
+            RebaseFailed { .. } | MergeConflict { .. } => ErrorKind::Conflict,
             ReadOnly(_) => ErrorKind::ReadOnly,
             InvalidRefName { .. } | InvalidKey { .. } | InvalidInput(_) => ErrorKind::InvalidInput,
             SessionState(_) => ErrorKind::SessionState,

@@ -6,6 +6,7 @@
 
 mod change_set;
 mod commit;
+mod fork;
 mod rebase;
 
 use std::collections::{BTreeMap, HashMap};
@@ -42,6 +43,8 @@ struct Inner {
     repo: Repository,
     branch: Option<String>,
     writable: bool,
+    /// Made by `fork()`: writes, but is merged instead of committed.
+    fork: bool,
     state: Mutex<State>,
 }
 
@@ -56,9 +59,19 @@ struct State {
 
 impl Session {
     pub(crate) fn new(repo: Repository, base: Arc<Snapshot>, branch: Option<String>, writable: bool) -> Self {
+        Self::build(repo, base, branch, writable, false)
+    }
+
+    fn build(
+        repo: Repository,
+        base: Arc<Snapshot>,
+        branch: Option<String>,
+        writable: bool,
+        fork: bool,
+    ) -> Self {
         let state =
             State { base, changes: ChangeSet::default(), committed: false, array_infos: HashMap::new() };
-        Session { inner: Arc::new(Inner { repo, branch, writable, state: Mutex::new(state) }) }
+        Session { inner: Arc::new(Inner { repo, branch, writable, fork, state: Mutex::new(state) }) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -311,6 +324,11 @@ impl Session {
             ));
         }
         self.check_writable()?;
+        if self.inner.fork {
+            return Err(IcechunkError::SessionState(
+                "a fork cannot commit: merge it into the session it came from (session.merge(fork))".into(),
+            ));
+        }
         let branch = self
             .inner
             .branch

@@ -1,0 +1,237 @@
+//! Forks and merges for distributed writes, and the wire form of a session.
+//!
+//! A fork is a writable session on the same base snapshot with an empty change set; workers
+//! write into forks (chunks are uploaded by the workers themselves), the forks travel back
+//! as bytes, and `merge` folds their change sets into the session that commits. Two forks
+//! that wrote the same chunk, or different metadata for one node, are refused.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ChangeSet, NodeChange, Session};
+use crate::config::RepositoryConfig;
+use crate::error::{IcechunkError, Result};
+use crate::format::manifest::{ChunkLocation, ChunkRef};
+use crate::format::{ChunkId, NodeId, SnapshotId};
+use crate::repository::Repository;
+use crate::storage::{self, StorageSpec};
+use crate::store::metadata::parse_zarr_json;
+
+#[derive(Serialize, Deserialize)]
+enum WireChunk {
+    Inline(#[serde(with = "serde_bytes")] Vec<u8>, u32),
+    Object([u8; 12], u64, u64, u32),
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireNode {
+    path: String,
+    id: [u8; 8],
+    #[serde(with = "serde_bytes")]
+    zarr_json: Vec<u8>,
+    is_new: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireSession {
+    format: u32,
+    storage: StorageSpec,
+    config: RepositoryConfig,
+    base: [u8; 12],
+    branch: Option<String>,
+    writable: bool,
+    fork: bool,
+    nodes: Vec<WireNode>,
+    deleted: Vec<(String, [u8; 8])>,
+    chunks: Vec<(String, Vec<(Vec<u32>, Option<WireChunk>)>)>,
+}
+
+const WIRE_FORMAT: u32 = 1;
+
+fn to_wire_chunk(chunk: &ChunkRef) -> WireChunk {
+    match &chunk.location {
+        ChunkLocation::Inline(bytes) => WireChunk::Inline(bytes.to_vec(), chunk.checksum),
+        ChunkLocation::Object { id, offset } => {
+            WireChunk::Object(id.0, *offset, chunk.length, chunk.checksum)
+        }
+    }
+}
+
+fn from_wire_chunk(chunk: WireChunk) -> ChunkRef {
+    match chunk {
+        WireChunk::Inline(bytes, checksum) => {
+            ChunkRef { length: bytes.len() as u64, location: ChunkLocation::Inline(bytes.into()), checksum }
+        }
+        WireChunk::Object(id, offset, length, checksum) => {
+            ChunkRef { location: ChunkLocation::Object { id: ChunkId(id), offset }, length, checksum }
+        }
+    }
+}
+
+impl Session {
+    pub fn is_fork(&self) -> bool {
+        self.inner.fork
+    }
+
+    /// A writable session on this session's base snapshot, with no changes, for a worker.
+    /// Merge it back with [`Session::merge`]; a fork cannot commit.
+    pub fn fork(&self) -> Result<Session> {
+        self.check_writable()?;
+        if self.has_uncommitted_changes() {
+            return Err(IcechunkError::SessionState(
+                "commit or discard the changes before forking: forks start from the committed base".into(),
+            ));
+        }
+        let base = self.state().base.clone();
+        Ok(Session::build(self.repository().clone(), base, self.branch(), true, true))
+    }
+
+    /// Folds the changes of `forks` into this session. Refused (and nothing merged) when a
+    /// fork is of another base snapshot, or two change sets touch the same chunk or give one
+    /// node different metadata.
+    pub fn merge(&self, forks: &[Session]) -> Result<()> {
+        self.check_writable()?;
+        let mut state = self.state();
+        let mut merged = state.changes.clone();
+        let mut problems = Vec::new();
+        for fork in forks {
+            if fork.snapshot_id() != state.base.id {
+                return Err(IcechunkError::SessionState(format!(
+                    "cannot merge a fork of snapshot {} into a session on snapshot {}",
+                    fork.snapshot_id(),
+                    state.base.id
+                )));
+            }
+            let theirs = fork.state().changes.clone();
+            merge_into(&mut merged, theirs, &mut problems);
+        }
+        if !problems.is_empty() {
+            return Err(IcechunkError::MergeConflict { conflicts: problems });
+        }
+        state.changes = merged;
+        state.array_infos.clear();
+        Ok(())
+    }
+
+    /// The session as bytes, to rebuild it in another process with [`Session::from_bytes`].
+    /// A writable session that is not a fork refuses: its changes belong to one process.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        if self.inner.writable && !self.inner.fork && !self.read_only() {
+            return Err(IcechunkError::SessionState(
+                "a writable session cannot be sent to another process; use session.fork() for \
+                 workers (or icechunk.xarray.to_icechunk / icechunk.dask.store_dask) and merge the forks"
+                    .into(),
+            ));
+        }
+        let repo = self.repository();
+        let spec = repo.storage().spec();
+        if spec == StorageSpec::InMemory {
+            return Err(IcechunkError::InvalidInput(
+                "a session of an in-memory repository cannot be sent to another process; use \
+                 local_filesystem_storage or an object store"
+                    .into(),
+            ));
+        }
+        let state = self.state();
+        let changes = &state.changes;
+        let wire = WireSession {
+            format: WIRE_FORMAT,
+            storage: spec,
+            config: repo.config().clone(),
+            base: state.base.id.0,
+            branch: self.branch(),
+            writable: self.inner.writable && !state.committed,
+            fork: self.inner.fork,
+            nodes: changes
+                .nodes
+                .iter()
+                .map(|(path, c)| WireNode {
+                    path: path.clone(),
+                    id: c.id.0,
+                    zarr_json: c.zarr_json.to_vec(),
+                    is_new: c.is_new,
+                })
+                .collect(),
+            deleted: changes.deleted.iter().map(|(p, id)| (p.clone(), id.0)).collect(),
+            chunks: changes
+                .chunks
+                .iter()
+                .map(|(path, chunks)| {
+                    (
+                        path.clone(),
+                        chunks.iter().map(|(c, r)| (c.clone(), r.as_ref().map(to_wire_chunk))).collect(),
+                    )
+                })
+                .collect(),
+        };
+        rmp_serde::to_vec(&wire)
+            .map_err(|e| IcechunkError::InvalidInput(format!("cannot serialize session: {e}")))
+    }
+
+    pub async fn from_bytes(bytes: &[u8]) -> Result<Session> {
+        let wire: WireSession = rmp_serde::from_slice(bytes)
+            .map_err(|e| IcechunkError::InvalidInput(format!("not a serialized session: {e}")))?;
+        if wire.format != WIRE_FORMAT {
+            return Err(IcechunkError::InvalidInput(format!("unknown session format {}", wire.format)));
+        }
+        let repo = Repository::open(storage::from_spec(&wire.storage)?, Some(wire.config)).await?;
+        let base = repo.assets().snapshot(&SnapshotId(wire.base)).await?;
+        let mut changes = ChangeSet::default();
+        for node in wire.nodes {
+            let node_type = parse_zarr_json(&node.path, &node.zarr_json)?;
+            let change = NodeChange {
+                id: NodeId(node.id),
+                zarr_json: node.zarr_json.into(),
+                node_type,
+                is_new: node.is_new,
+            };
+            changes.nodes.insert(node.path, change);
+        }
+        changes.deleted = wire.deleted.into_iter().map(|(p, id)| (p, NodeId(id))).collect();
+        changes.chunks = wire
+            .chunks
+            .into_iter()
+            .map(|(path, chunks)| {
+                let chunks: BTreeMap<_, _> =
+                    chunks.into_iter().map(|(c, r)| (c, r.map(from_wire_chunk))).collect();
+                (path, chunks)
+            })
+            .collect();
+        let session = Session::build(repo, base, wire.branch, wire.writable, wire.fork);
+        session.state().changes = changes;
+        Ok(session)
+    }
+}
+
+fn merge_into(ours: &mut ChangeSet, theirs: ChangeSet, problems: &mut Vec<String>) {
+    for (path, change) in theirs.nodes {
+        match ours.nodes.get(&path) {
+            Some(existing) if existing.zarr_json != change.zarr_json => {
+                problems.push(format!("two forks wrote different metadata for {path}"))
+            }
+            Some(_) => {}
+            None => {
+                ours.nodes.insert(path, change);
+            }
+        }
+    }
+    ours.deleted.extend(theirs.deleted);
+    for (path, chunks) in theirs.chunks {
+        let mine = ours.chunks.entry(path.clone()).or_default();
+        let mut clashes = 0usize;
+        for (coords, chunk) in chunks {
+            if mine.contains_key(&coords) {
+                clashes += 1;
+                if clashes <= 5 {
+                    problems.push(format!("two forks wrote chunk {coords:?} of {path}"));
+                }
+            } else {
+                mine.insert(coords, chunk);
+            }
+        }
+        if clashes > 5 {
+            problems.push(format!("... and {} more chunks of {path} written by two forks", clashes - 5));
+        }
+    }
+}
