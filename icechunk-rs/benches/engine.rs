@@ -67,6 +67,7 @@ fn snapshot_lookup(c: &mut Criterion) {
         message: String::new(),
         metadata: Default::default(),
         nodes,
+        ancestors: Vec::new(),
     };
     let encoded = snapshot.encode(3).unwrap();
     c.bench_function("snapshot/decode 1000 nodes", |b| {

@@ -1,6 +1,6 @@
 //! The repository: creation and opening, branches and tags, history, and sessions.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -11,7 +11,7 @@ use crate::asset_cache::AssetCache;
 use crate::config::RepositoryConfig;
 use crate::error::{IcechunkError, Result};
 use crate::format::header::{self, ObjectType};
-use crate::format::snapshot::Snapshot;
+use crate::format::snapshot::{AncestorInfo, Snapshot};
 use crate::format::txlog::TransactionLog;
 use crate::format::{paths, ChunkCoords, NodeId, SnapshotId};
 use crate::refs::{self, MAIN_BRANCH};
@@ -42,14 +42,14 @@ pub struct SnapshotInfo {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
-impl SnapshotInfo {
-    fn of(snapshot: &Snapshot) -> Self {
+impl From<AncestorInfo> for SnapshotInfo {
+    fn from(info: AncestorInfo) -> Self {
         SnapshotInfo {
-            id: snapshot.id,
-            parent_id: snapshot.parent_id,
-            written_at: Utc.timestamp_micros(snapshot.flushed_at as i64).single().unwrap_or_default(),
-            message: snapshot.message.clone(),
-            metadata: snapshot.metadata.clone(),
+            id: info.id,
+            parent_id: info.parent_id,
+            written_at: Utc.timestamp_micros(info.flushed_at as i64).single().unwrap_or_default(),
+            message: info.message,
+            metadata: info.metadata,
         }
     }
 }
@@ -210,6 +210,7 @@ impl Repository {
             message: INITIAL_COMMIT_MESSAGE.to_string(),
             metadata: Default::default(),
             nodes: Default::default(),
+            ancestors: Vec::new(),
         };
         let id = initial.id;
         let assets = repo.assets();
@@ -334,7 +335,7 @@ impl Repository {
     // ------------------------------------------------------------------ history
 
     pub async fn lookup_snapshot(&self, id: &SnapshotId) -> Result<SnapshotInfo> {
-        Ok(SnapshotInfo::of(&*self.assets().snapshot(id).await?))
+        Ok(self.assets().snapshot(id).await?.summary().into())
     }
 
     /// The snapshot a version names; fails with a typed error if it does not exist.
@@ -362,13 +363,21 @@ impl Repository {
     }
 
     fn history_from(&self, start: SnapshotId) -> BoxStream<'static, Result<SnapshotInfo>> {
+        // Each fetched snapshot also summarizes a run of its ancestors: yield those from a
+        // buffer and fetch again only past the end of the run.
         let repo = self.clone();
-        futures::stream::try_unfold(Some(start), move |next| {
+        let start = (VecDeque::<SnapshotInfo>::new(), Some(start));
+        futures::stream::try_unfold(start, move |(mut buffered, next)| {
             let repo = repo.clone();
             async move {
+                if let Some(info) = buffered.pop_front() {
+                    return Ok(Some((info, (buffered, next))));
+                }
                 let Some(id) = next else { return Ok(None) };
                 let snapshot = repo.assets().snapshot(&id).await?;
-                Ok(Some((SnapshotInfo::of(&snapshot), snapshot.parent_id)))
+                let next = snapshot.ancestors.last().map_or(snapshot.parent_id, |a| a.parent_id);
+                buffered.extend(snapshot.ancestors.iter().cloned().map(SnapshotInfo::from));
+                Ok(Some((snapshot.summary().into(), (buffered, next))))
             }
         })
         .boxed()

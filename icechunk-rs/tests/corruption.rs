@@ -51,7 +51,11 @@ async fn fixture() -> Fixture {
 async fn read_everything(root: &Path) -> Result<BTreeMap<String, Option<Bytes>>, IcechunkError> {
     let repo = Repository::open(local_storage(root), None).await?;
     let tip = repo.lookup_branch("main").await?;
-    let _: Vec<_> = repo.ancestry(&main_branch()).await?.try_collect().await?;
+    let history: Vec<_> = repo.ancestry(&main_branch()).await?.try_collect().await?;
+    // Ancestry comes mostly from summaries inside the tip; read every snapshot object too.
+    for info in &history {
+        repo.lookup_snapshot(&info.id).await?;
+    }
     let session = repo.readonly_session(&snap(&tip)).await?;
     let store = session.store();
     let mut out = BTreeMap::new();

@@ -61,6 +61,22 @@ impl Node {
     }
 }
 
+/// What history shows of a snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AncestorInfo {
+    pub id: SnapshotId,
+    pub parent_id: Option<SnapshotId>,
+    /// Microseconds since the Unix epoch.
+    pub flushed_at: u64,
+    pub message: String,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How many ancestors a snapshot summarizes, and how many bytes of messages and metadata:
+/// reading 1,000 commits of history then fetches ~20 snapshots instead of 1,000.
+const ANCESTOR_WINDOW: usize = 50;
+const ANCESTOR_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub id: SnapshotId,
@@ -70,9 +86,36 @@ pub struct Snapshot {
     pub message: String,
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub nodes: BTreeMap<String, Arc<Node>>,
+    /// Summaries of the parent, grandparent, ... (contiguous, possibly empty).
+    pub ancestors: Vec<AncestorInfo>,
 }
 
 impl Snapshot {
+    pub fn summary(&self) -> AncestorInfo {
+        AncestorInfo {
+            id: self.id,
+            parent_id: self.parent_id,
+            flushed_at: self.flushed_at,
+            message: self.message.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
+
+    /// The ancestor summaries a child of this snapshot carries: this one, then ours, bounded.
+    pub fn ancestors_for_child(&self) -> Vec<AncestorInfo> {
+        let mut budget = ANCESTOR_BYTES;
+        let mut out = Vec::new();
+        for info in std::iter::once(self.summary()).chain(self.ancestors.iter().cloned()) {
+            let size = info.message.len() + serde_json::to_string(&info.metadata).map_or(0, |m| m.len());
+            if out.len() == ANCESTOR_WINDOW || (size > budget && !out.is_empty()) {
+                break;
+            }
+            budget = budget.saturating_sub(size);
+            out.push(info);
+        }
+        out
+    }
+
     pub fn node(&self, path: &str) -> Option<&Arc<Node>> {
         self.nodes.get(path)
     }
@@ -126,6 +169,24 @@ impl Snapshot {
         let message = fbb.create_string(&self.message);
         let metadata = serde_json::to_string(&self.metadata).expect("a JSON map serializes");
         let metadata = fbb.create_string(&metadata);
+        let mut ancestors = Vec::with_capacity(self.ancestors.len());
+        for info in &self.ancestors {
+            let message = fbb.create_string(&info.message);
+            let metadata = serde_json::to_string(&info.metadata).expect("a JSON map serializes");
+            let metadata = fbb.create_string(&metadata);
+            let parent = info.parent_id.map(|p| p.to_fb());
+            ancestors.push(fb::AncestorInfo::create(
+                &mut fbb,
+                &fb::AncestorInfoArgs {
+                    id: Some(&info.id.to_fb()),
+                    parent_id: parent.as_ref(),
+                    flushed_at: info.flushed_at,
+                    message: Some(message),
+                    metadata_json: Some(metadata),
+                },
+            ));
+        }
+        let ancestors = fbb.create_vector(&ancestors);
         let parent = self.parent_id.map(|p| p.to_fb());
         let snapshot = fb::Snapshot::create(
             &mut fbb,
@@ -136,6 +197,7 @@ impl Snapshot {
                 message: Some(message),
                 metadata_json: Some(metadata),
                 nodes: Some(nodes),
+                ancestors: Some(ancestors),
             },
         );
         fbb.finish_minimal(snapshot);
@@ -185,7 +247,19 @@ impl Snapshot {
             };
             nodes.insert(node.path.clone(), Arc::new(node));
         }
+        let mut ancestors = Vec::new();
+        for info in snap.ancestors().iter().flatten() {
+            ancestors.push(AncestorInfo {
+                id: SnapshotId::from_fb(info.id()),
+                parent_id: info.parent_id().map(SnapshotId::from_fb),
+                flushed_at: info.flushed_at(),
+                message: info.message().to_string(),
+                metadata: serde_json::from_str(info.metadata_json())
+                    .map_err(|e| corrupt(format!("invalid ancestor metadata: {e}")))?,
+            });
+        }
         Ok(Snapshot {
+            ancestors,
             id: SnapshotId::from_fb(snap.id()),
             parent_id: snap.parent_id().map(SnapshotId::from_fb),
             flushed_at: snap.flushed_at(),
@@ -231,6 +305,13 @@ mod tests {
             message: "msg".into(),
             metadata,
             nodes,
+            ancestors: vec![AncestorInfo {
+                id: SnapshotId::random(),
+                parent_id: None,
+                flushed_at: 7,
+                message: "first".into(),
+                metadata: Default::default(),
+            }],
         };
         let decoded = Snapshot::decode("s", &snap.encode(3).unwrap()).unwrap();
         assert_eq!(decoded.id, snap.id);
@@ -238,6 +319,7 @@ mod tests {
         assert_eq!(decoded.message, "msg");
         assert_eq!(decoded.metadata, snap.metadata);
         assert_eq!(decoded.nodes, snap.nodes);
+        assert_eq!(decoded.ancestors, snap.ancestors);
     }
 
     #[test]

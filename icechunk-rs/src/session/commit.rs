@@ -94,7 +94,10 @@ pub(crate) async fn write_commit(
     message: &str,
     metadata: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Arc<Snapshot>> {
-    let shard_size = repo.config().manifest_shard_size;
+    let config = repo.config();
+    let block_shape = |info: &crate::store::metadata::ArrayInfo| {
+        info.block_shape(info.refs_per_shard(config.manifest_shard_size, config.inline_chunk_threshold_bytes))
+    };
     let mut nodes: BTreeMap<String, Arc<Node>> = base.nodes.clone();
     for path in changes.deleted.keys() {
         nodes.remove(path);
@@ -106,15 +109,11 @@ pub(crate) async fn write_commit(
                 NodeKind::Array(data) if data.block_shape.len() == info.ndim() => {
                     NodeKind::Array(data.clone())
                 }
-                _ => NodeKind::Array(ArrayData {
-                    block_shape: info.block_shape(shard_size),
-                    shards: BTreeMap::new(),
-                }),
+                _ => NodeKind::Array(ArrayData { block_shape: block_shape(info), shards: BTreeMap::new() }),
             },
-            (NodeType::Array(info), None) => NodeKind::Array(ArrayData {
-                block_shape: info.block_shape(shard_size),
-                shards: BTreeMap::new(),
-            }),
+            (NodeType::Array(info), None) => {
+                NodeKind::Array(ArrayData { block_shape: block_shape(info), shards: BTreeMap::new() })
+            }
         };
         let node = Node { id: change.id, path: path.clone(), zarr_json: change.zarr_json.clone(), kind };
         nodes.insert(path.clone(), Arc::new(node));
@@ -178,6 +177,7 @@ pub(crate) async fn write_commit(
         message: message.to_string(),
         metadata,
         nodes,
+        ancestors: base.ancestors_for_child(),
     };
     let id = snapshot.id;
     let log = transaction_log(base, changes);

@@ -22,6 +22,8 @@ pub enum ChunkKeyEncoding {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArrayInfo {
     pub shape: Vec<u64>,
+    /// Bytes per element of the data type, when it is a fixed-size one the engine knows.
+    pub item_size: Option<u64>,
     /// Regular chunk shape; `None` for grids the engine does not interpret.
     pub chunk_shape: Option<Vec<u64>>,
     pub encoding: ChunkKeyEncoding,
@@ -42,6 +44,24 @@ impl ArrayInfo {
                 .map(|(s, c)| if *c == 0 { 1 } else { s.div_ceil(*c).max(1) })
                 .collect(),
             None => vec![1024; self.ndim()],
+        }
+    }
+
+    /// Uncompressed bytes of one chunk, when known.
+    pub fn chunk_bytes(&self) -> Option<u64> {
+        Some(self.chunk_shape.as_ref()?.iter().product::<u64>() * self.item_size?)
+    }
+
+    /// How many references a shard of this array should hold at most. Arrays whose chunks will
+    /// likely be stored inline get smaller shards, so that a shard stays near
+    /// `INLINE_SHARD_BYTES` and reading or rewriting one stays cheap.
+    pub fn refs_per_shard(&self, max_refs: u32, inline_threshold: u32) -> u32 {
+        const INLINE_SHARD_BYTES: u64 = 256 * 1024;
+        match self.chunk_bytes() {
+            Some(bytes) if bytes > 0 && bytes <= inline_threshold as u64 => {
+                max_refs.min((INLINE_SHARD_BYTES / bytes).clamp(64, u32::MAX as u64) as u32)
+            }
+            _ => max_refs,
         }
     }
 
@@ -101,6 +121,17 @@ impl ArrayInfo {
     }
 }
 
+fn item_size(data_type: &str) -> Option<u64> {
+    Some(match data_type {
+        "bool" | "int8" | "uint8" => 1,
+        "int16" | "uint16" | "float16" => 2,
+        "int32" | "uint32" | "float32" => 4,
+        "int64" | "uint64" | "float64" | "complex64" => 8,
+        "complex128" => 16,
+        _ => return None,
+    })
+}
+
 /// Parses the node type and array layout from `zarr.json`.
 pub fn parse_zarr_json(key: &str, bytes: &[u8]) -> Result<NodeType> {
     let bad = |reason: &str| IcechunkError::invalid_key(key, format!("invalid zarr.json: {reason}"));
@@ -145,7 +176,8 @@ pub fn parse_zarr_json(key: &str, bytes: &[u8]) -> Result<NodeType> {
                 "v2" => ChunkKeyEncoding::V2 { separator: separator('.')? },
                 other => return Err(bad(&format!("unsupported chunk key encoding `{other}`"))),
             };
-            Ok(NodeType::Array(ArrayInfo { shape, chunk_shape, encoding }))
+            let item_size = doc.get("data_type").and_then(Value::as_str).and_then(item_size);
+            Ok(NodeType::Array(ArrayInfo { shape, item_size, chunk_shape, encoding }))
         }
         other => Err(bad(&format!("unknown node_type `{other}`"))),
     }
@@ -190,5 +222,10 @@ mod tests {
         assert!(b.iter().map(|d| *d as u64).product::<u64>() <= 4096, "{b:?}");
         assert_eq!(array(&[100, 100], &[10, 10], "").block_shape(4096), vec![10, 10]);
         assert_eq!(array(&[1000, 2], &[1, 1], "").block_shape(4096), vec![1000, 2]);
+        // 10x10 int8 chunks (100 B) are inlined: shards hold at most 256 KiB / 100 B refs.
+        let small = array(&[2000, 2000], &[10, 10], "");
+        assert_eq!(small.chunk_bytes(), Some(100));
+        assert_eq!(small.refs_per_shard(4096, 512), 2621);
+        assert_eq!(small.refs_per_shard(4096, 64), 4096);
     }
 }

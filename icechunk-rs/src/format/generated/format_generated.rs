@@ -1157,6 +1157,173 @@ impl ::core::fmt::Debug for Node<'_> {
       ds.finish()
   }
 }
+pub enum AncestorInfoOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct AncestorInfo<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for AncestorInfo<'a> {
+  type Inner = AncestorInfo<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> AncestorInfo<'a> {
+  pub const VT_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_PARENT_ID: ::flatbuffers::VOffsetT = 6;
+  pub const VT_FLUSHED_AT: ::flatbuffers::VOffsetT = 8;
+  pub const VT_MESSAGE: ::flatbuffers::VOffsetT = 10;
+  pub const VT_METADATA_JSON: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    AncestorInfo { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args AncestorInfoArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<AncestorInfo<'bldr>> {
+    let mut builder = AncestorInfoBuilder::new(_fbb);
+    builder.add_flushed_at(args.flushed_at);
+    if let Some(x) = args.metadata_json { builder.add_metadata_json(x); }
+    if let Some(x) = args.message { builder.add_message(x); }
+    if let Some(x) = args.parent_id { builder.add_parent_id(x); }
+    if let Some(x) = args.id { builder.add_id(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn id(&self) -> &'a ObjectId12 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<ObjectId12>(AncestorInfo::VT_ID, None).unwrap()}
+  }
+  #[inline]
+  pub fn parent_id(&self) -> Option<&'a ObjectId12> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<ObjectId12>(AncestorInfo::VT_PARENT_ID, None)}
+  }
+  #[inline]
+  pub fn flushed_at(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(AncestorInfo::VT_FLUSHED_AT, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn message(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(AncestorInfo::VT_MESSAGE, None).unwrap()}
+  }
+  #[inline]
+  pub fn metadata_json(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(AncestorInfo::VT_METADATA_JSON, None).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for AncestorInfo<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<ObjectId12>("id", Self::VT_ID, true)?
+     .visit_field::<ObjectId12>("parent_id", Self::VT_PARENT_ID, false)?
+     .visit_field::<u64>("flushed_at", Self::VT_FLUSHED_AT, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("message", Self::VT_MESSAGE, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("metadata_json", Self::VT_METADATA_JSON, true)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct AncestorInfoArgs<'a> {
+    pub id: Option<&'a ObjectId12>,
+    pub parent_id: Option<&'a ObjectId12>,
+    pub flushed_at: u64,
+    pub message: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub metadata_json: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for AncestorInfoArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    AncestorInfoArgs {
+      id: None, // required field
+      parent_id: None,
+      flushed_at: 0,
+      message: None, // required field
+      metadata_json: None, // required field
+    }
+  }
+}
+
+pub struct AncestorInfoBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> AncestorInfoBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_id(&mut self, id: &ObjectId12) {
+    self.fbb_.push_slot_always::<&ObjectId12>(AncestorInfo::VT_ID, id);
+  }
+  #[inline]
+  pub fn add_parent_id(&mut self, parent_id: &ObjectId12) {
+    self.fbb_.push_slot_always::<&ObjectId12>(AncestorInfo::VT_PARENT_ID, parent_id);
+  }
+  #[inline]
+  pub fn add_flushed_at(&mut self, flushed_at: u64) {
+    self.fbb_.push_slot::<u64>(AncestorInfo::VT_FLUSHED_AT, flushed_at, 0);
+  }
+  #[inline]
+  pub fn add_message(&mut self, message: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AncestorInfo::VT_MESSAGE, message);
+  }
+  #[inline]
+  pub fn add_metadata_json(&mut self, metadata_json: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AncestorInfo::VT_METADATA_JSON, metadata_json);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> AncestorInfoBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    AncestorInfoBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<AncestorInfo<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, AncestorInfo::VT_ID,"id");
+    self.fbb_.required(o, AncestorInfo::VT_MESSAGE,"message");
+    self.fbb_.required(o, AncestorInfo::VT_METADATA_JSON,"metadata_json");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for AncestorInfo<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("AncestorInfo");
+      ds.field("id", &self.id());
+      ds.field("parent_id", &self.parent_id());
+      ds.field("flushed_at", &self.flushed_at());
+      ds.field("message", &self.message());
+      ds.field("metadata_json", &self.metadata_json());
+      ds.finish()
+  }
+}
 pub enum SnapshotOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -1179,6 +1346,7 @@ impl<'a> Snapshot<'a> {
   pub const VT_MESSAGE: ::flatbuffers::VOffsetT = 10;
   pub const VT_METADATA_JSON: ::flatbuffers::VOffsetT = 12;
   pub const VT_NODES: ::flatbuffers::VOffsetT = 14;
+  pub const VT_ANCESTORS: ::flatbuffers::VOffsetT = 16;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1191,6 +1359,7 @@ impl<'a> Snapshot<'a> {
   ) -> ::flatbuffers::WIPOffset<Snapshot<'bldr>> {
     let mut builder = SnapshotBuilder::new(_fbb);
     builder.add_flushed_at(args.flushed_at);
+    if let Some(x) = args.ancestors { builder.add_ancestors(x); }
     if let Some(x) = args.nodes { builder.add_nodes(x); }
     if let Some(x) = args.metadata_json { builder.add_metadata_json(x); }
     if let Some(x) = args.message { builder.add_message(x); }
@@ -1242,6 +1411,13 @@ impl<'a> Snapshot<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Node>>>>(Snapshot::VT_NODES, None).unwrap()}
   }
+  #[inline]
+  pub fn ancestors(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<AncestorInfo<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<AncestorInfo>>>>(Snapshot::VT_ANCESTORS, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Snapshot<'_> {
@@ -1256,6 +1432,7 @@ impl ::flatbuffers::Verifiable for Snapshot<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("message", Self::VT_MESSAGE, true)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("metadata_json", Self::VT_METADATA_JSON, true)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<Node>>>>("nodes", Self::VT_NODES, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<AncestorInfo>>>>("ancestors", Self::VT_ANCESTORS, false)?
      .finish();
     Ok(())
   }
@@ -1267,6 +1444,7 @@ pub struct SnapshotArgs<'a> {
     pub message: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub metadata_json: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub nodes: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<Node<'a>>>>>,
+    pub ancestors: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<AncestorInfo<'a>>>>>,
 }
 impl<'a> Default for SnapshotArgs<'a> {
   #[inline]
@@ -1278,6 +1456,7 @@ impl<'a> Default for SnapshotArgs<'a> {
       message: None, // required field
       metadata_json: None, // required field
       nodes: None, // required field
+      ancestors: None,
     }
   }
 }
@@ -1312,6 +1491,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> SnapshotBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Snapshot::VT_NODES, nodes);
   }
   #[inline]
+  pub fn add_ancestors(&mut self, ancestors: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<AncestorInfo<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Snapshot::VT_ANCESTORS, ancestors);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> SnapshotBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     SnapshotBuilder {
@@ -1339,6 +1522,7 @@ impl ::core::fmt::Debug for Snapshot<'_> {
       ds.field("message", &self.message());
       ds.field("metadata_json", &self.metadata_json());
       ds.field("nodes", &self.nodes());
+      ds.field("ancestors", &self.ancestors());
       ds.finish()
   }
 }
