@@ -74,6 +74,10 @@ pub enum IcechunkError {
     Storage(#[from] object_store::Error),
     #[error("storage error: {0}")]
     StorageOther(String),
+    #[error("the storage at {location} is read-only: it cannot be written to")]
+    ReadOnlyStorage { location: String },
+    #[error("refusing the object store at {location}: {reason}")]
+    UnsafeStorage { location: String, reason: String },
 }
 
 fn fmt_opt(id: &Option<SnapshotId>) -> String {
@@ -94,12 +98,12 @@ impl IcechunkError {
             Conflict { .. } => ErrorKind::Conflict,
             // TODO(binding): its own kind once the binding maps it.
             RebaseFailed { .. } | MergeConflict { .. } => ErrorKind::Conflict,
-            ReadOnly(_) => ErrorKind::ReadOnly,
+            ReadOnly(_) | ReadOnlyStorage { .. } => ErrorKind::ReadOnly,
             InvalidRefName { .. } | InvalidKey { .. } | InvalidInput(_) => ErrorKind::InvalidInput,
             SessionState(_) => ErrorKind::SessionState,
             Corrupt { .. } | UnsupportedFormat { .. } => ErrorKind::Format,
             NotAncestor { .. } => ErrorKind::NotAncestor,
-            Storage(_) | StorageOther(_) => ErrorKind::Storage,
+            Storage(_) | StorageOther(_) | UnsafeStorage { .. } => ErrorKind::Storage,
         }
     }
 

@@ -5,7 +5,8 @@
 //! ever see whole versions. The modules follow the layers of the engine:
 //!
 //! - [`format`]: the on-storage objects (ids, header, snapshots, manifest shards, transaction logs)
-//! - [`storage`]: one async trait over the `object_store` crate
+//! - [`storage`]: one async trait over the `object_store` crate: memory, local disk, S3 and
+//!   S3-compatibles, GCS, Azure, HTTP
 //! - [`refs`]: branches and tags on create-if-absent
 //! - [`repository`]: create/open, refs, history, sessions
 //! - [`session`]: a change set over one snapshot, and the commit
@@ -27,5 +28,8 @@ pub use error::{ErrorKind, IcechunkError, Result};
 pub use format::{ChunkId, NodeId, SnapshotId};
 pub use repository::{Diff, Repository, SnapshotInfo, VersionInfo};
 pub use session::Session;
-pub use storage::{Storage, StorageSpec};
+pub use storage::{
+    new_azure_storage, new_gcs_storage, new_http_storage, new_r2_storage, new_s3_storage, new_tigris_storage,
+    AzureOptions, GcsOptions, HttpOptions, NetworkOptions, S3Options, Secret, Storage, StorageSpec,
+};
 pub use store::{ByteRange, Store};

@@ -4,7 +4,11 @@
 //! The only conditional write the engine needs is create-if-absent ([`Storage::put_if_absent`]):
 //! every backend and every S3-compatible server tried here implements it safely under
 //! contention, unlike compare-and-swap updates (see spec/format.md, "Refs").
+//!
+//! Backends: in memory, local disk, and the cloud stores of [`cloud`]: S3 and S3-compatibles
+//! (R2, Tigris, MinIO), Google Cloud Storage, Azure Blob Storage, and read-only HTTP.
 
+pub mod cloud;
 mod limit;
 mod object_store_backend;
 
@@ -18,10 +22,18 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+pub use cloud::{
+    new_azure_storage, new_gcs_storage, new_http_storage, new_http_storage_with, new_r2_storage,
+    new_s3_storage, new_tigris_storage, AzureCredentials, AzureOptions, GcsCredentials, GcsOptions,
+    HttpOptions, NetworkOptions, S3Options, S3Provider, Secret,
+};
 pub use limit::LimitedStorage;
-pub use object_store_backend::ObjectStorage;
+pub use object_store_backend::{BackendSettings, CreateIfAbsent, LargeReads, ObjectStorage};
 
 /// How to rebuild a storage elsewhere (another process, a Dask worker).
+///
+/// Credentials are part of it (serialized, so that the storage can be rebuilt), but neither
+/// its `Debug` nor its `Display` shows them. `Display` is the constructor call, for `repr`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StorageSpec {
     /// Lives only in this process.
@@ -29,6 +41,32 @@ pub enum StorageSpec {
     LocalFilesystem {
         path: PathBuf,
     },
+    /// Amazon S3 and S3-compatibles (R2, Tigris, MinIO...).
+    S3(S3Options),
+    /// Google Cloud Storage.
+    Gcs(GcsOptions),
+    /// Azure Blob Storage.
+    Azure(AzureOptions),
+    /// Read-only HTTP(S).
+    Http(HttpOptions),
+}
+
+impl StorageSpec {
+    /// The spec as compact bytes (MessagePack), credentials included: for pickling.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        rmp_serde::to_vec(self).expect("a storage spec serializes")
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        rmp_serde::from_slice(bytes)
+            .map_err(|e| crate::IcechunkError::InvalidInput(format!("not a serialized storage spec: {e}")))
+    }
+}
+
+impl std::fmt::Display for StorageSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        cloud::describe(self, f)
+    }
 }
 
 /// An object's name and size, as listed.
@@ -74,5 +112,9 @@ pub fn from_spec(spec: &StorageSpec) -> Result<Arc<dyn Storage>> {
             "an in-memory repository lives in one process and cannot be reopened elsewhere".into(),
         )),
         StorageSpec::LocalFilesystem { path } => new_local_filesystem_storage(path.clone()),
+        cloud => {
+            let storage = cloud::from_cloud_spec(cloud).expect("a cloud storage spec")?;
+            Ok(Arc::new(storage))
+        }
     }
 }

@@ -1,32 +1,125 @@
 //! The [`Storage`] trait on any `object_store` backend.
 
+use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures::TryStreamExt;
+use bytes::{Bytes, BytesMut};
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use rand::Rng;
 
+use super::cloud::Secret;
 use super::{ListedObject, Storage, StorageSpec};
 use crate::error::{IcechunkError, Result};
 
-#[derive(Debug)]
+/// The folder of the objects written to check that a server honours create-if-absent. Never
+/// listed: the engine does not see it.
+pub(crate) const PROBE_FOLDER: &str = ".icechunk-probe";
+
+/// How create-if-absent is obtained from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateIfAbsent {
+    /// The store implements it (memory, local disk, Amazon S3, R2, Tigris, GCS, Azure).
+    Native,
+    /// Unknown (an S3-compatible server): checked once, before the first conditional write.
+    Verify,
+}
+
+/// Concurrent ranged GETs for objects larger than `threshold`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LargeReads {
+    pub threshold: u64,
+    pub part_size: u64,
+    pub concurrency: usize,
+}
+
+/// How an [`ObjectStorage`] behaves beyond what its `object_store` does.
+#[derive(Debug, Clone)]
+pub struct BackendSettings {
+    /// Every write fails with `ReadOnly` (HTTP).
+    pub read_only: bool,
+    pub create_if_absent: CreateIfAbsent,
+    /// Accept a store that fails the create-if-absent check; creates are then emulated with
+    /// a HEAD and a PUT, which is only safe with one writer.
+    pub unsafe_single_writer: bool,
+    pub large_reads: Option<LargeReads>,
+    /// Retries of a create whose outcome is unknown (timeout, connection dropped while the
+    /// answer was awaited): `object_store` does not retry those, a create not being idempotent.
+    pub create_retries: usize,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Replaced by `***` in every error message.
+    pub secrets: Vec<Secret>,
+}
+
+impl Default for BackendSettings {
+    fn default() -> Self {
+        BackendSettings {
+            read_only: false,
+            create_if_absent: CreateIfAbsent::Native,
+            unsafe_single_writer: false,
+            large_reads: None,
+            create_retries: 0,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+            secrets: Vec::new(),
+        }
+    }
+}
+
+/// What the create-if-absent check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CreateMode {
+    Native,
+    /// HEAD, then PUT: racy, accepted with `unsafe_single_writer` only.
+    Emulated,
+}
+
 pub struct ObjectStorage {
     store: Arc<dyn ObjectStore>,
     spec: StorageSpec,
     location: String,
+    settings: BackendSettings,
+    create_mode: tokio::sync::OnceCell<CreateMode>,
+}
+
+impl fmt::Debug for ObjectStorage {
+    // Not derived: the stores' own `Debug` may show their configuration.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectStorage")
+            .field("location", &self.location)
+            .field("spec", &self.spec)
+            .field("read_only", &self.settings.read_only)
+            .field("create_if_absent", &self.settings.create_if_absent)
+            .field("unsafe_single_writer", &self.settings.unsafe_single_writer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ObjectStorage {
+    /// A storage on any `object_store` (for tests and custom stores). `spec` is what
+    /// [`Storage::spec`] reports, `location` what messages name.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        spec: StorageSpec,
+        location: String,
+        settings: BackendSettings,
+    ) -> Self {
+        ObjectStorage { store, spec, location, settings, create_mode: tokio::sync::OnceCell::new() }
+    }
+
     pub fn in_memory() -> Self {
-        ObjectStorage {
-            store: Arc::new(object_store::memory::InMemory::new()),
-            spec: StorageSpec::InMemory,
-            location: "memory://".to_string(),
-        }
+        Self::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            StorageSpec::InMemory,
+            "memory://".to_string(),
+            BackendSettings::default(),
+        )
     }
 
     pub fn local_filesystem(path: PathBuf) -> Result<Self> {
@@ -37,24 +130,233 @@ impl ObjectStorage {
             IcechunkError::StorageOther(format!("cannot resolve folder {}: {e}", path.display()))
         })?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&path)?;
-        Ok(ObjectStorage {
-            store: Arc::new(store),
-            location: format!("file://{}", path.display()),
-            spec: StorageSpec::LocalFilesystem { path },
-        })
+        Ok(Self::new(
+            Arc::new(store),
+            StorageSpec::LocalFilesystem { path: path.clone() },
+            format!("file://{}", path.display()),
+            BackendSettings::default(),
+        ))
     }
 
     fn path(path: &str) -> Result<Path> {
         Path::parse(path).map_err(|e| IcechunkError::StorageOther(format!("bad object path `{path}`: {e}")))
     }
+
+    /// A storage error, with every credential replaced by `***`.
+    fn error(&self, e: object_store::Error) -> IcechunkError {
+        if self.settings.secrets.is_empty() {
+            return e.into();
+        }
+        let (display, debug) = (e.to_string(), format!("{e:?}"));
+        let leaks =
+            self.settings.secrets.iter().any(|s| {
+                !s.expose().is_empty() && (display.contains(s.expose()) || debug.contains(s.expose()))
+            });
+        if leaks {
+            IcechunkError::StorageOther(scrub(&display, &self.settings.secrets))
+        } else {
+            e.into()
+        }
+    }
+
+    fn not_found_to_none<T>(&self, result: object_store::Result<T>) -> Result<Option<T>> {
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.settings.read_only {
+            Err(IcechunkError::ReadOnlyStorage { location: self.location.clone() })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// How creates are done, checking the server first where that is unknown.
+    async fn create_mode(&self) -> Result<CreateMode> {
+        if self.settings.create_if_absent == CreateIfAbsent::Native {
+            return Ok(CreateMode::Native);
+        }
+        let mode = self
+            .create_mode
+            .get_or_try_init(|| async {
+                if self.honours_create_if_absent().await? {
+                    Ok(CreateMode::Native)
+                } else if self.settings.unsafe_single_writer {
+                    tracing::warn!(
+                        location = %self.location,
+                        "the object store does not honour create-if-absent; unsafe_single_writer: \
+                         creates are emulated, concurrent writers could overwrite each other's commits"
+                    );
+                    Ok(CreateMode::Emulated)
+                } else {
+                    Err(IcechunkError::UnsafeStorage {
+                        location: self.location.clone(),
+                        reason: "it does not honour create-if-absent (a PUT with `If-None-Match: *` \
+                                 replaced an existing object), which the commit protocol needs so \
+                                 that concurrent commits cannot overwrite each other. Use a server \
+                                 that supports conditional writes (e.g. MinIO from 2024-11 on), or, \
+                                 if only one process ever writes to this repository, set \
+                                 unsafe_single_writer"
+                            .into(),
+                    })
+                }
+            })
+            .await?;
+        Ok(*mode)
+    }
+
+    /// Creates a probe object twice: the second create must be refused.
+    async fn honours_create_if_absent(&self) -> Result<bool> {
+        let probe = Path::from(format!("{PROBE_FOLDER}/{:016x}", rand::rng().random::<u64>()));
+        let create = |body: &'static [u8]| {
+            let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+            self.store.put_opts(&probe, PutPayload::from_static(body), opts)
+        };
+        match create(b"first").await {
+            Ok(_) => {}
+            Err(object_store::Error::NotImplemented { .. }) => return Ok(false),
+            Err(e) => return Err(self.error(e)),
+        }
+        let honoured = match create(b"second").await {
+            Ok(_) => false,
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => true,
+            Err(object_store::Error::NotImplemented { .. }) => false,
+            Err(e) => {
+                let _ = self.store.delete(&probe).await;
+                return Err(self.error(e));
+            }
+        };
+        // Best effort: a leftover probe is invisible to the engine.
+        let _ = self.store.delete(&probe).await;
+        tracing::debug!(location = %self.location, honoured, "checked create-if-absent");
+        Ok(honoured)
+    }
+
+    async fn create_native(&self, path: &Path, bytes: Bytes) -> Result<bool> {
+        let mut attempt = 0;
+        loop {
+            let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+            let e = match self.store.put_opts(path, PutPayload::from_bytes(bytes.clone()), opts).await {
+                Ok(_) => return Ok(true),
+                Err(e) => e,
+            };
+            let retryable = match &e {
+                // S3 answers 409 ConditionalRequestConflict while a conflicting write to the key
+                // is in flight; the key may still end up absent: try again.
+                object_store::Error::AlreadyExists { .. } if is_s3_conditional_conflict(&e) => true,
+                // A 412 (or 304) on S3, generation mismatch on GCS, 409/412 on Azure. Also the
+                // answer to a retry whose first attempt landed: the refs layer then finds its
+                // own `write_id` in the object.
+                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. } => {
+                    return Ok(false)
+                }
+                e => outcome_unknown(e),
+            };
+            if !retryable || attempt >= self.settings.create_retries {
+                return Err(self.error(e));
+            }
+            let sleep = backoff(attempt, self.settings.initial_backoff, self.settings.max_backoff);
+            tracing::info!(path = %path, attempt, ?sleep, "retrying a create whose outcome is unknown");
+            tokio::time::sleep(sleep).await;
+            attempt += 1;
+        }
+    }
+
+    async fn create_emulated(&self, path: &Path, bytes: Bytes) -> Result<bool> {
+        if self.not_found_to_none(self.store.head(path).await)?.is_some() {
+            return Ok(false);
+        }
+        self.store.put(path, PutPayload::from_bytes(bytes)).await.map_err(|e| self.error(e))?;
+        Ok(true)
+    }
+
+    async fn get_part(&self, path: &Path, range: Range<u64>, e_tag: Option<String>) -> Result<Bytes> {
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            if_match: e_tag,
+            ..Default::default()
+        };
+        let result = self.store.get_opts(path, opts).await.map_err(|e| self.error(e))?;
+        let bytes = result.bytes().await.map_err(|e| self.error(e))?;
+        if bytes.len() as u64 != range.end - range.start {
+            return Err(IcechunkError::StorageOther(format!(
+                "object `{path}` at {}: asked for bytes {range:?}, got {} bytes",
+                self.location,
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// `range` of `path` as concurrent ranged GETs of `part_size` bytes.
+    async fn get_parts(
+        &self,
+        path: &Path,
+        range: Range<u64>,
+        reads: LargeReads,
+        e_tag: Option<String>,
+    ) -> Result<Vec<Bytes>> {
+        let part = reads.part_size.max(1);
+        let ranges: Vec<_> = (range.start..range.end)
+            .step_by(part as usize)
+            .map(|start| start..(start + part).min(range.end))
+            .collect();
+        futures::stream::iter(ranges)
+            .map(|r| self.get_part(path, r, e_tag.clone()))
+            .buffered(reads.concurrency.max(1))
+            .try_collect()
+            .await
+    }
 }
 
-fn not_found_to_none<T>(result: object_store::Result<T>) -> Result<Option<T>> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
+fn concat(parts: impl IntoIterator<Item = Bytes>, len: u64) -> Bytes {
+    let mut out = BytesMut::with_capacity(len as usize);
+    for part in parts {
+        out.extend_from_slice(&part);
     }
+    out.freeze()
+}
+
+/// `text` with every secret replaced by `***`.
+pub(crate) fn scrub(text: &str, secrets: &[Secret]) -> String {
+    let mut secrets: Vec<&str> = secrets.iter().map(Secret::expose).filter(|s| !s.is_empty()).collect();
+    // Longest first, so that a secret containing another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.into_iter().fold(text.to_string(), |text, s| text.replace(s, "***"))
+}
+
+/// An error after which the request may or may not have been applied, and that
+/// `object_store` does not retry for non-idempotent requests: a timeout, or the connection
+/// closed while the answer was awaited.
+fn outcome_unknown(e: &object_store::Error) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(http) = err.downcast_ref::<HttpError>() {
+            return matches!(http.kind(), HttpErrorKind::Timeout | HttpErrorKind::Interrupted);
+        }
+        source = err.source();
+    }
+    false
+}
+
+fn is_s3_conditional_conflict(e: &object_store::Error) -> bool {
+    e.to_string().contains("ConditionalRequestConflict")
+}
+
+/// Exponential backoff with full jitter.
+fn backoff(attempt: usize, initial: Duration, max: Duration) -> Duration {
+    let cap = initial.saturating_mul(1u32 << attempt.min(16) as u32).min(max).max(initial);
+    let millis = cap.as_millis().max(1) as u64;
+    Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
+}
+
+fn is_probe(path: &str) -> bool {
+    path == PROBE_FOLDER || path.starts_with(&format!("{PROBE_FOLDER}/"))
 }
 
 #[async_trait]
@@ -69,40 +371,84 @@ impl Storage for ObjectStorage {
 
     async fn get(&self, path: &str) -> Result<Option<Bytes>> {
         let path = Self::path(path)?;
-        match not_found_to_none(self.store.get(&path).await)? {
-            Some(result) => not_found_to_none(result.bytes().await),
-            None => Ok(None),
+        let Some(result) = self.not_found_to_none(self.store.get(&path).await)? else {
+            return Ok(None);
+        };
+        let size = result.meta.size;
+        let reads = match self.settings.large_reads {
+            Some(reads) if size > reads.threshold && size > reads.part_size && result.range == (0..size) => {
+                reads
+            }
+            _ => return self.not_found_to_none(result.bytes().await),
+        };
+        // A large object: the first part comes from this response, the others from
+        // concurrent ranged GETs of the same version.
+        let e_tag = result.meta.e_tag.clone();
+        let part = reads.part_size;
+        let first = async {
+            let mut stream = result.into_stream();
+            let mut head = BytesMut::with_capacity(part as usize);
+            while (head.len() as u64) < part {
+                match stream.try_next().await.map_err(|e| self.error(e))? {
+                    Some(bytes) => head.extend_from_slice(&bytes),
+                    None => break,
+                }
+            }
+            // Dropping the stream closes this response; the rest comes in parts.
+            head.truncate(part as usize);
+            Ok::<_, IcechunkError>(head.freeze())
+        };
+        let rest = self.get_parts(&path, part..size, reads, e_tag);
+        let (first, rest) = futures::try_join!(first, rest)?;
+        if first.len() as u64 != part {
+            return Err(IcechunkError::StorageOther(format!(
+                "object `{path}` at {} ended after {} of {size} bytes",
+                self.location,
+                first.len()
+            )));
         }
+        Ok(Some(concat(std::iter::once(first).chain(rest), size)))
     }
 
     async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Option<Bytes>> {
         let path = Self::path(path)?;
-        not_found_to_none(self.store.get_range(&path, range).await)
+        match self.settings.large_reads {
+            Some(reads) if range.end.saturating_sub(range.start) > reads.threshold => {
+                let len = range.end - range.start;
+                match self.get_parts(&path, range, reads, None).await {
+                    Ok(parts) => Ok(Some(concat(parts, len))),
+                    Err(IcechunkError::Storage(object_store::Error::NotFound { .. })) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => self.not_found_to_none(self.store.get_range(&path, range).await),
+        }
     }
 
     async fn put(&self, path: &str, bytes: Bytes) -> Result<()> {
+        self.check_writable()?;
         let path = Self::path(path)?;
-        self.store.put(&path, PutPayload::from_bytes(bytes)).await?;
+        self.store.put(&path, PutPayload::from_bytes(bytes)).await.map_err(|e| self.error(e))?;
         Ok(())
     }
 
     async fn put_if_absent(&self, path: &str, bytes: Bytes) -> Result<bool> {
+        self.check_writable()?;
         let path = Self::path(path)?;
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&path, PutPayload::from_bytes(bytes), opts).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(object_store::Error::Precondition { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
+        match self.create_mode().await? {
+            CreateMode::Native => self.create_native(&path, bytes).await,
+            CreateMode::Emulated => self.create_emulated(&path, bytes).await,
         }
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>> {
         let prefix_path = Self::path(prefix.trim_end_matches('/'))?;
         let strip = if prefix_path.as_ref().is_empty() { String::new() } else { format!("{prefix_path}/") };
-        let listed: Vec<_> = self.store.list(Some(&prefix_path)).try_collect().await?;
+        let listed: Vec<_> =
+            self.store.list(Some(&prefix_path)).try_collect().await.map_err(|e| self.error(e))?;
         Ok(listed
             .into_iter()
+            .filter(|meta| !is_probe(meta.location.as_ref()))
             .filter_map(|meta| {
                 let full = meta.location.to_string();
                 full.strip_prefix(&strip).map(|p| ListedObject { path: p.to_string(), size: meta.size })
@@ -112,15 +458,24 @@ impl Storage for ObjectStorage {
 
     async fn list_folders(&self, prefix: &str) -> Result<Vec<String>> {
         let prefix_path = Self::path(prefix.trim_end_matches('/'))?;
-        let listed = self.store.list_with_delimiter(Some(&prefix_path)).await?;
-        Ok(listed.common_prefixes.into_iter().filter_map(|p| p.filename().map(str::to_string)).collect())
+        let listed = self.store.list_with_delimiter(Some(&prefix_path)).await.map_err(|e| self.error(e))?;
+        Ok(listed
+            .common_prefixes
+            .into_iter()
+            .filter(|p| !is_probe(p.as_ref()))
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
+        self.check_writable()?;
         let path = Self::path(path)?;
         match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.error(e)),
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,74 @@
+"""Workload sizes and which systems run which workload; shared by the worker and the runner.
+
+Standard library only: ``run.py`` imports it under any Python, ``workloads.py`` inside
+each benchmark virtualenv.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ICECHUNK_SYSTEMS = ("ours", "published")
+ZARR_SYSTEMS = ("zarr-local", "zarr-memory")
+SYSTEMS = ICECHUNK_SYSTEMS + ZARR_SYSTEMS
+
+# Workloads with a commit history or a commit cost make no sense on a plain zarr store.
+APPLIES: dict[str, tuple[str, ...]] = {
+    "a": SYSTEMS,
+    "b": SYSTEMS,
+    "c": ICECHUNK_SYSTEMS,
+    "d": ICECHUNK_SYSTEMS,
+    "e": SYSTEMS,
+    "f": SYSTEMS,
+}
+WORKLOADS = tuple(APPLIES)
+# Workloads whose shared data is built once per system ("prepare"), before the repetitions.
+PREPARED = ("c", "d", "e", "f")
+
+# "full" is the brief's; "quick" only proves the harness works (CI), in about two minutes.
+SIZES: dict[str, dict[str, Any]] = {
+    "full": {
+        "shape": (2000, 2000),
+        "a_chunks": (100, 100),  # 400 chunks of 40 KB
+        "b_chunks": (10, 10),  # 40,000 chunks of 400 B
+        "c_shapes": {"1e4": (100, 100), "1e5": (1000, 100), "1e6": (1000, 1000)},
+        "d_commits": 1000,
+        "e_groups": 10,
+        "e_arrays_per_group": 100,
+    },
+    "quick": {
+        "shape": (200, 200),
+        "a_chunks": (20, 20),  # 100 chunks of 1.6 KB
+        "b_chunks": (4, 4),  # 2,500 chunks of 64 B
+        "c_shapes": {"1e2": (10, 10), "1e3": (100, 10), "1e4": (100, 100)},
+        "d_commits": 30,
+        "e_groups": 4,
+        "e_arrays_per_group": 10,
+    },
+}
+
+
+def describe(size: str) -> dict[str, str]:
+    """One line per workload saying what it does at this size (for the report)."""
+    s = SIZES[size]
+    shape = s["shape"]
+
+    def grid(chunks: tuple[int, int]) -> str:
+        n = (shape[0] // chunks[0]) * (shape[1] // chunks[1])
+        kb = chunks[0] * chunks[1] * 4
+        return f"{n:,} chunks of {chunks[0]}x{chunks[1]} ({kb:,} B)"
+
+    dims = f"{shape[0]}x{shape[1]} float32, no compressor"
+    c_sizes = ", ".join(f"{a * b:,} chunks ({a}x{b})" for a, b in s["c_shapes"].values())
+    n_arrays = s["e_groups"] * s["e_arrays_per_group"]
+    return {
+        "a": f"{dims}, {grid(s['a_chunks'])}",
+        "b": f"{dims}, {grid(s['b_chunks'])}",
+        "c": f"one-chunk change + commit in uint8 arrays of 1x1 chunks: {c_sizes}",
+        "d": f"{s['d_commits']:,} commits of one 10x10 chunk each, then ancestry and a diff "
+        "across all of them",
+        "e": f"{n_arrays:,} arrays in {s['e_groups']} groups: list_dir and getsize_prefix",
+        "f": "dask.array.from_zarr over the array of (a), threads scheduler, 8 threads, "
+        "sum of every chunk",
+        "g": "peak resident memory (ru_maxrss) of each benchmark process",
+    }

@@ -1,0 +1,423 @@
+"""Turns the raw results of ``run.py`` into the markdown table and the PNG chart.
+
+``markdown(raw)`` needs only the standard library (``run.py`` calls it in-process);
+the chart needs matplotlib, so ``run.py`` runs this file inside a benchmark virtualenv:
+
+    python report.py png results/latest.json results/latest.png
+    python report.py md results/latest.json          # print the table again
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+SYSTEM_LABELS = {
+    "ours": "ours",
+    "published": "published",
+    "zarr-local": "zarr LocalStore",
+    "zarr-memory": "zarr MemoryStore",
+}
+COLORS = {
+    "ours": "#1f77b4",
+    "published": "#ff7f0e",
+    "zarr-local": "#2ca02c",
+    "zarr-memory": "#9a9a9a",
+}
+
+STEP_LABELS = {
+    "write_commit": "write + commit",
+    "read_all": "read all",
+    "open_read_one": "open + read one chunk",
+    "change_one_commit": "change one chunk + commit",
+    "ancestry": "ancestry (all snapshots)",
+    "diff": "diff across all commits",
+    "list_dir_root": "list_dir of the root",
+    "list_dir_groups": "list_dir of every group",
+    "getsize_prefix_root": "getsize_prefix of the root",
+    "getsize_prefix_group": "getsize_prefix of one group",
+    "dask_read_all": "dask read of every chunk",
+    "build_hierarchy": "create the hierarchy + commit (once)",
+}
+# Targets of the issue: ours/published at most this, for every timing.
+FASTER_THAN_PUBLISHED = 1 / 1.5
+VS_LOCAL = {"read_all": 1.10, "open_read_one": 1.5}
+COMMIT_MS = 20.0
+FLAT = 1.5  # the largest array's one-chunk commit at most this times the smallest's
+
+
+# ---------------------------------------------------------------------------------------
+# aggregation
+# ---------------------------------------------------------------------------------------
+def metric_key(r: dict[str, Any], name: str) -> str | None:
+    """The table row of one figure, or None for figures the table leaves out."""
+    w, phase = r["workload"], r["phase"]
+    if phase == "prepare":
+        if w == "f":  # duplicates (a)'s write + commit
+            return None
+        return f"{w}.{name}"
+    return f"{w}.{name}"
+
+
+def aggregate(
+    raw: dict[str, Any],
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, str]], list[str]]:
+    """(samples[row][system], errors[row][system], rows in display order)."""
+    samples: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    errors: dict[str, dict[str, str]] = defaultdict(dict)
+    order: list[str] = []
+
+    def add_row(key: str) -> None:
+        if key not in order:
+            order.append(key)
+
+    for r in raw["results"]:
+        s, w = r["system"], r["workload"]
+        for name, v in r["metrics"].items():
+            key = metric_key(r, name)
+            if key:
+                add_row(key)
+                samples[key][s].append(v)
+        for name, text in r["errors"].items():
+            key = f"{w}.{name}" if name not in ("process", "workload") else f"{w}.*"
+            if r["phase"] == "prepare" and name in ("process", "workload"):
+                key = f"{w}.* (prepare)"
+            add_row(key)
+            errors[key][s] = text
+        rss = r.get("peak_rss_mb")
+        if rss and (r["phase"] == "run" or w in ("c", "d", "e")):
+            key = f"g.rss_{w}" + ("_prepare" if r["phase"] == "prepare" else "")
+            add_row(key)
+            samples[key][s].append(rss)
+    workload_rank = {w: i for i, w in enumerate("abcdefg")}
+    order.sort(
+        key=lambda k: (
+            workload_rank.get(k[0], 9),
+            k.endswith(("(prepare)", "_prepare")),
+            # c: the setup rows (populate) after the measured ones
+            k.startswith("c.populate_"),
+        )
+    )
+    return samples, errors, order
+
+
+def row_label(key: str, raw: dict[str, Any]) -> str:
+    w, _, name = key.partition(".")
+    if w == "g":
+        src = name.removeprefix("rss_")
+        if src.endswith("_prepare"):
+            return f"g. peak memory, ({src[0]}) setup"
+        return f"g. peak memory, ({src})"
+    if name.startswith("commit_"):
+        n = name.removeprefix("commit_")
+        return f"c. one-chunk commit, {_count(n)} chunks"
+    if name.startswith("populate_"):
+        n = name.removeprefix("populate_")
+        return f"c. populate {_count(n)} chunks (setup, once)"
+    if name.startswith("commits_"):
+        return f"d. {int(name.removeprefix('commits_')):,} commits (once)"
+    return f"{w}. {STEP_LABELS.get(name, name)}"
+
+
+def _count(label: str) -> str:
+    if label.startswith("1e"):
+        return f"10^{label[2:]}"
+    return label
+
+
+def is_memory(key: str) -> bool:
+    return key.startswith("g.")
+
+
+def fmt_value(key: str, v: float) -> str:
+    if key.startswith(("g.", "rss")):
+        return f"{v:.0f} MB"
+    if v >= 1:
+        return f"{v:.2f} s"
+    if v >= 0.001:
+        return f"{v * 1e3:.1f} ms"
+    return f"{v * 1e6:.0f} µs"
+
+
+def cell(key: str, values: list[float] | None, error: str | None) -> str:
+    if not values:
+        return "**error**" if error else "-"
+    m = median(values)
+    text = fmt_value(key, m)
+    if len(values) > 1:
+        text += f" ({fmt_value(key, min(values))}-{fmt_value(key, max(values))})"
+    return text + (" ⚠" if error else "")
+
+
+def ratio(a: list[float] | None, b: list[float] | None) -> float | None:
+    if not a or not b:
+        return None
+    mb = median(b)
+    return median(a) / mb if mb > 0 else None
+
+
+def fmt_ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def targets(key: str, row: dict[str, list[float]]) -> list[tuple[str, bool]]:
+    """The issue's targets that apply to one row: (text, met)."""
+    out: list[tuple[str, bool]] = []
+    _, _, name = key.partition(".")
+    ours = row.get("ours")
+    if not ours or name.startswith("populate_"):
+        return out
+    vs_pub = ratio(ours, row.get("published"))
+    if is_memory(key):
+        if vs_pub is not None:
+            out.append(("≤ published", vs_pub <= 1.0))
+        return out
+    if vs_pub is not None:
+        out.append(("≥1.5x faster than published", vs_pub <= FASTER_THAN_PUBLISHED))
+    if name in VS_LOCAL:
+        vs_local = ratio(ours, row.get("zarr-local"))
+        if vs_local is not None:
+            out.append((f"≤{VS_LOCAL[name]:.2f}x LocalStore", vs_local <= VS_LOCAL[name]))
+    if name.startswith("commit_"):
+        out.append((f"< {COMMIT_MS:.0f} ms", median(ours) * 1e3 < COMMIT_MS))
+    return out
+
+
+def flatness(samples: dict[str, dict[str, list[float]]], system: str) -> float | None:
+    rows = [k for k in samples if k.startswith("c.commit_") and samples[k].get(system)]
+    if len(rows) < 2:
+        return None
+    rows.sort(key=lambda k: float(k.rsplit("_", 1)[1]))
+    return median(samples[rows[-1]][system]) / median(samples[rows[0]][system])
+
+
+# ---------------------------------------------------------------------------------------
+# markdown
+# ---------------------------------------------------------------------------------------
+def markdown(raw: dict[str, Any]) -> str:
+    meta = raw["meta"]
+    samples, errors, order = aggregate(raw)
+    systems = [s for s in SYSTEM_LABELS if s in meta["systems"]]
+    plain = [s for s in ("zarr-local", "zarr-memory") if s in systems]
+    ratio_cols = []
+    if "ours" in systems and "published" in systems:
+        ratio_cols.append("published")
+    if "ours" in systems:
+        ratio_cols += plain
+
+    lines = [f"# Icechunk benchmarks ({meta['mode']} run)", ""]
+    envs = meta.get("environments", {})
+    lines.append(
+        f"{meta['date']} · git {meta.get('git', '?')} · {meta['host']['cpus']} CPUs · "
+        f"{meta['reps']} repetition(s), each a fresh process per system, systems alternating "
+        f"· millisecond steps: median of {meta['inner']} in-process repeats · "
+        f"setup {meta['setup_s']:.0f} s, workloads {meta['run_s']:.0f} s"
+    )
+    lines.append("")
+    for name, v in envs.items():
+        label = "ours (and plain zarr)" if name == "ours" else name
+        wheel = f" (wheel {meta['our_wheel']})" if name == "ours" and meta.get("our_wheel") else ""
+        lines.append(
+            f"- **{label}**: icechunk {v.get('icechunk')}{wheel}, zarr {v.get('zarr')}, "
+            f"numpy {v.get('numpy')}, dask {v.get('dask')}, Python {v.get('python')}"
+        )
+    for n in raw.get("notes", []):
+        lines.append(f"- **note**: {n}")
+    lines.append("")
+    lines.append("Workloads:")
+    for w, text in meta["descriptions"].items():
+        if w in meta["workloads"] or w == "g":
+            lines.append(f"- **{w}**: {text}")
+    lines += [
+        "",
+        "Cells: median (min-max) over the repetitions. Ratios are ours ÷ other on the medians: "
+        "**below 1 means ours is faster** (or smaller). ⚠ marks a cell where some repetition "
+        "failed; **error** one where all did (texts below).",
+        "",
+    ]
+    header = [
+        "workload / step",
+        *(SYSTEM_LABELS[s] for s in systems),
+        *(f"ours/{SYSTEM_LABELS[s].split()[-1]}" for s in ratio_cols),
+        "targets",
+    ]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    met = missed = 0
+    for key in order:
+        row = samples.get(key, {})
+        if (not row and key.endswith("*")) or key.endswith("(prepare)"):
+            continue  # whole-process errors are listed below the table
+        cells = [row_label(key, raw)]
+        for s in systems:
+            cells.append(cell(key, row.get(s), errors.get(key, {}).get(s)))
+        for s in ratio_cols:
+            cells.append(fmt_ratio(ratio(row.get("ours"), row.get(s))))
+        checks = targets(key, row)
+        met += sum(ok for _, ok in checks)
+        missed += sum(not ok for _, ok in checks)
+        cells.append("; ".join(f"{'✅' if ok else '❌'} {t}" for t, ok in checks))
+        lines.append("| " + " | ".join(cells) + " |")
+    flat = {s: flatness(samples, s) for s in ("ours", "published") if s in systems}
+    if any(v is not None for v in flat.values()):
+        cells = ["c. flatness: largest ÷ smallest array's commit"]
+        for s in systems:
+            cells.append("-" if flat.get(s) is None else f"{flat[s]:.2f}x")
+        cells += ["-"] * len(ratio_cols)
+        f_ours = flat.get("ours")
+        if f_ours is not None:
+            ok = f_ours <= FLAT
+            met, missed = met + ok, missed + (not ok)
+            cells.append(f"{'✅' if ok else '❌'} ≤{FLAT}x (flat)")
+        else:
+            cells.append("")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if met + missed:
+        lines.append(f"Targets met: **{met} of {met + missed}**.")
+        slower = [
+            row_label(k, raw)
+            for k in order
+            if (x := ratio(samples.get(k, {}).get("ours"), samples.get(k, {}).get("published")))
+            is not None
+            and x > 1
+        ]
+        if slower:
+            lines.append("")
+            lines.append(
+                "Where ours is slower (or bigger) than the published wheel: "
+                + "; ".join(slower)
+                + "."
+            )
+        lines.append("")
+    err_lines = [
+        f"- {row_label(k, raw) if not k.endswith(('*', '(prepare)')) else k} · "
+        f"{SYSTEM_LABELS.get(s, s)}: `{t[:300]}`"
+        for k in order
+        for s, t in errors.get(k, {}).items()
+    ]
+    if err_lines:
+        lines += ["Errors:", "", *err_lines, ""]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# chart
+# ---------------------------------------------------------------------------------------
+def png(raw: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter
+
+    samples, _, order = aggregate(raw)
+    systems = [s for s in SYSTEM_LABELS if s in raw["meta"]["systems"]]
+    time_rows = [k for k in order if samples.get(k) and not is_memory(k)]
+    mem_rows = [k for k in order if samples.get(k) and is_memory(k)]
+    n_t, n_m = max(len(time_rows), 1), max(len(mem_rows), 1)
+    fig, axes = plt.subplots(
+        2,
+        2,
+        figsize=(15, 0.42 * (n_t + n_m) + 3),
+        gridspec_kw={"height_ratios": [n_t, n_m], "width_ratios": [3, 1.3]},
+        squeeze=False,
+    )
+    bar_h = 0.8 / len(systems)
+    for row_i, (rows, unit, scale) in enumerate(
+        ((time_rows, "seconds (log scale", 1.0), (mem_rows, "peak RSS, MB (linear", 1.0))
+    ):
+        ax, rax = axes[row_i]
+        ys = list(range(len(rows)))[::-1]
+        for si, s in enumerate(systems):
+            meds, lo, hi, yy = [], [], [], []
+            for y, k in zip(ys, rows, strict=True):
+                v = samples[k].get(s)
+                if not v:
+                    continue
+                m = median(v) * scale
+                meds.append(m)
+                lo.append(m - min(v) * scale)
+                hi.append(max(v) * scale - m)
+                yy.append(y + 0.4 - bar_h * (si + 0.5))
+            ax.barh(
+                yy,
+                meds,
+                height=bar_h,
+                color=COLORS[s],
+                label=SYSTEM_LABELS[s],
+                xerr=[lo, hi],
+                error_kw={"elinewidth": 0.8, "capsize": 1.5},
+            )
+        ax.set_yticks(ys, [row_label(k, raw) for k in rows], fontsize=8)
+        if row_i == 0:
+            ax.set_xscale("log")
+        ax.set_xlabel(f"{unit}; bars: median, whiskers: min-max)")
+        ax.grid(axis="x", which="both", alpha=0.3)
+        if row_i == 0:
+            ax.legend(loc="lower right", fontsize=8)
+        # ratios panel
+        for si, s in enumerate(r for r in ("published", "zarr-local") if r in systems):
+            xs, yy = [], []
+            for y, k in zip(ys, rows, strict=True):
+                x = ratio(samples[k].get("ours"), samples[k].get(s))
+                if x is not None:
+                    xs.append(x)
+                    yy.append(y + 0.2 - 0.4 * si)
+            # bars grow from 1 (parity) towards the ratio: left of 1, ours is faster
+            rax.barh(
+                yy,
+                [x - 1 for x in xs],
+                left=1,
+                height=0.38,
+                color=COLORS[s],
+                label=f"ours / {SYSTEM_LABELS[s]}",
+            )
+        rax.axvline(1.0, color="black", lw=0.8)
+        if row_i == 0:
+            rax.axvline(
+                FASTER_THAN_PUBLISHED,
+                color="red",
+                lw=0.8,
+                ls="--",
+                label="target vs published (1/1.5)",
+            )
+            rax.legend(loc="best", fontsize=7)
+        if row_i == 0:
+            rax.set_xscale("log")
+        rax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        rax.xaxis.set_minor_formatter(FormatStrFormatter(""))
+        rax.set_yticks(ys, [""] * len(ys))
+        rax.set_ylim(ax.get_ylim())
+        rax.set_xlabel(
+            f"ratio ours / other ({'log' if row_i == 0 else 'linear'}; < 1: ours better)"
+        )
+        rax.grid(axis="x", which="both", alpha=0.3)
+    meta = raw["meta"]
+    fig.suptitle(
+        f"Icechunk benchmarks, {meta['mode']} run, {meta['date']} "
+        f"(git {meta.get('git', '?')}, {meta['reps']} reps)",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[0] not in ("png", "md"):
+        print(__doc__)
+        return 2
+    raw = json.loads(Path(argv[1]).read_text())
+    if argv[0] == "png":
+        png(raw, Path(argv[2]))
+    else:
+        print(markdown(raw))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,577 @@
+"""Benchmarks side by side: our icechunk wheel, the published icechunk wheel, plain zarr.
+
+    python benches/run.py                  # full run (about 10 minutes on 2 cores)
+    python benches/run.py --quick          # small sizes, 1 repetition: proves the harness
+    python benches/run.py --workloads a,c  # a subset; --systems ours,published likewise
+
+Standard library only, any Python >= 3.11. It
+
+1. prepares two virtualenvs under a cache directory outside the repository
+   (``~/.cache/icechunk-bench`` unless ``--cache-dir`` or ``ICECHUNK_BENCH_CACHE``): one with
+   the published ``icechunk`` wheel from PyPI, one with OUR wheel (``maturin build --release``
+   from this checkout) on the same Python and the same zarr version;
+2. runs every workload of ``benches/workloads.py`` in a fresh subprocess per system and
+   repetition, alternating the order of the systems, on the same seeded random data;
+3. writes ``benches/results/latest.{md,json,png}``: medians, min-max and the ratios
+   ours/published and ours/plain zarr.
+
+Plain zarr (``LocalStore`` on the same disk, ``MemoryStore``) runs in our virtualenv, which
+has the same Python, zarr and numpy; it never imports icechunk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+
+import bench_sizes  # noqa: E402
+import report  # noqa: E402
+
+DEPS = ["zarr", "numpy", "dask", "psutil", "matplotlib"]
+IMPORT_CHECK = "import zarr, numpy, dask, psutil, matplotlib"
+
+
+class SetupError(Exception):
+    """A system's environment could not be prepared (the text says why)."""
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def clean_env() -> dict[str, str]:
+    """The environment of every child: nothing that would make it import this checkout."""
+    env = dict(os.environ)
+    for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"):
+        env.pop(var, None)
+    env["MPLBACKEND"] = "Agg"
+    return env
+
+
+def sh(
+    cmd: list[str],
+    *,
+    log_file: Path,
+    cwd: Path | None = None,
+    timeout: float = 1800,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run a setup command, its output appended to ``log_file``; SetupError if it fails."""
+    with log_file.open("a") as f:
+        f.write(f"\n$ {' '.join(cmd)}\n")
+        f.flush()
+        try:
+            proc = subprocess.run(
+                cmd,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                timeout=timeout,
+                env=env or clean_env(),
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise SetupError(f"{cmd[0]}: {e}") from e
+    if proc.returncode != 0:
+        tail = log_file.read_text().splitlines()[-12:]
+        raise SetupError(
+            f"`{' '.join(cmd[:4])} ...` failed (exit {proc.returncode}):\n  " + "\n  ".join(tail)
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# environments
+# ---------------------------------------------------------------------------------------
+def find_python(wanted: str | None) -> tuple[str, str]:
+    """(interpreter, note): Python 3.12 from pyenv if there is one (the published icechunk
+    2.x needs >= 3.12), else 3.13, else this interpreter (pip then picks icechunk 1.x)."""
+    if wanted:
+        return wanted, ""
+    roots: list[str] = []
+    try:
+        roots.append(
+            subprocess.run(
+                ["pyenv", "root"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    roots.append(os.path.expanduser("~/.pyenv"))
+    for minor in ("3.12", "3.13"):
+        for root in roots:
+            found = sorted(glob.glob(f"{root}/versions/{minor}.*/bin/python"))
+            if found:
+                return found[-1], ""
+        on_path = shutil.which(f"python{minor}")
+        if on_path:
+            return on_path, ""
+    return sys.executable, (
+        f"no Python 3.12 found: both environments use Python {platform.python_version()}, "
+        "where pip installs the 1.x series of the published wheel"
+    )
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def venv_ready(venv: Path, check: str) -> dict[str, Any] | None:
+    marker = venv / "bench-ready.json"
+    if not marker.exists() or not venv_python(venv).exists():
+        return None
+    ok = subprocess.run(
+        [str(venv_python(venv)), "-c", check], capture_output=True, env=clean_env(), check=False
+    )
+    return json.loads(marker.read_text()) if ok.returncode == 0 else None
+
+
+def make_venv(venv: Path, python: str, log_file: Path) -> None:
+    if venv.exists():
+        shutil.rmtree(venv)
+    sh([python, "-m", "venv", str(venv)], log_file=log_file)
+    sh(
+        [str(venv_python(venv)), "-m", "pip", "install", "-q", "--upgrade", "pip"],
+        log_file=log_file,
+    )
+
+
+def pip(venv: Path, args: list[str], log_file: Path) -> None:
+    sh(
+        [
+            str(venv_python(venv)),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            *args,
+        ],
+        log_file=log_file,
+    )
+
+
+def venv_versions(venv: Path) -> dict[str, str]:
+    out = subprocess.run(
+        [str(venv_python(venv)), str(BENCH_DIR / "workloads.py"), "--versions"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=False,
+        cwd=tempfile.gettempdir(),
+    )
+    if out.returncode != 0:
+        raise SetupError(f"{venv}: cannot report versions: {out.stderr[-500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def setup_published(cache: Path, python: str, refresh: bool, log_file: Path) -> Path:
+    venv = cache / "venv-published"
+    check = f"import icechunk; {IMPORT_CHECK}"
+    if not refresh and venv_ready(venv, check):
+        log(f"published wheel: reusing {venv}")
+        return venv
+    log(f"published wheel: creating {venv} (pip install icechunk {' '.join(DEPS)})")
+    make_venv(venv, python, log_file)
+    pip(venv, ["icechunk", *DEPS], log_file)
+    (venv / "bench-ready.json").write_text(json.dumps(venv_versions(venv)))
+    return venv
+
+
+def build_our_wheel(cache: Path, log_file: Path, helper_venv: Path | None) -> Path:
+    """``maturin build --release`` from the checkout; returns the wheel."""
+    out = cache / "wheel"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    maturin = shutil.which("maturin")
+    if maturin is None:
+        if helper_venv is None:
+            raise SetupError("maturin not found on PATH")
+        log("maturin not on PATH: installing it into the benchmark virtualenv")
+        pip(helper_venv, ["maturin"], log_file)
+        maturin = str(helper_venv / "bin" / "maturin")
+    target = os.environ.get("CARGO_TARGET_DIR", str(REPO / "target"))
+    log(f"building our wheel: maturin build --release (CARGO_TARGET_DIR={target})")
+    t0 = time.perf_counter()
+    env = clean_env()
+    sh(
+        [maturin, "build", "--release", "-o", str(out)],
+        log_file=log_file,
+        cwd=REPO,
+        timeout=3600,
+        env=env,
+    )
+    wheels = sorted(out.glob("icechunk-*.whl"))
+    if not wheels:
+        raise SetupError(f"maturin built no wheel into {out}")
+    log(f"built {wheels[-1].name} in {time.perf_counter() - t0:.0f} s")
+    return wheels[-1]
+
+
+def setup_ours(
+    cache: Path,
+    python: str,
+    zarr_version: str | None,
+    wheel: Path | None,
+    refresh: bool,
+    log_file: Path,
+) -> tuple[Path, Path]:
+    """Our virtualenv: same Python and zarr as the published one, our wheel installed."""
+    venv = cache / "venv-ours"
+    ready = None if refresh else venv_ready(venv, IMPORT_CHECK)
+    if ready is None:
+        log(f"our wheel: creating {venv}")
+        make_venv(venv, python, log_file)
+        ready = {}
+    if zarr_version is not None and ready.get("zarr") != zarr_version:
+        pip(venv, [f"zarr=={zarr_version}", *DEPS[1:]], log_file)
+    elif not ready:
+        pip(venv, DEPS, log_file)
+    (venv / "bench-ready.json").write_text(json.dumps(venv_versions(venv)))
+    if wheel is None:
+        wheel = build_our_wheel(cache, log_file, venv)
+    pip(venv, ["--force-reinstall", "--no-deps", str(wheel)], log_file)
+    return venv, wheel
+
+
+# ---------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------
+def run_worker(
+    python: Path,
+    *,
+    system: str,
+    workload: str,
+    phase: str,
+    size: str,
+    data_dir: Path,
+    seed: int,
+    inner: int,
+    rep: int,
+    timeout: float,
+    cache_dir: Path,
+) -> dict[str, Any]:
+    cmd = [
+        str(python),
+        str(BENCH_DIR / "workloads.py"),
+        "--system",
+        system,
+        "--workload",
+        workload,
+        "--phase",
+        phase,
+        "--size",
+        size,
+        "--data-dir",
+        str(data_dir),
+        "--seed",
+        str(seed),
+        "--inner",
+        str(inner),
+        "--rep",
+        str(rep),
+        "--cache-dir",
+        str(cache_dir),
+    ]
+    t0 = time.perf_counter()
+    base = {
+        "system": system,
+        "workload": workload,
+        "phase": phase,
+        "rep": rep,
+        "metrics": {},
+        "errors": {},
+        "info": {},
+    }
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=clean_env(),
+            cwd=tempfile.gettempdir(),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        base["errors"]["process"] = f"timed out after {timeout:.0f} s"
+        base["elapsed_s"] = time.perf_counter() - t0
+        return base
+    elapsed = time.perf_counter() - t0
+    result = None
+    for line in reversed(proc.stdout.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                result = json.loads(line)
+                break
+            except json.JSONDecodeError:
+                continue
+    if result is None:
+        err = (proc.stderr or proc.stdout).strip().splitlines()[-6:]
+        base["errors"]["process"] = (f"exit {proc.returncode}, no result: " + " | ".join(err))[
+            -900:
+        ]
+        result = base
+    result["elapsed_s"] = elapsed
+    result["returncode"] = proc.returncode
+    return result
+
+
+def summary_line(r: dict[str, Any]) -> str:
+    parts = [f"{k}={report.fmt_value(k, v)}" for k, v in r["metrics"].items()]
+    if r.get("peak_rss_mb"):
+        parts.append(f"rss={r['peak_rss_mb']:.0f}MB")
+    if r["errors"]:
+        parts.append(f"ERRORS: {', '.join(r['errors'])}")
+    return f"{r['elapsed_s']:6.1f} s  " + "  ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description="Icechunk benchmarks: ours vs published vs zarr",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="small sizes, 1 repetition, about 2 minutes (CI)"
+    )
+    p.add_argument(
+        "--workloads",
+        default=",".join(bench_sizes.WORKLOADS),
+        help="comma-separated subset of a,b,c,d,e,f (g, memory, is always on)",
+    )
+    p.add_argument(
+        "--systems",
+        default=",".join(bench_sizes.SYSTEMS),
+        help="comma-separated subset of ours,published,zarr-local,zarr-memory",
+    )
+    p.add_argument("--reps", type=int, help="repetitions (default 3, 1 with --quick)")
+    p.add_argument(
+        "--inner",
+        type=int,
+        help="in-process repeats of millisecond steps (default 5, 3 with --quick)",
+    )
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(
+            os.environ.get("ICECHUNK_BENCH_CACHE", "~/.cache/icechunk-bench")
+        ).expanduser(),
+    )
+    p.add_argument("--python", help="interpreter for both virtualenvs (default: 3.12)")
+    p.add_argument("--wheel", type=Path, help="install this wheel of ours instead of building")
+    p.add_argument("--refresh", action="store_true", help="recreate both virtualenvs")
+    p.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    p.add_argument("--name", default="latest", help="basename of the result files")
+    p.add_argument("--timeout", type=float, help="per-process limit, seconds")
+    p.add_argument("--keep-data", action="store_true", help="keep the benchmark data")
+    args = p.parse_args(argv)
+
+    size = "quick" if args.quick else "full"
+    reps = args.reps or (1 if args.quick else 3)
+    inner = args.inner or (3 if args.quick else 5)
+    timeout = args.timeout or (300 if args.quick else 900)
+    workloads = [w for w in args.workloads.split(",") if w and w != "g"]
+    systems = [s for s in args.systems.split(",") if s]
+    for w in workloads:
+        if w not in bench_sizes.APPLIES:
+            p.error(f"unknown workload {w!r}")
+    for s in systems:
+        if s not in bench_sizes.SYSTEMS:
+            p.error(f"unknown system {s!r}")
+
+    cache: Path = args.cache_dir
+    cache.mkdir(parents=True, exist_ok=True)
+    log_file = cache / "setup.log"
+    log_file.write_text(f"setup log {time.ctime()}\n")
+    notes: list[str] = []
+    t_start = time.perf_counter()
+
+    # ---- environments -----------------------------------------------------------------
+    python, note = find_python(args.python)
+    if note:
+        notes.append(note)
+        log(note)
+    log(f"python for both virtualenvs: {python}")
+    pythons: dict[str, Path] = {}
+    env_versions: dict[str, dict[str, str]] = {}
+    zarr_version = None
+    if "published" in systems:
+        try:
+            venv = setup_published(cache, python, args.refresh, log_file)
+            pythons["published"] = venv_python(venv)
+            env_versions["published"] = venv_versions(venv)
+            zarr_version = env_versions["published"]["zarr"]
+        except SetupError as e:
+            msg = f"published wheel skipped: it could not be installed ({e})"
+            if not args.quick:
+                log(msg)
+                log(
+                    f"setup log: {log_file}; run with --systems ours,zarr-local,zarr-memory "
+                    "to benchmark without it"
+                )
+                return 2
+            notes.append(msg.splitlines()[0])
+            log(msg)
+            systems.remove("published")
+    needs_ours_env = any(s != "published" for s in systems)
+    wheel_name = None
+    if needs_ours_env:
+        try:
+            venv, wheel = setup_ours(
+                cache, python, zarr_version, args.wheel, args.refresh, log_file
+            )
+            wheel_name = wheel.name
+        except SetupError as e:
+            log(f"our environment could not be prepared: {e}")
+            log(f"setup log: {log_file}")
+            return 2
+        env_versions["ours"] = venv_versions(venv)
+        for s in systems:
+            if s != "published":
+                pythons[s] = venv_python(venv)
+    if not systems:
+        log("no system left to benchmark")
+        return 2
+    for name, v in env_versions.items():
+        log(f"{name} env: " + ", ".join(f"{k} {x}" for k, x in v.items()))
+    if "published" in env_versions and "ours" in env_versions:
+        for mod in ("python", "zarr", "numpy"):
+            if env_versions["published"][mod] != env_versions["ours"][mod]:
+                notes.append(
+                    f"{mod} differs between the environments: "
+                    f"{env_versions['published'][mod]} vs {env_versions['ours'][mod]}"
+                )
+    setup_s = time.perf_counter() - t_start
+
+    # ---- workloads ----------------------------------------------------------------------
+    data_root = Path(tempfile.mkdtemp(prefix="data-", dir=cache))
+    results: list[dict[str, Any]] = []
+    plan = {w: [s for s in systems if s in bench_sizes.APPLIES[w]] for w in workloads}
+
+    def worker(system: str, workload: str, phase: str, data_dir: Path, rep: int) -> dict[str, Any]:
+        r = run_worker(
+            pythons[system],
+            system=system,
+            workload=workload,
+            phase=phase,
+            size=size,
+            data_dir=data_dir,
+            seed=args.seed,
+            inner=inner,
+            rep=rep,
+            timeout=timeout,
+            cache_dir=cache / "populated",
+        )
+        results.append(r)
+        log(f"{phase:7s} {workload} {system:11s} {summary_line(r)}")
+        return r
+
+    try:
+        t_run = time.perf_counter()
+        for w in workloads:
+            if w in bench_sizes.PREPARED:
+                for s in plan[w]:
+                    worker(s, w, "prepare", data_root / w / s, 0)
+        for rep in range(reps):
+            log(f"--- repetition {rep + 1}/{reps}")
+            for i, w in enumerate(workloads):
+                order = plan[w]
+                k = (rep + i) % len(order) if order else 0
+                for s in order[k:] + order[:k]:  # rotate: every system goes first in turn
+                    shared = w in bench_sizes.PREPARED
+                    d = data_root / w / s if shared else data_root / w / s / f"rep{rep}"
+                    worker(s, w, "run", d, rep)
+                    if not shared:
+                        shutil.rmtree(d, ignore_errors=True)
+        run_s = time.perf_counter() - t_run
+    finally:
+        if not args.keep_data:
+            shutil.rmtree(data_root, ignore_errors=True)
+
+    # ---- report ---------------------------------------------------------------------------
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "mode": size,
+        "reps": reps,
+        "inner": inner,
+        "seed": args.seed,
+        "systems": systems,
+        "workloads": workloads,
+        "host": {
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "kernel": platform.release(),
+        },
+        "git": git_describe(),
+        "our_wheel": wheel_name,
+        "environments": env_versions,
+        "setup_s": round(setup_s, 1),
+        "run_s": round(run_s, 1),
+        "descriptions": bench_sizes.describe(size),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    raw = {"meta": meta, "notes": notes, "results": results}
+    json_path = args.out / f"{args.name}.json"
+    json_path.write_text(json.dumps(raw, indent=1) + "\n")
+    md_path = args.out / f"{args.name}.md"
+    md_path.write_text(report.markdown(raw))
+    png_path = args.out / f"{args.name}.png"
+    plot_python = pythons.get("ours") or next(iter(pythons.values()))
+    proc = subprocess.run(
+        [str(plot_python), str(BENCH_DIR / "report.py"), "png", str(json_path), str(png_path)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=False,
+        cwd=tempfile.gettempdir(),
+    )
+    if proc.returncode != 0:
+        log(f"the chart could not be drawn: {proc.stderr.strip()[-600:]}")
+    log(
+        f"done in {time.perf_counter() - t_start:.0f} s "
+        f"(setup {setup_s:.0f} s, workloads {run_s:.0f} s)"
+    )
+    log(f"results: {md_path}, {json_path}" + (f", {png_path}" if png_path.exists() else ""))
+    for n in notes:
+        log(f"NOTE: {n}")
+    print()
+    print(md_path.read_text())
+    return 0
+
+
+def git_describe() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + (" (with uncommitted changes)" if dirty else "")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Icechunk: Zarr on ACID.
+
+A transactional storage engine for Zarr v3: every write happens in a session and
+becomes visible all at once with ``commit``; readers always see one whole version;
+branches, tags and history give undo and time travel.
+
+    import icechunk as ic, zarr
+    repo = ic.Repository.create(ic.local_filesystem_storage("/tmp/repo"))
+    with repo.transaction("main", message="first") as store:
+        zarr.create_array(store, shape=(4,), dtype="i1", chunks=(2,))
+    array = zarr.open_array(repo.readonly_session(branch="main").store)
+"""
+
+from icechunk._icechunk import (
+    Diff,
+    RepositoryConfig,
+    SnapshotInfo,
+    Storage,
+    __version__,
+    in_memory_storage,
+    local_filesystem_storage,
+)
+from icechunk.conflicts import (
+    BasicConflictSolver,
+    ConflictDetector,
+    ConflictSolver,
+    VersionSelection,
+)
+from icechunk.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    FormatError,
+    IcechunkError,
+    InvalidInputError,
+    NodeNotFoundError,
+    NotFoundError,
+    ReadOnlyError,
+    RebaseFailedError,
+    RefNotFoundError,
+    RepositoryNotFoundError,
+    SessionStateError,
+    SnapshotNotFoundError,
+    StorageError,
+)
+from icechunk.repository import Repository
+from icechunk.session import Session
+from icechunk.store import IcechunkStore
+
+__all__ = [
+    "AlreadyExistsError",
+    "BasicConflictSolver",
+    "ConflictDetector",
+    "ConflictError",
+    "ConflictSolver",
+    "Diff",
+    "FormatError",
+    "IcechunkError",
+    "IcechunkStore",
+    "InvalidInputError",
+    "NodeNotFoundError",
+    "NotFoundError",
+    "ReadOnlyError",
+    "RebaseFailedError",
+    "RefNotFoundError",
+    "Repository",
+    "RepositoryConfig",
+    "RepositoryNotFoundError",
+    "Session",
+    "SessionStateError",
+    "SnapshotInfo",
+    "SnapshotNotFoundError",
+    "Storage",
+    "StorageError",
+    "VersionSelection",
+    "__version__",
+    "in_memory_storage",
+    "local_filesystem_storage",
+]

@@ -1,0 +1,173 @@
+"""``Repository``: branches, tags, history and sessions over one storage location."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from icechunk._icechunk import (
+    Diff,
+    PyRepository,
+    RepositoryConfig,
+    SnapshotInfo,
+    Storage,
+)
+from icechunk.session import Session
+from icechunk.store import IcechunkStore
+
+__all__ = ["Repository"]
+
+
+def _utc(when: dt.datetime | None) -> dt.datetime | None:
+    """An aware UTC datetime; a naive one is taken as local time, like Python does."""
+    return None if when is None else when.astimezone(dt.UTC)
+
+
+class Repository:
+    """A versioned Zarr hierarchy: every write is a commit on a branch.
+
+    Build one with ``Repository.create``, ``open`` or ``open_or_create``.
+    """
+
+    def __init__(self, core: PyRepository, storage: Storage) -> None:
+        self._repository = core
+        self._storage = storage
+
+    # ---- lifecycle -------------------------------------------------------------------
+    @classmethod
+    def create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
+        """A new repository (with a ``main`` branch) in an empty location."""
+        return cls(PyRepository.create(storage, config), storage)
+
+    @classmethod
+    def open(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
+        """The repository at ``storage``; ``RepositoryNotFoundError`` if there is none."""
+        return cls(PyRepository.open(storage, config), storage)
+
+    @classmethod
+    def open_or_create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
+        return cls(PyRepository.open_or_create(storage, config), storage)
+
+    @staticmethod
+    def exists(storage: Storage) -> bool:
+        """Whether a repository exists at ``storage``."""
+        return PyRepository.exists(storage)
+
+    @property
+    def config(self) -> RepositoryConfig:
+        return self._repository.config
+
+    @property
+    def storage(self) -> Storage:
+        return self._storage
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"storage": self._storage, "config": self.config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._storage = state["storage"]
+        self._repository = PyRepository.open(self._storage, state["config"])
+
+    def __repr__(self) -> str:
+        return f"<icechunk.Repository at {self._storage!r}>"
+
+    # ---- sessions --------------------------------------------------------------------
+    def readonly_session(
+        self,
+        branch: str | None = None,
+        *,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> Session:
+        """A read-only view of one version: a branch tip (or the branch as it was at
+        ``as_of``), a tag, or a snapshot id. It never changes, whatever happens to refs."""
+        core = self._repository.readonly_session(
+            branch=branch, tag=tag, snapshot_id=snapshot_id, as_of=_utc(as_of)
+        )
+        return Session(core, self)
+
+    def writable_session(self, branch: str) -> Session:
+        """A session on the tip of ``branch`` whose ``commit`` moves the branch."""
+        return Session(self._repository.writable_session(branch), self)
+
+    @contextmanager
+    def transaction(
+        self, branch: str, *, message: str, metadata: dict[str, Any] | None = None
+    ) -> Iterator[IcechunkStore]:
+        """Yields a writable store; commits on normal exit, commits nothing if the block
+        raises (the exception propagates)."""
+        session = self.writable_session(branch)
+        yield session.store
+        session.commit(message, metadata=metadata)
+
+    # ---- history ---------------------------------------------------------------------
+    def ancestry(
+        self,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+    ) -> Iterator[SnapshotInfo]:
+        """Snapshots from the given version back to the first one, newest first."""
+        return self._repository.ancestry(branch=branch, tag=tag, snapshot_id=snapshot_id)
+
+    def lookup_snapshot(self, snapshot_id: str) -> SnapshotInfo:
+        return self._repository.lookup_snapshot(snapshot_id)
+
+    def diff(
+        self,
+        *,
+        from_branch: str | None = None,
+        from_tag: str | None = None,
+        from_snapshot_id: str | None = None,
+        to_branch: str | None = None,
+        to_tag: str | None = None,
+        to_snapshot_id: str | None = None,
+    ) -> Diff:
+        """What changed from one version to a later one."""
+        return self._repository.diff(
+            from_branch=from_branch,
+            from_tag=from_tag,
+            from_snapshot_id=from_snapshot_id,
+            to_branch=to_branch,
+            to_tag=to_tag,
+            to_snapshot_id=to_snapshot_id,
+        )
+
+    # ---- branches --------------------------------------------------------------------
+    def create_branch(self, branch: str, snapshot_id: str) -> None:
+        self._repository.create_branch(branch, snapshot_id)
+
+    def list_branches(self) -> set[str]:
+        return self._repository.list_branches()
+
+    def lookup_branch(self, branch: str) -> str:
+        """The snapshot id at the tip of ``branch``."""
+        return self._repository.lookup_branch(branch)
+
+    def delete_branch(self, branch: str) -> None:
+        self._repository.delete_branch(branch)
+
+    def reset_branch(
+        self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None
+    ) -> None:
+        """Point ``branch`` at ``snapshot_id`` (undo). With ``from_snapshot_id``, only if
+        the branch is still there (else ``ConflictError``)."""
+        self._repository.reset_branch(branch, snapshot_id, from_snapshot_id=from_snapshot_id)
+
+    # ---- tags ------------------------------------------------------------------------
+    def create_tag(self, tag: str, snapshot_id: str) -> None:
+        self._repository.create_tag(tag, snapshot_id)
+
+    def list_tags(self) -> set[str]:
+        return self._repository.list_tags()
+
+    def lookup_tag(self, tag: str) -> str:
+        return self._repository.lookup_tag(tag)
+
+    def delete_tag(self, tag: str) -> None:
+        """Delete a tag; its name can never be used again."""
+        self._repository.delete_tag(tag)

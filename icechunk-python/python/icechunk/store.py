@@ -1,0 +1,207 @@
+"""``IcechunkStore``: a zarr v3 store over a session, natively async."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from zarr.abc.store import (
+    ByteRequest,
+    OffsetByteRequest,
+    RangeByteRequest,
+    Store,
+    SuffixByteRequest,
+)
+from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
+
+from icechunk.errors import NotFoundError, ReadOnlyError
+
+if TYPE_CHECKING:
+    from icechunk.session import Session
+
+__all__ = ["IcechunkStore"]
+
+_READ_ONLY = "store was opened in read-only mode and does not support writing"
+
+
+def _range_args(byte_range: ByteRequest | None) -> tuple[int | None, int | None, int | None]:
+    """(start, end, suffix) for the core's ``get``."""
+    if byte_range is None:
+        return None, None, None
+    if isinstance(byte_range, RangeByteRequest):
+        return byte_range.start, byte_range.end, None
+    if isinstance(byte_range, OffsetByteRequest):
+        return byte_range.offset, None, None
+    if isinstance(byte_range, SuffixByteRequest):
+        return None, None, byte_range.suffix
+    raise TypeError(f"Unexpected byte_range, got {byte_range}.")
+
+
+class IcechunkStore(Store):
+    """The zarr store of a ``Session``: reads see the session's snapshot plus its own
+    uncommitted writes; writes go to the session until ``Session.commit``.
+
+    Get it from ``session.store``. ``read_only=True`` gives a read-only view of a writable
+    session; a read-only session cannot give a writable store.
+    """
+
+    def __init__(self, session: Session, read_only: bool | None = None) -> None:
+        if read_only is None:
+            read_only = session.read_only
+        elif not read_only and session.read_only:
+            raise ReadOnlyError(
+                "a read-only session cannot give a writable store: use "
+                "repo.writable_session(branch)"
+            )
+        super().__init__(read_only=read_only)
+        self._session = session
+        self._store = session._session.store()
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    # ---- identity, pickling ----------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, IcechunkStore)
+            and self._session == other._session
+            and self.read_only == other.read_only
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "writable"
+        return (
+            f"<IcechunkStore {mode} snapshot={self._session.snapshot_id} "
+            f"branch={self._session.branch!r}>"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickling the session raises for writable sessions (changes live here only).
+        return {"session": self._session, "read_only": self._read_only, "open": self._is_open}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._session = state["session"]
+        self._read_only = state["read_only"]
+        self._is_open = state["open"]
+        self._store = self._session._session.store()
+
+    def with_read_only(self, read_only: bool = False) -> IcechunkStore:
+        return IcechunkStore(self._session, read_only=read_only)
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(_READ_ONLY)
+
+    # ---- capabilities ----------------------------------------------------------------
+    @property
+    def supports_writes(self) -> bool:
+        return True
+
+    @property
+    def supports_deletes(self) -> bool:
+        return True
+
+    @property
+    def supports_listing(self) -> bool:
+        return True
+
+    @property
+    def supports_consolidated_metadata(self) -> bool:
+        # Every read already sees one consistent snapshot; nothing to consolidate.
+        return False
+
+    # ---- reads -----------------------------------------------------------------------
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        data = await self._store.get(key, *_range_args(byte_range))
+        return None if data is None else prototype.buffer.from_bytes(data)
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        return list(
+            await asyncio.gather(*(self.get(key, prototype, rng) for key, rng in key_ranges))
+        )
+
+    async def exists(self, key: str) -> bool:
+        return await self._store.exists(key)
+
+    async def getsize(self, key: str) -> int:
+        try:
+            return await self._store.getsize(key)
+        except NotFoundError as e:
+            raise FileNotFoundError(key) from e
+
+    async def getsize_prefix(self, prefix: str) -> int:
+        return await self._store.getsize_prefix(prefix)
+
+    async def list(self) -> AsyncIterator[str]:
+        for key in await self._store.list():
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        for key in await self._store.list_prefix(prefix):
+            yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        for name in await self._store.list_dir(prefix):
+            yield name
+
+    async def is_empty(self, prefix: str) -> bool:
+        if prefix != "" and not prefix.endswith("/"):
+            prefix += "/"
+        return not await self._store.list_prefix(prefix)
+
+    # ---- writes ----------------------------------------------------------------------
+    async def set(self, key: str, value: Buffer) -> None:
+        self._check_writable()
+        if not isinstance(value, Buffer):
+            raise TypeError(f"IcechunkStore.set(): expected a zarr Buffer, got {type(value)}")
+        await self._store.set(key, value.to_bytes())
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        self._check_writable()
+        await self._store.set_if_not_exists(key, value.to_bytes())
+
+    async def delete(self, key: str) -> None:
+        self._check_writable()
+        await self._store.delete(key)
+
+    async def delete_dir(self, prefix: str) -> None:
+        self._check_writable()
+        await self._store.delete_dir(prefix)
+
+    async def clear(self) -> None:
+        self._check_writable()
+        await self._store.delete_dir("")
+
+    # ---- synchronous access (zarr's SupportsSyncStore) --------------------------------
+    def get_sync(
+        self,
+        key: str,
+        *,
+        prototype: BufferPrototype | None = None,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        data = self._store.get_sync(key, *_range_args(byte_range))
+        if data is None:
+            return None
+        return (prototype or default_buffer_prototype()).buffer.from_bytes(data)
+
+    def set_sync(self, key: str, value: Buffer) -> None:
+        self._check_writable()
+        self._store.set_sync(key, value.to_bytes())
+
+    def delete_sync(self, key: str) -> None:
+        self._check_writable()
+        self._store.delete_sync(key)

@@ -1,0 +1,25 @@
+//! `icechunk._icechunk`: the Python binding of the `icechunk` core crate.
+//!
+//! Thin by design: each method converts its arguments, calls the core and converts the
+//! result. The Python package `icechunk` builds the public API on top of these classes.
+
+mod config;
+mod conversions;
+mod errors;
+mod repository;
+mod runtime;
+mod session;
+mod store;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _icechunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    config::register(m)?;
+    repository::register(m)?;
+    session::register(m)?;
+    store::register(m)?;
+    m.add_class::<runtime::Finished>()?;
+    Ok(())
+}
