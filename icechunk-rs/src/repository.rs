@@ -399,8 +399,12 @@ impl Repository {
         if !found {
             return Err(IcechunkError::NotAncestor { from: from.to_string(), to: to.to_string() });
         }
-        let logs: Vec<_> = futures::stream::iter(between.iter().rev())
-            .map(|id| self.assets().transaction_log(id))
+        // Owned futures (a clone of the repository each) keep this future `Send`.
+        let logs: Vec<_> = futures::stream::iter(between.into_iter().rev())
+            .map(|id| {
+                let repo = self.clone();
+                async move { repo.assets().transaction_log(&id).await }
+            })
             .buffered(16)
             .try_collect()
             .await?;

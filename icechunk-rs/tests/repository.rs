@@ -362,3 +362,21 @@ async fn readonly_sessions_by_branch_tag_snapshot_and_time() {
         ErrorKind::SnapshotNotFound,
     );
 }
+
+/// Bindings spawn engine futures on a multi-threaded runtime: they must be `Send`.
+#[test]
+fn engine_futures_are_send() {
+    fn assert_send<T: Send>(_: T) {}
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let repo = rt.block_on(mem_repo());
+    let v = main_branch();
+    assert_send(repo.diff(&v, &v));
+    assert_send(repo.ancestry(&v));
+    assert_send(repo.readonly_session(&v));
+    let session = rt.block_on(repo.writable_session("main")).unwrap();
+    assert_send(session.commit("m", None, true));
+    assert_send(session.rebase(&icechunk::conflicts::ConflictDetector));
+    let store = session.store();
+    assert_send(store.get("zarr.json", None));
+    assert_send(store.list_dir(""));
+}
