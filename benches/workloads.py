@@ -37,6 +37,7 @@ import zarr
 from bench_sizes import ICECHUNK_SYSTEMS, SIZES, SYSTEMS
 
 ARRAY = "a"  # name of the array of workloads a, b, f
+INNER_BUDGET_S = 1.0  # in-process repeats of one step stop after this much time
 SET_BATCH = 100  # concurrent async store.set calls while populating (c): fastest here
 
 
@@ -52,14 +53,18 @@ class Recorder:
         self.info: dict[str, Any] = {}
 
     def step(self, name: str, fn: Callable[[], Any], *, inner: int = 1) -> Any:
-        """Time ``fn`` ``inner`` times, record the median (seconds); return its last result.
+        """Time ``fn`` up to ``inner`` times, record the median (seconds); return its last
+        result. Repeats stop early once they have taken INNER_BUDGET_S (at least 3 samples
+        where ``inner`` asks for 3 or more), so slow steps do not eat the run's time.
 
         On error, record the error text under ``name`` and return None.
         """
         samples: list[float] = []
         result = None
         try:
-            for _ in range(inner):
+            for k in range(inner):
+                if k >= min(3, inner) and sum(samples) > INNER_BUDGET_S:
+                    break
                 t0 = time.perf_counter()
                 result = fn()
                 samples.append(time.perf_counter() - t0)

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,3 +26,124 @@ def repo() -> ic.Repository:
 @pytest.fixture
 def local_repo(tmp_path: Path) -> ic.Repository:
     return ic.Repository.create(ic.local_filesystem_storage(tmp_path / "repo"))
+
+
+# ---- a real S3-compatible server: moto's, on 127.0.0.1 ------------------------------------
+# Started once per test session in a child process that exits at the end of its stdin (a pipe
+# from this process, closed by the OS even if pytest crashes).
+_MOTO_LAUNCHER = r"""
+import os, sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print("PORT %d" % server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+os._exit(0)
+"""
+
+MOTO_ACCESS_KEY_ID = "AKIAMOTOTESTKEY00001"
+# Distinctive, so that tests can search every repr and message for it.
+MOTO_SECRET_ACCESS_KEY = "moto-Secret-Key+DoNotShow/1234567890abcdEFG"
+MOTO_BUCKET = "icechunk-tests"
+
+
+class MotoServer:
+    """A running moto server; ``storage(prefix)`` is an ``s3_storage`` on it."""
+
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process = process
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def create_bucket(self, name: str) -> None:
+        request = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+
+    def storage(
+        self,
+        prefix: str | None = None,
+        *,
+        bucket: str = MOTO_BUCKET,
+        endpoint_url: str | None = None,
+        network: ic.NetworkOptions | None = None,
+        **kwargs: Any,
+    ) -> ic.Storage:
+        return ic.s3_storage(
+            bucket=bucket,
+            prefix=prefix if prefix is not None else f"repo-{uuid.uuid4().hex}",
+            region="us-east-1",
+            endpoint_url=endpoint_url or self.endpoint,
+            allow_http=True,
+            access_key_id=MOTO_ACCESS_KEY_ID,
+            secret_access_key=MOTO_SECRET_ACCESS_KEY,
+            network=network or FAST_NETWORK,
+            **kwargs,
+        )
+
+
+# Fail fast on a dead server; the fault tests use their own settings.
+FAST_NETWORK = ic.NetworkOptions(
+    max_retries=3,
+    initial_backoff=0.01,
+    max_backoff=0.1,
+    retry_timeout=10.0,
+    connect_timeout=2.0,
+    request_timeout=30.0,
+)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    try:
+        import moto.server  # noqa: F401
+    except ImportError as e:  # never skip silently: the S3 tests are part of the suite
+        raise RuntimeError("the S3 tests need `pip install 'moto[server]'`") from e
+    process = subprocess.Popen(
+        [sys.executable, "-c", _MOTO_LAUNCHER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("PORT "):
+        process.kill()
+        raise RuntimeError(f"moto's server did not start: {line!r}")
+    server = MotoServer(process, int(line.split()[1]))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            server.create_bucket(MOTO_BUCKET)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.1)
+    try:
+        yield server
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def s3_storage(moto_server: MotoServer) -> ic.Storage:
+    """A fresh, empty S3 location on the moto server."""
+    return moto_server.storage()
+
+
+def make_storage(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> ic.Storage:
+    """An empty storage of ``kind``: memory, local or s3."""
+    if kind == "memory":
+        return ic.in_memory_storage()
+    if kind == "local":
+        return ic.local_filesystem_storage(tmp_path / "repo")
+    server: MotoServer = request.getfixturevalue("moto_server")
+    return server.storage()

@@ -158,10 +158,12 @@ def test_conflicting_commits(repo: ic.Repository) -> None:
     assert info.value.actual_parent == winner
     assert isinstance(info.value, ic.IcechunkError)
     assert s2.has_uncommitted_changes  # nothing lost
-    with pytest.raises(NotImplementedError, match="rebase"):
-        s2.rebase(ic.BasicConflictSolver(on_chunk_conflict=ic.VersionSelection.UseOurs))
     copy = pickle.loads(pickle.dumps(info.value))
     assert (copy.expected_parent, copy.actual_parent) == (base, winner)
+    # Rebasing keeps our write of the chunk both wrote (tests/test_conflicts.py has more).
+    s2.rebase(ic.BasicConflictSolver(on_chunk_conflict=ic.VersionSelection.UseOurs))
+    s2.commit("second")
+    np.testing.assert_array_equal(read_array(repo.readonly_session(branch="main")), 3)
 
 
 def test_transaction(repo: ic.Repository) -> None:

@@ -20,8 +20,10 @@ fn next_memory_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Where a repository's objects live. Build one with `in_memory_storage()` or
-/// `local_filesystem_storage(path)`.
+/// Where a repository's objects live. Build one with `in_memory_storage()`,
+/// `local_filesystem_storage(path)`, or a cloud constructor (`s3_storage`, `gcs_storage`,
+/// `azure_storage`, `http_storage`...). Its `repr` never shows credentials; pickling keeps
+/// them, so that another process (a Dask worker) can open the same storage.
 #[pyclass(name = "Storage", module = "icechunk._icechunk", frozen)]
 pub struct PyStorage {
     pub storage: Arc<dyn Storage>,
@@ -40,9 +42,14 @@ impl PyStorage {
         PyStorage { storage, memory: Some((std::process::id(), id)) }
     }
 
-    fn from_spec(spec: &StorageSpec) -> PyResult<Self> {
+    pub(crate) fn from_spec(spec: &StorageSpec) -> PyResult<Self> {
         let storage = icechunk::storage::from_spec(spec).py()?;
         Ok(PyStorage { storage, memory: None })
+    }
+
+    /// A storage that can be rebuilt from its spec (anything but in-memory).
+    pub(crate) fn from_storage(storage: Arc<dyn Storage>) -> Self {
+        PyStorage { storage, memory: None }
     }
 
     fn find_in_memory(pid: u32, id: u64) -> PyResult<Self> {
@@ -76,10 +83,17 @@ pub fn local_filesystem_storage(path: PathBuf) -> PyResult<PyStorage> {
 
 /// Rebuild a storage from `Storage.__reduce__`'s state.
 #[pyfunction]
-fn _storage_from_state(kind: &str, path: Option<PathBuf>, memory: Option<(u32, u64)>) -> PyResult<PyStorage> {
-    match (kind, path, memory) {
-        ("local", Some(path), _) => local_filesystem_storage(path),
-        ("memory", _, Some((pid, id))) => PyStorage::find_in_memory(pid, id),
+#[pyo3(signature = (kind, path=None, memory=None, spec=None))]
+fn _storage_from_state(
+    kind: &str,
+    path: Option<PathBuf>,
+    memory: Option<(u32, u64)>,
+    spec: Option<Vec<u8>>,
+) -> PyResult<PyStorage> {
+    match (kind, path, memory, spec) {
+        ("local", Some(path), _, _) => local_filesystem_storage(path),
+        ("memory", _, Some((pid, id)), _) => PyStorage::find_in_memory(pid, id),
+        ("spec", _, _, Some(bytes)) => crate::cloud::from_spec_bytes(&bytes),
         _ => Err(invalid_input("not a pickled Storage")),
     }
 }
@@ -110,11 +124,17 @@ impl PyStorage {
         let this = slf.get();
         let ctor = py.import("icechunk._icechunk")?.getattr("_storage_from_state")?;
         let args = match this.storage.spec() {
-            StorageSpec::LocalFilesystem { path } => ("local", Some(path), None),
-            StorageSpec::InMemory => ("memory", None, this.memory),
-            other => return Err(invalid_input(format!("{other} cannot be pickled yet"))),
+            StorageSpec::LocalFilesystem { path } => {
+                ("local", Some(path), None::<(u32, u64)>).into_pyobject(py)?
+            }
+            StorageSpec::InMemory => ("memory", None::<PathBuf>, this.memory).into_pyobject(py)?,
+            // Cloud storages travel as their spec, credentials included (`repr` hides them).
+            cloud => {
+                let bytes = pyo3::types::PyBytes::new(py, &cloud.to_bytes());
+                ("spec", None::<PathBuf>, None::<(u32, u64)>, bytes).into_pyobject(py)?
+            }
         };
-        Ok((ctor, args.into_pyobject(py)?))
+        Ok((ctor, args))
     }
 }
 

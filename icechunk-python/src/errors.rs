@@ -31,8 +31,13 @@ pub fn to_py_err(err: CoreError) -> PyErr {
         let actual = actual_parent.as_ref().map(|id| id.to_string());
         return ConflictError::new_err((msg, expected, actual));
     }
-    if let CoreError::RebaseFailed { .. } = &err {
-        return RebaseFailedError::new_err((msg, None::<String>, None::<String>));
+    if let CoreError::RebaseFailed { snapshot, conflicts } = &err {
+        // (kind, path, chunk coordinates) per conflict; icechunk.errors builds the objects.
+        let conflicts: Vec<(String, String, Vec<Vec<u32>>)> = conflicts
+            .iter()
+            .map(|c| (c.kind().to_string(), c.path().to_string(), c.chunk_coordinates()))
+            .collect();
+        return RebaseFailedError::new_err((msg, snapshot.to_string(), conflicts));
     }
     match err.kind() {
         ErrorKind::RepositoryNotFound => RepositoryNotFoundError::new_err(msg),
@@ -41,6 +46,7 @@ pub fn to_py_err(err: CoreError) -> PyErr {
         ErrorKind::NodeNotFound => NodeNotFoundError::new_err(msg),
         ErrorKind::AlreadyExists => AlreadyExistsError::new_err(msg),
         ErrorKind::Conflict => ConflictError::new_err((msg, None::<String>, None::<String>)),
+        ErrorKind::RebaseFailed => RebaseFailedError::new_err((msg, None::<String>, Vec::<String>::new())),
         ErrorKind::ReadOnly => ReadOnlyError::new_err(msg),
         // Asking for a diff or reset between unrelated snapshots is a bad argument.
         ErrorKind::InvalidInput | ErrorKind::NotAncestor => InvalidInputError::new_err(msg),

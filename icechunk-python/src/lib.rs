@@ -3,6 +3,7 @@
 //! Thin by design: each method converts its arguments, calls the core and converts the
 //! result. The Python package `icechunk` builds the public API on top of these classes.
 
+mod cloud;
 mod config;
 mod conversions;
 mod errors;
@@ -17,6 +18,7 @@ use pyo3::prelude::*;
 fn _icechunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     config::register(m)?;
+    cloud::register(m)?;
     repository::register(m)?;
     session::register(m)?;
     store::register(m)?;

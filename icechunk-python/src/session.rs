@@ -1,11 +1,12 @@
 //! `Session`: one version of the repository, read-only or with uncommitted changes.
 
+use icechunk::conflicts::{BasicConflictSolver, ConflictDetector, ConflictSolver, VersionSelection};
 use icechunk::Session;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 use crate::conversions::dict_to_json;
-use crate::errors::CoreResultExt;
+use crate::errors::{invalid_input, CoreResultExt};
 use crate::repository::PyDiff;
 use crate::runtime::block_on;
 use crate::store::PyStore;
@@ -52,21 +53,96 @@ impl PySession {
     }
 
     /// Write the changes as a new snapshot and move the branch to it; returns its id.
-    #[pyo3(signature = (message, metadata=None, allow_empty=false))]
+    /// With `rebase_with` (a solver spec, see `solver_from_spec`), a moved branch is
+    /// rebased onto and the commit retried, up to `rebase_tries` times.
+    #[pyo3(signature = (message, metadata=None, allow_empty=false, rebase_with=None, rebase_tries=1000))]
     fn commit(
         &self,
         py: Python<'_>,
         message: &str,
         metadata: Option<&Bound<'_, PyDict>>,
         allow_empty: bool,
+        rebase_with: Option<(String, u8, bool, bool)>,
+        rebase_tries: u32,
     ) -> PyResult<String> {
         let metadata = metadata.map(dict_to_json).transpose()?;
-        let id = block_on(py, self.session.commit(message, metadata, allow_empty)).py()?;
+        let id = match rebase_with {
+            None => block_on(py, self.session.commit(message, metadata, allow_empty)).py()?,
+            Some(spec) => {
+                let solver = solver_from_spec(spec)?;
+                let fut = self.session.commit_rebasing(
+                    message,
+                    metadata,
+                    allow_empty,
+                    solver.as_ref(),
+                    rebase_tries,
+                );
+                block_on(py, fut).py()?
+            }
+        };
         Ok(id.to_string())
+    }
+
+    /// Move the base to the branch tip, keeping the changes as the solver decides.
+    fn rebase(&self, py: Python<'_>, solver: (String, u8, bool, bool)) -> PyResult<()> {
+        let solver = solver_from_spec(solver)?;
+        block_on(py, self.session.rebase(solver.as_ref())).py()
+    }
+
+    #[getter]
+    fn is_fork(&self) -> bool {
+        self.session.is_fork()
+    }
+
+    /// A writable session for a worker; merge it back with `merge`.
+    fn fork(&self) -> PyResult<PySession> {
+        Ok(PySession::new(self.session.fork().py()?))
+    }
+
+    /// Fold the changes of `forks` into this session (all or nothing).
+    fn merge(&self, forks: Vec<PyRef<'_, PySession>>) -> PyResult<()> {
+        let forks: Vec<Session> = forks.iter().map(|f| f.session.clone()).collect();
+        self.session.merge(&forks).py()
+    }
+
+    /// The session as bytes for another process (forks and read-only sessions only).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = self.session.to_bytes().py()?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: Vec<u8>) -> PyResult<PySession> {
+        let session = block_on(py, Session::from_bytes(&data)).py()?;
+        Ok(PySession::new(session))
     }
 
     fn store(&self) -> PyStore {
         PyStore::new(self.session.store())
+    }
+}
+
+/// A solver from its Python description: `(kind, on_chunk_conflict, fail_on_delete_of_updated_array,
+/// fail_on_delete_of_updated_group)`, kind "detector" or "basic", on_chunk_conflict 0 = Fail,
+/// 1 = UseOurs, 2 = UseTheirs.
+fn solver_from_spec(spec: (String, u8, bool, bool)) -> PyResult<Box<dyn ConflictSolver>> {
+    let (kind, on_chunk, fail_array, fail_group) = spec;
+    match kind.as_str() {
+        "detector" => Ok(Box::new(ConflictDetector)),
+        "basic" => {
+            let on_chunk_conflict = match on_chunk {
+                0 => VersionSelection::Fail,
+                1 => VersionSelection::UseOurs,
+                2 => VersionSelection::UseTheirs,
+                other => return Err(invalid_input(format!("unknown version selection {other}"))),
+            };
+            Ok(Box::new(BasicConflictSolver {
+                on_chunk_conflict,
+                fail_on_delete_of_updated_array: fail_array,
+                fail_on_delete_of_updated_group: fail_group,
+            }))
+        }
+        other => Err(invalid_input(format!("unknown conflict solver `{other}`"))),
     }
 }
 

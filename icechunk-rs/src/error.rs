@@ -13,6 +13,8 @@ pub enum ErrorKind {
     NodeNotFound,
     AlreadyExists,
     Conflict,
+    /// A rebase found conflicts its solver did not settle.
+    RebaseFailed,
     ReadOnly,
     InvalidInput,
     SessionState,
@@ -96,8 +98,8 @@ impl IcechunkError {
             SnapshotNotFound { .. } => ErrorKind::SnapshotNotFound,
             NodeNotFound { .. } | KeyNotFound { .. } => ErrorKind::NodeNotFound,
             Conflict { .. } => ErrorKind::Conflict,
-            // TODO(binding): its own kind once the binding maps it.
-            RebaseFailed { .. } | MergeConflict { .. } => ErrorKind::Conflict,
+            RebaseFailed { .. } => ErrorKind::RebaseFailed,
+            MergeConflict { .. } => ErrorKind::Conflict,
             ReadOnly(_) | ReadOnlyStorage { .. } => ErrorKind::ReadOnly,
             InvalidRefName { .. } | InvalidKey { .. } | InvalidInput(_) => ErrorKind::InvalidInput,
             SessionState(_) => ErrorKind::SessionState,

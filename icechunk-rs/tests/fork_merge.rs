@@ -89,3 +89,21 @@ async fn what_cannot_travel_says_so() {
     assert_eq!(copy.snapshot_id(), reader.snapshot_id());
     assert_eq!(copy.store().get("a/c/0", None).await.unwrap().unwrap(), pattern(9, 900));
 }
+
+#[tokio::test]
+async fn forks_carry_the_sessions_metadata_changes_but_not_its_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = local_repo(dir.path()).await;
+    let session = repo.writable_session("main").await.unwrap();
+    session.store().set("zarr.json", group_json()).await.unwrap();
+    session.store().set("a/zarr.json", array_json(&[4], &[1], "uint8")).await.unwrap();
+    session.store().set("a/c/0", pattern(1, 4)).await.unwrap();
+    let fork = send(&session.fork().unwrap()).await;
+    assert!(fork.is_fork());
+    assert_eq!(fork.store().get("a/c/0", None).await.unwrap(), None, "chunks stay with the session");
+    fork.store().set("a/c/1", pattern(2, 4)).await.unwrap();
+    session.merge(&[send(&fork).await]).unwrap();
+    session.commit("merged", None, false).await.unwrap();
+    assert_eq!(read_at(&repo, &main_branch(), "a/c/0").await.unwrap(), pattern(1, 4));
+    assert_eq!(read_at(&repo, &main_branch(), "a/c/1").await.unwrap(), pattern(2, 4));
+}

@@ -13,17 +13,26 @@ branches, tags and history give undo and time travel.
 
 from icechunk._icechunk import (
     Diff,
+    NetworkOptions,
     RepositoryConfig,
     SnapshotInfo,
     Storage,
     __version__,
+    azure_storage,
+    gcs_storage,
+    http_storage,
     in_memory_storage,
     local_filesystem_storage,
+    r2_storage,
+    s3_storage,
+    tigris_storage,
 )
 from icechunk.conflicts import (
     BasicConflictSolver,
+    Conflict,
     ConflictDetector,
     ConflictSolver,
+    ConflictType,
     VersionSelection,
 )
 from icechunk.errors import (
@@ -49,14 +58,17 @@ from icechunk.store import IcechunkStore
 __all__ = [
     "AlreadyExistsError",
     "BasicConflictSolver",
+    "Conflict",
     "ConflictDetector",
     "ConflictError",
     "ConflictSolver",
+    "ConflictType",
     "Diff",
     "FormatError",
     "IcechunkError",
     "IcechunkStore",
     "InvalidInputError",
+    "NetworkOptions",
     "NodeNotFoundError",
     "NotFoundError",
     "ReadOnlyError",
@@ -73,6 +85,12 @@ __all__ = [
     "StorageError",
     "VersionSelection",
     "__version__",
+    "azure_storage",
+    "gcs_storage",
+    "http_storage",
     "in_memory_storage",
     "local_filesystem_storage",
+    "r2_storage",
+    "s3_storage",
+    "tigris_storage",
 ]

@@ -10,6 +10,7 @@ __all__ = [
     "AncestryIterator",
     "Diff",
     "Finished",
+    "NetworkOptions",
     "PyRepository",
     "PySession",
     "PyStore",
@@ -18,15 +19,22 @@ __all__ = [
     "Storage",
     "__version__",
     "_storage_from_state",
+    "azure_storage",
+    "gcs_storage",
+    "http_storage",
     "in_memory_storage",
     "local_filesystem_storage",
+    "r2_storage",
+    "s3_storage",
+    "tigris_storage",
 ]
 
 __version__: str
 
 @final
 class Storage:
-    """Where a repository lives; from ``in_memory_storage`` or ``local_filesystem_storage``."""
+    """Where a repository lives: ``in_memory_storage``, ``local_filesystem_storage`` or a cloud
+    constructor (``s3_storage``...). ``repr`` hides credentials; pickling keeps them."""
 
     def __eq__(self, value: object, /) -> bool: ...
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
@@ -34,8 +42,117 @@ class Storage:
 def in_memory_storage() -> Storage: ...
 def local_filesystem_storage(path: str | os.PathLike[str]) -> Storage: ...
 def _storage_from_state(
-    kind: str, path: str | os.PathLike[str] | None, memory: tuple[int, int] | None
+    kind: str,
+    path: str | os.PathLike[str] | None = None,
+    memory: tuple[int, int] | None = None,
+    spec: bytes | None = None,
 ) -> Storage: ...
+
+@final
+class NetworkOptions:
+    """Retries, backoff, timeouts (seconds) and large reads of a cloud storage."""
+
+    max_retries: int
+    initial_backoff: float
+    max_backoff: float
+    retry_timeout: float
+    connect_timeout: float
+    request_timeout: float
+    large_read_threshold: int
+    read_part_size: int
+    read_concurrency: int
+    def __new__(
+        cls,
+        *,
+        max_retries: int | None = None,
+        initial_backoff: float | None = None,
+        max_backoff: float | None = None,
+        retry_timeout: float | None = None,
+        connect_timeout: float | None = None,
+        request_timeout: float | None = None,
+        large_read_threshold: int | None = None,
+        read_part_size: int | None = None,
+        read_concurrency: int | None = None,
+    ) -> Self: ...
+    @staticmethod
+    def default() -> NetworkOptions: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, int | float]]: ...
+
+def s3_storage(
+    *,
+    bucket: str,
+    prefix: str | None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    allow_http: bool = False,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    anonymous: bool | None = None,
+    from_env: bool | None = None,
+    force_path_style: bool = False,
+    network: NetworkOptions | None = None,
+    unsafe_single_writer: bool = False,
+) -> Storage: ...
+def r2_storage(
+    *,
+    bucket: str,
+    prefix: str | None,
+    account_id: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    allow_http: bool = False,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    anonymous: bool | None = None,
+    from_env: bool | None = None,
+    network: NetworkOptions | None = None,
+) -> Storage: ...
+def tigris_storage(
+    *,
+    bucket: str,
+    prefix: str | None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    allow_http: bool = False,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    anonymous: bool | None = None,
+    from_env: bool | None = None,
+    network: NetworkOptions | None = None,
+) -> Storage: ...
+def gcs_storage(
+    *,
+    bucket: str,
+    prefix: str | None,
+    service_account_file: str | os.PathLike[str] | None = None,
+    service_account_key: str | None = None,
+    application_credentials: str | os.PathLike[str] | None = None,
+    bearer_token: str | None = None,
+    anonymous: bool | None = None,
+    from_env: bool | None = None,
+    endpoint_url: str | None = None,
+    allow_http: bool = False,
+    network: NetworkOptions | None = None,
+) -> Storage: ...
+def azure_storage(
+    *,
+    account: str,
+    container: str,
+    prefix: str | None,
+    access_key: str | None = None,
+    sas_token: str | None = None,
+    bearer_token: str | None = None,
+    from_env: bool | None = None,
+    anonymous: bool | None = None,
+    endpoint_url: str | None = None,
+    allow_http: bool = False,
+    network: NetworkOptions | None = None,
+) -> Storage: ...
+def http_storage(url: str, *, network: NetworkOptions | None = None) -> Storage: ...
 
 @final
 class RepositoryConfig:
@@ -168,8 +285,21 @@ class PySession:
     def status(self) -> Diff: ...
     def discard_changes(self) -> None: ...
     def commit(
-        self, message: str, metadata: dict[str, Any] | None = None, allow_empty: bool = False
+        self,
+        message: str,
+        metadata: dict[str, Any] | None = None,
+        allow_empty: bool = False,
+        rebase_with: tuple[str, int, bool, bool] | None = None,
+        rebase_tries: int = 1000,
     ) -> str: ...
+    def rebase(self, solver: tuple[str, int, bool, bool]) -> None: ...
+    @property
+    def is_fork(self) -> bool: ...
+    def fork(self) -> PySession: ...
+    def merge(self, forks: builtins.list[PySession]) -> None: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> PySession: ...
     def store(self) -> PyStore: ...
 
 @final

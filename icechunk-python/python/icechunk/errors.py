@@ -20,6 +20,9 @@ The Rust core raises these by kind (see ``icechunk-python/src/errors.rs``)::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 __all__ = [
     "AlreadyExistsError",
     "ConflictError",
@@ -65,7 +68,32 @@ class ConflictError(IcechunkError):
 
 
 class RebaseFailedError(ConflictError):
-    """A rebase found conflicts its solver could not settle."""
+    """A rebase found conflicts its solver could not settle.
+
+    ``snapshot`` is the commit whose changes conflict with ours; ``conflicts`` lists the
+    unsettled conflicts (``icechunk.conflicts.Conflict``: ``conflict_type``, ``path``,
+    ``conflicted_chunks``). The session is left as it was before the rebase.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        snapshot: str | None = None,
+        conflicts: Iterable[Any] = (),
+    ) -> None:
+        from icechunk.conflicts import Conflict
+
+        super().__init__(message)
+        self.snapshot = snapshot
+        self.conflicts: list[Conflict] = [
+            c if isinstance(c, Conflict) else Conflict(*c) for c in conflicts
+        ]
+
+    def __reduce__(  # type: ignore[override]
+        self,
+    ) -> tuple[type[RebaseFailedError], tuple[str, str | None, list[Any]]]:
+        message = self.args[0] if self.args else ""
+        return (type(self), (message, self.snapshot, self.conflicts))
 
 
 class NotFoundError(IcechunkError, KeyError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from icechunk._icechunk import (
     Diff,
@@ -16,6 +16,9 @@ from icechunk._icechunk import (
 )
 from icechunk.session import Session
 from icechunk.store import IcechunkStore
+
+if TYPE_CHECKING:
+    from icechunk.conflicts import ConflictSolver
 
 __all__ = ["Repository"]
 
@@ -95,13 +98,22 @@ class Repository:
 
     @contextmanager
     def transaction(
-        self, branch: str, *, message: str, metadata: dict[str, Any] | None = None
+        self,
+        branch: str,
+        *,
+        message: str,
+        metadata: dict[str, Any] | None = None,
+        rebase_with: ConflictSolver | None = None,
+        rebase_tries: int = 1_000,
     ) -> Iterator[IcechunkStore]:
         """Yields a writable store; commits on normal exit, commits nothing if the block
-        raises (the exception propagates)."""
+        raises (the exception propagates). With ``rebase_with``, a branch that moved
+        meanwhile is rebased onto (see ``Session.commit``)."""
         session = self.writable_session(branch)
         yield session.store
-        session.commit(message, metadata=metadata)
+        session.commit(
+            message, metadata=metadata, rebase_with=rebase_with, rebase_tries=rebase_tries
+        )
 
     # ---- history ---------------------------------------------------------------------
     def ancestry(

@@ -16,11 +16,16 @@ __all__ = ["Session"]
 
 _PICKLE_WRITABLE = (
     "cannot pickle a writable session: its uncommitted changes exist only in this process. "
-    "Commit, then send other processes a read-only session "
-    "(repo.readonly_session(snapshot_id=...)). Writing from many processes needs "
-    "Session.fork() and icechunk.xarray.to_icechunk, which merge the workers' changes back; "
-    "they are not available in this version yet."
+    "To write from other processes, send them forks (session.fork()) and merge what they "
+    "return (session.merge(*forks)), or use icechunk.xarray.to_icechunk / "
+    "icechunk.dask.store_dask, which do that for you. To read elsewhere, commit and send "
+    "a read-only session (repo.readonly_session(snapshot_id=...))."
 )
+
+
+def _session_from_bytes(data: bytes, repository: Repository) -> Session:
+    """Rebuilds a pickled fork (or read-only session); the I/O runs without the GIL."""
+    return Session(PySession.from_bytes(data), repository)
 
 
 class Session:
@@ -66,23 +71,55 @@ class Session:
     def discard_changes(self) -> None:
         self._session.discard_changes()
 
+    @property
+    def is_fork(self) -> bool:
+        """Made by ``fork()``: writes, then is merged back instead of committed."""
+        return self._session.is_fork
+
     def commit(
-        self, message: str, metadata: dict[str, Any] | None = None, allow_empty: bool = False
+        self,
+        message: str,
+        metadata: dict[str, Any] | None = None,
+        allow_empty: bool = False,
+        rebase_with: ConflictSolver | None = None,
+        rebase_tries: int = 1_000,
     ) -> str:
         """Write the changes as a new snapshot and move the branch to it, atomically.
 
-        Returns the new snapshot id. Raises ``ConflictError`` if the branch moved since
-        this session started.
+        Returns the new snapshot id. If the branch moved since this session started:
+        ``ConflictError``, or with ``rebase_with`` a rebase with that solver and another
+        try, up to ``rebase_tries`` times (``RebaseFailedError`` if the solver fails).
         """
-        return self._session.commit(message, metadata, allow_empty)
+        spec = None if rebase_with is None else _solver_spec(rebase_with)
+        return self._session.commit(message, metadata, allow_empty, spec, rebase_tries)
 
     def rebase(self, solver: ConflictSolver) -> None:
-        """Replay these changes on the current branch tip (not implemented yet)."""
-        raise NotImplementedError(
-            "Session.rebase is not implemented in this version of icechunk: on "
-            "ConflictError, open a new writable session from the branch tip and apply "
-            "your changes again"
-        )
+        """Move this session onto the current branch tip, replaying its changes on each
+        commit that landed since its base; ``solver`` decides conflicts.
+
+        Raises ``RebaseFailedError`` (listing the conflicts) when the solver cannot settle
+        them; the session is then left as it was.
+        """
+        self._session.rebase(_solver_spec(solver))
+
+    # ---- distributed writes ------------------------------------------------------------
+    def fork(self) -> Session:
+        """A writable session for a worker (another thread or process): it picks up this
+        session's metadata changes, takes chunk writes, pickles, and comes back with
+        ``merge``. A fork cannot commit. Forks of an in-memory repository only work in
+        this process (pickling one raises ``InvalidInputError``)."""
+        return Session(self._session.fork(), self._repository)
+
+    def merge(self, *forks: Session) -> None:
+        """Fold the changes of ``forks`` into this session (all or nothing).
+
+        Raises ``ConflictError`` if two of them (or a fork and this session) wrote the
+        same chunk or different metadata for one node.
+        """
+        for fork in forks:
+            if not isinstance(fork, Session):
+                raise TypeError(f"Session.merge takes sessions, got {type(fork).__name__}")
+        self._session.merge([fork._session for fork in forks])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Session):
@@ -105,12 +142,25 @@ class Session:
         kind = "read-only" if self.read_only else "writable"
         return f"<icechunk.Session {kind} snapshot={self.snapshot_id} branch={self.branch!r}>"
 
-    def __getstate__(self) -> dict[str, Any]:
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        if self.is_fork and not self.read_only:
+            # Its changes travel with it (InvalidInputError for in-memory repositories).
+            return (_session_from_bytes, (self._session.to_bytes(), self._repository))
         if not self.read_only:
             raise SessionStateError(_PICKLE_WRITABLE)
-        return {"repository": self._repository, "snapshot_id": self.snapshot_id}
+        return (_readonly_session, (self._repository, self.snapshot_id))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        repository: Repository = state["repository"]
-        session = repository.readonly_session(snapshot_id=state["snapshot_id"])
-        self.__dict__.update(session.__dict__)
+
+def _readonly_session(repository: Repository, snapshot_id: str) -> Session:
+    return repository.readonly_session(snapshot_id=snapshot_id)
+
+
+def _solver_spec(solver: ConflictSolver) -> tuple[str, int, bool, bool]:
+    from icechunk.conflicts import ConflictSolver
+
+    if not isinstance(solver, ConflictSolver):
+        raise TypeError(
+            "expected a conflict solver (icechunk.ConflictDetector() or "
+            f"icechunk.BasicConflictSolver(...)), got {type(solver).__name__}"
+        )
+    return solver._spec()

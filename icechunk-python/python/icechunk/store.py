@@ -80,7 +80,7 @@ class IcechunkStore(Store):
         )
 
     def __getstate__(self) -> dict[str, Any]:
-        # Pickling the session raises for writable sessions (changes live here only).
+        # Pickling the session raises for writable sessions that are not forks.
         return {"session": self._session, "read_only": self._read_only, "open": self._is_open}
 
     def __setstate__(self, state: dict[str, Any]) -> None:

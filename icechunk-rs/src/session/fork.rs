@@ -1,6 +1,7 @@
 //! Forks and merges for distributed writes, and the wire form of a session.
 //!
-//! A fork is a writable session on the same base snapshot with an empty change set; workers
+//! A fork is a writable session on the same base snapshot carrying the node changes (not the
+//! chunks) of the session it came from; workers
 //! write into forks (chunks are uploaded by the workers themselves), the forks travel back
 //! as bytes, and `merge` folds their change sets into the session that commits. Two forks
 //! that wrote the same chunk, or different metadata for one node, are refused.
@@ -74,17 +75,23 @@ impl Session {
         self.inner.fork
     }
 
-    /// A writable session on this session's base snapshot, with no changes, for a worker.
-    /// Merge it back with [`Session::merge`]; a fork cannot commit.
+    /// A writable session on this session's base snapshot, for a worker. It carries this
+    /// session's node changes (new or updated metadata, deletions), so workers can write
+    /// chunks of arrays created here, but none of its chunk changes. Merge it back with
+    /// [`Session::merge`]; a fork cannot commit.
     pub fn fork(&self) -> Result<Session> {
         self.check_writable()?;
-        if self.has_uncommitted_changes() {
-            return Err(IcechunkError::SessionState(
-                "commit or discard the changes before forking: forks start from the committed base".into(),
-            ));
+        let (base, nodes, deleted) = {
+            let state = self.state();
+            (state.base.clone(), state.changes.nodes.clone(), state.changes.deleted.clone())
+        };
+        let fork = Session::build(self.repository().clone(), base, self.branch(), true, true);
+        {
+            let mut state = fork.state();
+            state.changes.nodes = nodes;
+            state.changes.deleted = deleted;
         }
-        let base = self.state().base.clone();
-        Ok(Session::build(self.repository().clone(), base, self.branch(), true, true))
+        Ok(fork)
     }
 
     /// Folds the changes of `forks` into this session. Refused (and nothing merged) when a
