@@ -22,6 +22,12 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "f": SYSTEMS,
 }
 WORKLOADS = tuple(APPLIES)
+# Repetitions capped for the plain-zarr floors where one costs most of a minute (b: 40,000
+# files per write on LocalStore), so that a full run fits in about 10 minutes on 2 cores.
+FLOOR_REPS: dict[tuple[str, str, str], int] = {
+    ("full", "b", "zarr-local"): 2,
+    ("full", "b", "zarr-memory"): 2,
+}
 # Workloads whose shared data is built once per system ("prepare"), before the repetitions.
 PREPARED = ("c", "d", "e", "f")
 

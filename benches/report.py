@@ -249,6 +249,16 @@ def markdown(raw: dict[str, Any]) -> str:
         f"· millisecond steps: median of {meta['inner']} in-process repeats · "
         f"setup {meta['setup_s']:.0f} s, workloads {meta['run_s']:.0f} s"
     )
+    load = meta.get("load_avg")
+    if load:
+        lines.append("")
+        lines.append(
+            "Load average (1, 5, 15 min) when the workloads started: "
+            + ", ".join(f"{x:.1f}" for x in load["start"])
+            + "; when they ended: "
+            + ", ".join(f"{x:.1f}" for x in load["end"])
+            + f" (the benchmark itself keeps about 1 of the {meta['host']['cpus']} CPUs busy)."
+        )
     lines.append("")
     for name, v in envs.items():
         label = "ours (and plain zarr)" if name == "ours" else name
@@ -257,7 +267,33 @@ def markdown(raw: dict[str, Any]) -> str:
             f"- **{label}**: icechunk {v.get('icechunk')}{wheel}, zarr {v.get('zarr')}, "
             f"numpy {v.get('numpy')}, dask {v.get('dask')}, Python {v.get('python')}"
         )
-    for n in raw.get("notes", []):
+    notes = list(raw.get("notes", []))
+    cached = sorted(
+        {
+            r["info"]["cached_populate_date"]
+            for r in raw["results"]
+            if "cached_populate_date" in r.get("info", {})
+        }
+    )
+    if cached:
+        notes.append(
+            "the published wheel's populated arrays of (c) are kept between runs (populating "
+            "10^6 chunks through its async store takes minutes): its 'populate' rows and its "
+            f"(c) setup memory are those of the run that made them ({', '.join(cached)})"
+        )
+    floors = sorted({(r["workload"], r["system"]) for r in raw["results"]})
+    counts = {
+        key: sum(
+            1 for r in raw["results"] if (r["workload"], r["system"]) == key and r["phase"] == "run"
+        )
+        for key in floors
+    }
+    short = [
+        f"{w} on {SYSTEM_LABELS.get(s, s)}" for (w, s), n in counts.items() if 0 < n < meta["reps"]
+    ]
+    if short:
+        notes.append(f"fewer repetitions (to fit the time budget) for: {', '.join(short)}")
+    for n in notes:
         lines.append(f"- **note**: {n}")
     lines.append("")
     lines.append("Workloads:")

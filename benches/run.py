@@ -460,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- workloads ----------------------------------------------------------------------
     data_root = Path(tempfile.mkdtemp(prefix="data-", dir=cache))
+    load_start = os.getloadavg()  # other work on the machine shows here
     results: list[dict[str, Any]] = []
     plan = {w: [s for s in systems if s in bench_sizes.APPLIES[w]] for w in workloads}
 
@@ -493,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
                 order = plan[w]
                 k = (rep + i) % len(order) if order else 0
                 for s in order[k:] + order[:k]:  # rotate: every system goes first in turn
+                    if rep >= bench_sizes.FLOOR_REPS.get((size, w, s), reps):
+                        continue
                     shared = w in bench_sizes.PREPARED
                     d = data_root / w / s if shared else data_root / w / s / f"rep{rep}"
                     worker(s, w, "run", d, rep)
@@ -521,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         "our_wheel": wheel_name,
         "environments": env_versions,
         "setup_s": round(setup_s, 1),
+        "load_avg": {"start": load_start, "end": os.getloadavg()},
         "run_s": round(run_s, 1),
         "descriptions": bench_sizes.describe(size),
     }
