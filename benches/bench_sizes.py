@@ -10,16 +10,19 @@ from typing import Any
 
 ICECHUNK_SYSTEMS = ("ours", "published")
 ZARR_SYSTEMS = ("zarr-local", "zarr-memory")
-SYSTEMS = ICECHUNK_SYSTEMS + ZARR_SYSTEMS
+# zarr's own ObjectStore (obstore) on S3: the plain-zarr floor of workload s3 only.
+S3_ZARR = "zarr-obstore"
+SYSTEMS = ICECHUNK_SYSTEMS + ZARR_SYSTEMS + (S3_ZARR,)
 
 # Workloads with a commit history or a commit cost make no sense on a plain zarr store.
 APPLIES: dict[str, tuple[str, ...]] = {
-    "a": SYSTEMS,
-    "b": SYSTEMS,
+    "a": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
+    "b": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
     "c": ICECHUNK_SYSTEMS,
     "d": ICECHUNK_SYSTEMS,
-    "e": SYSTEMS,
-    "f": SYSTEMS,
+    "e": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
+    "f": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
+    "s3": (*ICECHUNK_SYSTEMS, S3_ZARR),
 }
 WORKLOADS = tuple(APPLIES)
 # Repetitions capped for the plain-zarr floors where one costs most of a minute (b: 40,000
@@ -30,6 +33,21 @@ FLOOR_REPS: dict[tuple[str, str, str], int] = {
 }
 # Workloads whose shared data is built once per system ("prepare"), before the repetitions.
 PREPARED = ("c", "d", "e", "f")
+
+# Workload s3: moto's S3 server on 127.0.0.1, behind tests/_fault_proxy.py adding this much to
+# every request (seconds); the array is that of workload a.
+S3_LATENCY_S = 0.020
+S3_BUCKET = "icechunk-bench"
+S3_REGION = "us-east-1"
+# moto accepts any credentials; these only have to be the same on every request.
+S3_ACCESS_KEY_ID = "AKIABENCHMARK0000001"
+S3_SECRET_ACCESS_KEY = "bench-secret-access-key-for-moto"
+# Untimed pause after every timed sample of workload s3: requests a system still makes after a
+# step returned (a background write, say) then fall between the samples' windows, where run.py
+# counts them as that step's "requests after it returned", not in the next sample.
+S3_SETTLE_S = 0.2
+# The issue's target: sequential round trips before the first chunk byte of open + read one.
+S3_ROUND_TRIPS_TARGET = 3
 
 # "full" is the brief's; "quick" only proves the harness works (CI), in about two minutes.
 SIZES: dict[str, dict[str, Any]] = {
@@ -77,4 +95,7 @@ def describe(size: str) -> dict[str, str]:
         "f": "dask.array.from_zarr over the array of (a), threads scheduler, 8 threads, "
         "sum of every chunk",
         "g": "peak resident memory (ru_maxrss) of each benchmark process",
+        "s3": f"the array of (a) ({grid(s['a_chunks'])}) on moto's S3 server on 127.0.0.1, "
+        f"behind a proxy adding {S3_LATENCY_S * 1e3:.0f} ms to every request: write + commit, "
+        "read all, open + read one chunk; requests and sequential round trips counted",
     }

@@ -21,12 +21,17 @@ SYSTEM_LABELS = {
     "published": "published",
     "zarr-local": "zarr LocalStore",
     "zarr-memory": "zarr MemoryStore",
+    "zarr-obstore": "zarr ObjectStore",
 }
+# Systems of workload s3 only: they get their own section, not a column of the main table.
+S3_ONLY = ("zarr-obstore",)
+S3_SYSTEMS = ("ours", "published", "zarr-obstore")
 COLORS = {
     "ours": "#1f77b4",
     "published": "#ff7f0e",
     "zarr-local": "#2ca02c",
     "zarr-memory": "#9a9a9a",
+    "zarr-obstore": "#8c564b",
 }
 
 STEP_LABELS = {
@@ -48,6 +53,7 @@ FASTER_THAN_PUBLISHED = 1 / 1.5
 VS_LOCAL = {"read_all": 1.10, "open_read_one": 1.5}
 COMMIT_MS = 20.0
 FLAT = 1.5  # the largest array's one-chunk commit at most this times the smallest's
+S3_ROUND_TRIPS = 3  # open + read one chunk on S3: sequential round trips before the chunk's
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,6 +137,11 @@ def _count(label: str) -> str:
 
 def is_memory(key: str) -> bool:
     return key.startswith("g.")
+
+
+def is_s3(key: str) -> bool:
+    """Rows of workload s3, which has its own section."""
+    return key.startswith("s3.") or key == "g.rss_s3"
 
 
 def _unit(key: str, v: float) -> tuple[float, str, str]:
@@ -230,10 +241,23 @@ def flatness_row(
 # ---------------------------------------------------------------------------------------
 # markdown
 # ---------------------------------------------------------------------------------------
+
+def add_table_header(lines: list[str], first: str, systems: list[str], ratio_cols: list[str]) -> None:
+    """The header of a results table: the step, one column per system, the ratios, targets."""
+    header = [
+        first,
+        *(SYSTEM_LABELS[s] for s in systems),
+        *(f"ours/{SYSTEM_LABELS[s].split()[-1]}" for s in ratio_cols),
+        "targets",
+    ]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+
 def markdown(raw: dict[str, Any]) -> str:
     meta = raw["meta"]
-    samples, errors, order = aggregate(raw)
-    systems = [s for s in SYSTEM_LABELS if s in meta["systems"]]
+    samples, errors, all_rows = aggregate(raw)
+    order = [k for k in all_rows if not is_s3(k)]
+    systems = [s for s in SYSTEM_LABELS if s in meta["systems"] and s not in S3_ONLY]
     plain = [s for s in ("zarr-local", "zarr-memory") if s in systems]
     ratio_cols = []
     if "ours" in systems and "published" in systems:
@@ -265,7 +289,9 @@ def markdown(raw: dict[str, Any]) -> str:
         wheel = f" (wheel {meta['our_wheel']})" if name == "ours" and meta.get("our_wheel") else ""
         lines.append(
             f"- **{label}**: icechunk {v.get('icechunk')}{wheel}, zarr {v.get('zarr')}, "
-            f"numpy {v.get('numpy')}, dask {v.get('dask')}, Python {v.get('python')}"
+            f"numpy {v.get('numpy')}, dask {v.get('dask')}, "
+            + (f"obstore {v['obstore']}, " if "obstore" in v else "")
+            + f"Python {v.get('python')}"
         )
     notes = list(raw.get("notes", []))
     cached = sorted(
@@ -307,14 +333,8 @@ def markdown(raw: dict[str, Any]) -> str:
         "failed; **error** one where all did (texts below).",
         "",
     ]
-    header = [
-        "workload / step",
-        *(SYSTEM_LABELS[s] for s in systems),
-        *(f"ours/{SYSTEM_LABELS[s].split()[-1]}" for s in ratio_cols),
-        "targets",
-    ]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
+    add_table_header(lines, "workload / step", systems, ratio_cols)
+    table_start = len(lines)
     met = missed = 0
     commit_rows = [k for k in order if k.startswith("c.commit_")]
     last_commit_row = commit_rows[-1] if commit_rows else None
@@ -336,6 +356,8 @@ def markdown(raw: dict[str, Any]) -> str:
             ok = flatness_row(samples, systems, len(ratio_cols), lines)
             if ok is not None:
                 met, missed = met + ok, missed + (not ok)
+    if len(lines) == table_start:  # nothing but workload s3 ran: no main table
+        del lines[table_start - 2 :]
     lines.append("")
     if met + missed:
         lines.append(f"Targets met: **{met} of {met + missed}**.")
@@ -355,15 +377,200 @@ def markdown(raw: dict[str, Any]) -> str:
                 + "."
             )
         lines.append("")
+    lines += s3_section(raw, samples, errors)
     err_lines = [
         f"- {row_label(k, raw) if not k.endswith(('*', '(prepare)')) else k} · "
         f"{SYSTEM_LABELS.get(s, s)}: `{t[:300]}`"
-        for k in order
+        for k in all_rows
         for s, t in errors.get(k, {}).items()
     ]
     if err_lines:
         lines += ["Errors:", "", *err_lines, ""]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# workload s3: its own section
+# ---------------------------------------------------------------------------------------
+S3_STEPS = ("write_commit", "read_all", "open_read_one")
+
+
+def _counts(values: list[float]) -> str:
+    """A count: the median, then min-max where they differ."""
+    if not values:
+        return "-"
+    m = median(values)
+    text = f"{m:g}"
+    if min(values) != max(values):
+        text += f" ({min(values):g}-{max(values):g})"
+    return text
+
+
+def _methods(raw: dict[str, Any], system: str, step: str) -> str:
+    """The requests of the first sample of a step by HTTP method: "PUT 112, GET 11"."""
+    for r in sorted(raw["results"], key=lambda r: r["rep"]):
+        if r["workload"] == "s3" and r["system"] == system and r["phase"] == "run":
+            first = ((r.get("s3") or {}).get(step) or [{}])[0]
+            methods = sorted(first.get("methods", {}).items(), key=lambda kv: -kv[1])
+            return ", ".join(f"{m} {n}" for m, n in methods)
+    return ""
+
+
+def s3_figures(raw: dict[str, Any], system: str, step: str, field: str) -> list[float]:
+    """One request-count figure of every timed sample of every repetition of a system."""
+    out: list[float] = []
+    for r in raw["results"]:
+        if r["workload"] != "s3" or r["system"] != system or r["phase"] != "run":
+            continue
+        for sample in (r.get("s3") or {}).get(step, []):
+            v = sample.get(field)
+            if v is not None:
+                out.append(v)
+    return out
+
+
+def s3_section(
+    raw: dict[str, Any],
+    samples: dict[str, dict[str, list[float]]],
+    errors: dict[str, dict[str, str]],
+) -> list[str]:
+    """The S3 section: timings and ratios, then requests and round trips, then what the
+    requests of one cold open + read one chunk were."""
+    meta = raw["meta"]
+    results = [r for r in raw["results"] if r["workload"] == "s3" and r["phase"] == "run"]
+    if "s3" not in meta.get("workloads", []) or not results:
+        return []
+    s3meta = meta.get("s3", {})
+    latency = s3meta.get("latency_ms", 20)
+    target = s3meta.get("round_trips_target", S3_ROUND_TRIPS)
+    systems = [s for s in S3_SYSTEMS if s in meta["systems"]]
+    ratio_cols = [s for s in ("published", "zarr-obstore") if s in systems and "ours" in systems]
+    lines = [
+        f"## S3: moto on 127.0.0.1 behind a proxy adding {latency:.0f} ms to every request",
+        "",
+        f"**s3**: {meta['descriptions'].get('s3', '')}. Server: {s3meta.get('server', 'moto')}; "
+        "the proxy (`tests/_fault_proxy.py`) runs in the runner's process and logs every request. "
+        "icechunk: `s3_storage(endpoint_url=<proxy>, allow_http=True, force_path_style=True, "
+        "...)`, `Repository.create`/`open`; zarr ObjectStore: `zarr.storage.ObjectStore("
+        "obstore.store.S3Store(...))`, no commit (write + commit is the writes alone). Each step "
+        "opens from scratch as in (a); every value read is checked against the data.",
+        "",
+    ]
+    add_table_header(lines, "step", systems, ratio_cols)
+    met = missed = 0
+    for key in [*(f"s3.{step}" for step in S3_STEPS), "g.rss_s3"]:
+        row = samples.get(key, {})
+        errs = errors.get(key, {})
+        if not row and not errs:
+            continue
+        cells = [row_label(key, raw).replace("g. peak memory, (s3)", "s3. peak memory")]
+        cells += [cell(key, row.get(s), errs.get(s)) for s in systems]
+        cells += [fmt_ratio(ratio(row.get("ours"), row.get(s))) for s in ratio_cols]
+        checks = targets(key, {s: v for s, v in row.items() if s in ("ours", "published")})
+        met += sum(ok for _, ok in checks)
+        missed += sum(not ok for _, ok in checks)
+        cells.append("; ".join(f"{'✅' if ok else '❌'} {t}" for t, ok in checks))
+        lines.append("| " + " | ".join(cells) + " |")
+    concurrency = sorted({r["info"].get("zarr_concurrency") for r in results} - {None})
+    if concurrency:
+        c = concurrency[-1]
+        lines += [
+            "",
+            f"zarr makes at most {c} store calls at a time (its `async.concurrency`) whatever the "
+            f"store, so writing or reading N chunks takes at least N/{c} sequential round trips "
+            f"(≥ N/{c} x {latency:.0f} ms) for all three systems: the write and read-all figures "
+            "mostly measure zarr, the server and the proxy, open + read one chunk the engine.",
+        ]
+    lines += [
+        "",
+        "Requests the proxy served during each timed sample (median over the samples of all "
+        "repetitions, min-max where they differ). *Sequential round trips* = the longest chain "
+        "of requests each starting after the previous one ended (overlapping requests are one "
+        f"round): each costs at least {latency:.0f} ms here. *Before the chunk's GET* = the "
+        "rounds that must end before the GET that brings the first chunk byte can start (that "
+        "GET not counted).",
+        "",
+        "| requests | " + " | ".join(SYSTEM_LABELS[s] for s in systems) + " | target |",
+        "|" + "---|" * (len(systems) + 2),
+    ]
+    after = "requests started after it returned (background)"
+    rows: list[tuple[str, str, str]] = [
+        ("write + commit: requests", "write_commit", "requests"),
+        (f"write + commit: {after}", "write_commit", "after"),
+        ("write + commit: sequential round trips", "write_commit", "rounds"),
+        ("read all: requests", "read_all", "requests"),
+        (f"read all: {after}", "read_all", "after"),
+        ("read all: sequential round trips", "read_all", "rounds"),
+        ("open + read one chunk: requests", "open_read_one", "requests"),
+        (f"open + read one chunk: {after}", "open_read_one", "after"),
+        ("open + read one chunk: sequential round trips", "open_read_one", "rounds"),
+        (
+            "**open + read one chunk: round trips before the chunk's GET**",
+            "open_read_one",
+            "rounds_before_chunk",
+        ),
+    ]
+    for label, step, field in rows:
+        figures = {s: s3_figures(raw, s, step, field) for s in systems}
+        if not any(figures.values()) or (field == "after" and not any(map(any, figures.values()))):
+            continue
+        mark = ""
+        if field == "rounds_before_chunk" and figures.get("ours"):
+            ok = median(figures["ours"]) <= target
+            met, missed = met + ok, missed + (not ok)
+            mark = f"{'✅' if ok else '❌'} ours ≤ {target}"
+        texts = []
+        for s in systems:
+            text = _counts(figures[s])
+            methods = _methods(raw, s, step) if field == "requests" else ""
+            if methods and figures[s]:
+                text += f" ({methods})"
+            texts.append(text)
+        lines.append(f"| {label} | " + " | ".join(texts) + f" | {mark} |")
+    lines.append("")
+    if met + missed:
+        lines += [f"S3 targets met: **{met} of {met + missed}**.", ""]
+    background = []
+    for s in systems:
+        for step in S3_STEPS:
+            seen: dict[str, int] = {}
+            for r in results:
+                if r["system"] == s:
+                    for sample in (r.get("s3") or {}).get(step, []):
+                        for req in sample.get("after_requests", []):
+                            seen[req] = seen.get(req, 0) + 1
+            if seen:
+                what = "; ".join(f"{req} ({n}x)" for req, n in sorted(seen.items()))
+                background.append(f"- {SYSTEM_LABELS[s]}, {STEP_LABELS[step]}: {what}")
+    if background:
+        lines += [
+            "Requests that started after a step had returned (the worker pauses "
+            f"{s3meta.get('settle_s', 0.2):g} s, untimed, after every sample, so they are not "
+            "counted in the next one), over all samples:",
+            "",
+            *background,
+            "",
+        ]
+    # What the round trips were: the first (cold) open + read one chunk of the first repetition.
+    seq_lines = []
+    for s in systems:
+        for r in sorted(results, key=lambda r: r["rep"]):
+            first = ((r.get("s3") or {}).get("open_read_one") or [{}])[0]
+            if r["system"] == s and first.get("sequence"):
+                rounds = " → ".join(
+                    f"({k}) " + " ‖ ".join(reqs) for k, reqs in enumerate(first["sequence"], 1)
+                )
+                seq_lines.append(f"- **{SYSTEM_LABELS[s]}**: {rounds}")
+                break
+    if seq_lines:
+        lines += [
+            "The requests of one cold open + read one chunk, round by round (‖: overlapping "
+            "requests in the same round; bucket and prefix left out, long ids cut):",
+            "",
+            *seq_lines,
+            "",
+        ]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------
@@ -377,7 +584,8 @@ def png(raw: dict[str, Any], path: Path) -> None:
     from matplotlib.ticker import FormatStrFormatter
 
     samples, _, order = aggregate(raw)
-    systems = [s for s in SYSTEM_LABELS if s in raw["meta"]["systems"]]
+    with_data = {s for row in samples.values() for s, v in row.items() if v}
+    systems = [s for s in SYSTEM_LABELS if s in raw["meta"]["systems"] and s in with_data]
     time_rows = [k for k in order if samples.get(k) and not is_memory(k)]
     mem_rows = [k for k in order if samples.get(k) and is_memory(k)]
     n_t, n_m = max(len(time_rows), 1), max(len(mem_rows), 1)
@@ -421,8 +629,9 @@ def png(raw: dict[str, Any], path: Path) -> None:
         ax.grid(axis="x", which="both", alpha=0.3)
         if row_i == 0:
             ax.legend(loc="lower right", fontsize=8)
-        # ratios panel
-        for si, s in enumerate(r for r in ("published", "zarr-local") if r in systems):
+        # ratios panel: ours/published above, ours/plain zarr (ObjectStore for s3) below
+        for s in (r for r in ("published", "zarr-local", "zarr-obstore") if r in systems):
+            si = 0 if s == "published" else 1
             xs, yy = [], []
             for y, k in zip(ys, rows, strict=True):
                 x = ratio(samples[k].get("ours"), samples[k].get(s))

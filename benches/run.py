@@ -1,6 +1,6 @@
 """Benchmarks side by side: our icechunk wheel, the published icechunk wheel, plain zarr.
 
-    python benches/run.py                  # full run (about 10 minutes on 2 cores)
+    python benches/run.py                  # full run (about 13 minutes on 2 cores)
     python benches/run.py --quick          # small sizes, 1 repetition: proves the harness
     python benches/run.py --workloads a,c  # a subset; --systems ours,published likewise
 
@@ -15,8 +15,10 @@ Standard library only, any Python >= 3.11. It
 3. writes ``benches/results/latest.{md,json,png}``: medians, min-max and the ratios
    ours/published and ours/plain zarr.
 
-Plain zarr (``LocalStore`` on the same disk, ``MemoryStore``) runs in our virtualenv, which
-has the same Python, zarr and numpy; it never imports icechunk.
+Plain zarr (``LocalStore`` on the same disk, ``MemoryStore``; zarr's ``ObjectStore`` over
+obstore in workload s3) runs in our virtualenv, which has the same Python, zarr and numpy; it
+never imports icechunk. Workload s3 needs moto's server for THIS interpreter (``pip install
+-e '.[test]'``); without it that workload is skipped with a note.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ sys.path.insert(0, str(BENCH_DIR))
 
 import bench_sizes  # noqa: E402
 import report  # noqa: E402
+import s3_server  # noqa: E402
 
-DEPS = ["zarr", "numpy", "dask", "psutil", "matplotlib"]
-IMPORT_CHECK = "import zarr, numpy, dask, psutil, matplotlib"
+DEPS = ["zarr", "numpy", "dask", "psutil", "matplotlib", "obstore"]
+IMPORT_CHECK = "import zarr, numpy, dask, psutil, matplotlib, obstore"
 
 
 class SetupError(Exception):
@@ -178,11 +181,30 @@ def venv_versions(venv: Path) -> dict[str, str]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def top_up(venv: Path, packages: list[str], check: str, log_file: Path) -> bool:
+    """A virtualenv made by an earlier run that lacks a package added to DEPS since: install
+    what is missing into it (nothing installed is upgraded). Whether it is ready now."""
+    if not (venv / "bench-ready.json").exists() or not venv_python(venv).exists():
+        return False
+    log(f"{venv.name}: installing what is missing ({' '.join(packages)})")
+    try:
+        pip(venv, packages, log_file)
+    except SetupError as e:
+        log(f"{venv.name}: could not be completed, making it again ({str(e).splitlines()[0]})")
+        return False
+    if venv_ready(venv, check) is None:
+        return False
+    (venv / "bench-ready.json").write_text(json.dumps(venv_versions(venv)))
+    return True
+
+
 def setup_published(cache: Path, python: str, refresh: bool, log_file: Path) -> Path:
     venv = cache / "venv-published"
     check = f"import icechunk; {IMPORT_CHECK}"
     if not refresh and venv_ready(venv, check):
         log(f"published wheel: reusing {venv}")
+        return venv
+    if not refresh and top_up(venv, ["icechunk", *DEPS], check, log_file):
         return venv
     log(f"published wheel: creating {venv} (pip install icechunk {' '.join(DEPS)})")
     make_venv(venv, python, log_file)
@@ -232,6 +254,10 @@ def setup_ours(
     """Our virtualenv: same Python and zarr as the published one, our wheel installed."""
     venv = cache / "venv-ours"
     ready = None if refresh else venv_ready(venv, IMPORT_CHECK)
+    if ready is None and not refresh:
+        pins = [f"zarr=={zarr_version}"] if zarr_version else ["zarr"]
+        if top_up(venv, [*pins, *DEPS[1:]], IMPORT_CHECK, log_file):
+            ready = venv_ready(venv, IMPORT_CHECK)
     if ready is None:
         log(f"our wheel: creating {venv}")
         make_venv(venv, python, log_file)
@@ -263,6 +289,7 @@ def run_worker(
     rep: int,
     timeout: float,
     cache_dir: Path,
+    extra: list[str] | None = None,
 ) -> dict[str, Any]:
     cmd = [
         str(python),
@@ -285,6 +312,7 @@ def run_worker(
         str(rep),
         "--cache-dir",
         str(cache_dir),
+        *(extra or []),
     ]
     t0 = time.perf_counter()
     base = {
@@ -334,6 +362,8 @@ def summary_line(r: dict[str, Any]) -> str:
     parts = [f"{k}={report.fmt_value(k, v)}" for k, v in r["metrics"].items()]
     if r.get("peak_rss_mb"):
         parts.append(f"rss={r['peak_rss_mb']:.0f}MB")
+    if r.get("s3"):
+        parts.append(f"[{s3_server.summary(r['s3'])}]")
     if r["errors"]:
         parts.append(f"ERRORS: {', '.join(r['errors'])}")
     return f"{r['elapsed_s']:6.1f} s  " + "  ".join(parts)
@@ -351,12 +381,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--workloads",
         default=",".join(bench_sizes.WORKLOADS),
-        help="comma-separated subset of a,b,c,d,e,f (g, memory, is always on)",
+        help=f"comma-separated subset of {','.join(bench_sizes.WORKLOADS)} (g, memory, is "
+        "always on)",
     )
     p.add_argument(
         "--systems",
         default=",".join(bench_sizes.SYSTEMS),
-        help="comma-separated subset of ours,published,zarr-local,zarr-memory",
+        help="comma-separated subset of " + ",".join(bench_sizes.SYSTEMS),
     )
     p.add_argument("--reps", type=int, help="repetitions (default 3, 1 with --quick)")
     p.add_argument(
@@ -456,6 +487,19 @@ def main(argv: list[str] | None = None) -> int:
                     f"{mod} differs between the environments: "
                     f"{env_versions['published'][mod]} vs {env_versions['ours'][mod]}"
                 )
+    s3 = None
+    if "s3" in workloads and any(s in bench_sizes.APPLIES["s3"] for s in systems):
+        try:
+            s3 = s3_server.S3Server(bench_sizes.S3_BUCKET, bench_sizes.S3_LATENCY_S).start()
+            log(
+                f"s3: moto {s3.moto_version} on 127.0.0.1, proxy {s3.url} adding "
+                f"{bench_sizes.S3_LATENCY_S * 1e3:.0f} ms to every request"
+            )
+        except s3_server.S3Unavailable as e:
+            msg = f"workload s3 skipped: {e}"
+            notes.append(msg)
+            log(msg)
+            workloads.remove("s3")
     setup_s = time.perf_counter() - t_start
 
     # ---- workloads ----------------------------------------------------------------------
@@ -465,6 +509,10 @@ def main(argv: list[str] | None = None) -> int:
     plan = {w: [s for s in systems if s in bench_sizes.APPLIES[w]] for w in workloads}
 
     def worker(system: str, workload: str, phase: str, data_dir: Path, rep: int) -> dict[str, Any]:
+        extra = None
+        if workload == "s3" and s3 is not None:
+            extra = ["--s3-endpoint", s3.url, "--s3-bucket", s3.bucket]
+            s3.take_timeline()  # whatever came before is not this process's
         r = run_worker(
             pythons[system],
             system=system,
@@ -477,7 +525,10 @@ def main(argv: list[str] | None = None) -> int:
             rep=rep,
             timeout=timeout,
             cache_dir=cache / "populated",
+            extra=extra,
         )
+        if extra is not None and s3 is not None:
+            r["s3"] = s3_server.analyse(r, s3.take_timeline())
         results.append(r)
         log(f"{phase:7s} {workload} {system:11s} {summary_line(r)}")
         return r
@@ -503,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
                         shutil.rmtree(d, ignore_errors=True)
         run_s = time.perf_counter() - t_run
     finally:
+        if s3 is not None:
+            s3.stop()
         if not args.keep_data:
             shutil.rmtree(data_root, ignore_errors=True)
 
@@ -528,6 +581,13 @@ def main(argv: list[str] | None = None) -> int:
         "run_s": round(run_s, 1),
         "descriptions": bench_sizes.describe(size),
     }
+    if s3 is not None:
+        meta["s3"] = {
+            "server": f"moto {s3.moto_version}, ThreadedMotoServer on 127.0.0.1",
+            "latency_ms": bench_sizes.S3_LATENCY_S * 1e3,
+            "settle_s": bench_sizes.S3_SETTLE_S,
+            "round_trips_target": bench_sizes.S3_ROUND_TRIPS_TARGET,
+        }
     args.out.mkdir(parents=True, exist_ok=True)
     raw = {"meta": meta, "notes": notes, "results": results}
     json_path = args.out / f"{args.name}.json"

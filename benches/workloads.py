@@ -3,7 +3,8 @@
 It is started by ``benches/run.py`` as a fresh subprocess inside the virtualenv of the
 system under test (our wheel, the published ``icechunk`` wheel, or plain zarr), so it
 must only import the standard library, numpy, zarr, dask and (for icechunk systems)
-``icechunk``. It never imports anything from this repository.
+``icechunk`` (``obstore`` for zarr's ObjectStore in workload s3, in ``workload_s3.py``). It
+never imports anything from this repository outside ``benches/``.
 
     python workloads.py --system ours --workload a --phase run --size full \
         --data-dir /tmp/x --seed 42 --reps-inner 5
@@ -52,10 +53,12 @@ class Recorder:
         self.errors: dict[str, str] = {}
         self.info: dict[str, Any] = {}
 
-    def step(self, name: str, fn: Callable[[], Any], *, inner: int = 1) -> Any:
+    def step(self, name: str, fn: Callable[[], Any], *, inner: int = 1, settle: float = 0.0) -> Any:
         """Time ``fn`` up to ``inner`` times, record the median (seconds); return its last
         result. Repeats stop early once they have taken INNER_BUDGET_S (at least 3 samples
         where ``inner`` asks for 3 or more), so slow steps do not eat the run's time.
+        ``settle``: seconds to wait, untimed, after each sample (so that work the system left
+        running in the background is not counted in the next one; workload s3).
 
         On error, record the error text under ``name`` and return None.
         """
@@ -68,6 +71,8 @@ class Recorder:
                 t0 = time.perf_counter()
                 result = fn()
                 samples.append(time.perf_counter() - t0)
+                if settle > 0:
+                    time.sleep(settle)
         except Exception as e:
             self.errors[name] = _error_text(e)
             return None
@@ -239,6 +244,41 @@ def create_array(
     )
 
 
+def read_steps(
+    rec: Recorder,
+    open_store: Callable[[], Any],
+    data: np.ndarray,
+    chunks: tuple[int, ...],
+    *,
+    bulk: int,
+    inner: int,
+    timed: Callable[[str, Callable[[], Any]], Callable[[], Any]] = lambda name, fn: fn,
+    settle: float = 0.0,
+) -> None:
+    """The read steps of workloads a, b and s3: read everything back, then open from scratch
+    and read the chunk in the middle; both compared with the written data."""
+
+    def read_all() -> np.ndarray:
+        return zarr.open_array(open_store(), path=ARRAY, mode="r")[...]
+
+    out = rec.step("read_all", timed("read_all", read_all), inner=bulk, settle=settle)
+    if out is not None and not np.array_equal(out, data):
+        rec.errors["read_all"] = "read back values differ from the written data"
+        rec.metrics.pop("read_all", None)
+    del out
+
+    ci = tuple(s // 2 // c * c for s, c in zip(data.shape, chunks, strict=True))
+    sl = tuple(slice(i, i + c) for i, c in zip(ci, chunks, strict=True))
+
+    def open_read_one() -> np.ndarray:
+        return zarr.open_array(open_store(), path=ARRAY, mode="r")[sl]
+
+    one = rec.step("open_read_one", timed("open_read_one", open_read_one), inner=inner, settle=settle)
+    if one is not None and not np.array_equal(one, data[sl]):
+        rec.errors["open_read_one"] = "read back chunk differs from the written data"
+        rec.metrics.pop("open_read_one", None)
+
+
 # ---------------------------------------------------------------------------------------
 # workloads a and b: one 2-D array, write + commit, read all, open + read one, change one
 # ---------------------------------------------------------------------------------------
@@ -264,28 +304,7 @@ def workload_chunked(rec: Recorder, ctx: Ctx, chunks: tuple[int, ...]) -> None:
     if "write_commit" in rec.errors:
         return
 
-    def read_all() -> np.ndarray:
-        arr = zarr.open_array(be.read_store(), path=ARRAY, mode="r")
-        return arr[...]
-
-    out = rec.step("read_all", read_all, inner=bulk)
-    if out is not None and not np.array_equal(out, data):
-        rec.errors["read_all"] = "read back values differ from the written data"
-        rec.metrics.pop("read_all", None)
-    del out
-
-    # The chunk in the middle of the array, opened from scratch each time.
-    ci = tuple(s // 2 // c * c for s, c in zip(shape, chunks, strict=True))
-    sl = tuple(slice(i, i + c) for i, c in zip(ci, chunks, strict=True))
-
-    def open_read_one() -> np.ndarray:
-        arr = zarr.open_array(be.read_store(), path=ARRAY, mode="r")
-        return arr[sl]
-
-    one = rec.step("open_read_one", open_read_one, inner=ctx.inner)
-    if one is not None and not np.array_equal(one, data[sl]):
-        rec.errors["open_read_one"] = "read back chunk differs from the written data"
-        rec.metrics.pop("open_read_one", None)
+    read_steps(rec, be.read_store, data, chunks, bulk=bulk, inner=ctx.inner)
 
     # Change one chunk and commit; the repository object is opened once (steady state).
     rng = np.random.default_rng(ctx.seed + 1)
@@ -617,6 +636,15 @@ def workload_f(rec: Recorder, ctx: Ctx) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# workload s3: the array of (a) on moto's S3 server behind a latency-adding proxy
+# ---------------------------------------------------------------------------------------
+def workload_s3(rec: Recorder, ctx: Ctx) -> None:
+    import workload_s3 as s3  # in its own module; it uses this one's helpers
+
+    s3.workload_s3(rec, ctx, sys.modules[__name__])
+
+
+# ---------------------------------------------------------------------------------------
 WORKLOADS: dict[str, dict[str, Any]] = {
     "a": {"run": workload_a},
     "b": {"run": workload_b},
@@ -624,6 +652,7 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     "d": {"run": workload_d, "prepare": prepare_d},
     "e": {"run": workload_e, "prepare": prepare_e},
     "f": {"run": workload_f, "prepare": prepare_f},
+    "s3": {"run": workload_s3},
 }
 
 
@@ -638,11 +667,13 @@ class Ctx:
         self.inner: int = args.inner
         self.rep: int = args.rep
         self.cache_dir: Path | None = Path(args.cache_dir) if args.cache_dir else None
+        self.s3_endpoint: str | None = args.s3_endpoint
+        self.s3_bucket: str | None = args.s3_bucket
 
 
 def versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0], "zarr": zarr.__version__, "numpy": np.__version__}
-    for mod in ("icechunk", "dask"):
+    for mod in ("icechunk", "dask", "obstore"):
         try:
             out[mod] = __import__(mod).__version__
         except Exception as e:
@@ -666,6 +697,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--rep", type=int, default=0)
     p.add_argument("--cache-dir", help="where data that outlives a run may be kept")
+    p.add_argument("--s3-endpoint", help="workload s3: the S3 endpoint (run.py's proxy)")
+    p.add_argument("--s3-bucket", help="workload s3: an existing bucket on that endpoint")
     p.add_argument("--versions", action="store_true", help="print versions as JSON, exit")
     args = p.parse_args(argv)
     if args.versions:

@@ -14,6 +14,11 @@ per request:
 Faults are chosen by rules (``fail_next``) or at random (``random_faults``); every request is
 logged with the fault applied to it. The proxy runs an asyncio loop in a daemon thread and is
 controlled from the test's thread.
+
+For benchmarks it can also add a fixed ``latency`` (seconds) to every request before it is
+answered or forwarded, and keeps a ``timeline`` of every request it served: (method, path,
+start, end) in ``time.time()`` seconds, start once the whole request had arrived, end once
+the answer was written back (or the connection dropped), so that round trips can be counted.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -75,6 +81,8 @@ class FaultProxy:
     delay: float = 0.5
     port: int = 0
     log: list[tuple[str, str, Action | None]] = field(default_factory=list)
+    latency: float = 0.0
+    timeline: list[tuple[str, str, float, float]] = field(default_factory=list)
     _rules: list[_Rule] = field(default_factory=list)
     _random: _Random | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -117,6 +125,17 @@ class FaultProxy:
         """The requests that got a fault, in order."""
         with self._lock:
             return [(m, p, a) for m, p, a in self.log if a is not None]
+
+    def take_timeline(self) -> list[tuple[str, str, float, float]]:
+        """The (method, path, start, end) of every request served since the last call, in the
+        order they finished; the timeline is emptied."""
+        with self._lock:
+            out, self.timeline = self.timeline, []
+            return out
+
+    def _served(self, request: Request, start: float) -> None:
+        with self._lock:
+            self.timeline.append((request.method, request.path, start, time.time()))
 
     def pending_rules(self) -> int:
         with self._lock:
@@ -195,8 +214,12 @@ class FaultProxy:
                 request = await _read_request(reader)
                 if request is None:
                     return
+                start = time.time()
                 action = self._choose(request)
+                if self.latency > 0:
+                    await asyncio.sleep(self.latency)
                 if action == "drop":
+                    self._served(request, start)
                     return
                 if isinstance(action, int):
                     body = b"<Error><Code>InjectedFault</Code></Error>"
@@ -207,19 +230,23 @@ class FaultProxy:
                         + body
                     )
                     await writer.drain()
+                    self._served(request, start)
                     continue
                 if action == "delay":
                     await asyncio.sleep(self.delay)
                 response, keep_alive = await self._forward(request)
                 if action == "drop_response":
+                    self._served(request, start)
                     return
                 if action == "truncate":
                     end = response.index(b"\r\n\r\n") + 4
                     writer.write(response[: end + (len(response) - end) // 2])
                     await writer.drain()
+                    self._served(request, start)
                     return
                 writer.write(response)
                 await writer.drain()
+                self._served(request, start)
                 if not keep_alive:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):

@@ -31,15 +31,7 @@ def local_repo(tmp_path: Path) -> ic.Repository:
 # ---- a real S3-compatible server: moto's, on 127.0.0.1 ------------------------------------
 # Started once per test session in a child process that exits at the end of its stdin (a pipe
 # from this process, closed by the OS even if pytest crashes).
-_MOTO_LAUNCHER = r"""
-import os, sys
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print("PORT %d" % server.get_host_and_port()[1], flush=True)
-sys.stdin.read()
-os._exit(0)
-"""
+_MOTO_SERVER = Path(__file__).parent / "_moto_server.py"
 
 MOTO_ACCESS_KEY_ID = "AKIAMOTOTESTKEY00001"
 # Distinctive, so that tests can search every repr and message for it.
@@ -100,7 +92,7 @@ def moto_server() -> Iterator[MotoServer]:
     except ImportError as e:  # never skip silently: the S3 tests are part of the suite
         raise RuntimeError("the S3 tests need `pip install 'moto[server]'`") from e
     process = subprocess.Popen(
-        [sys.executable, "-c", _MOTO_LAUNCHER],
+        [sys.executable, str(_MOTO_SERVER)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -4,9 +4,13 @@ S3-compatible server (moto's, on 127.0.0.1; see the ``moto_server`` fixture in c
 from __future__ import annotations
 
 import base64
+import functools
+import http.server
 import json
 import multiprocessing as mp
 import pickle
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -270,15 +274,83 @@ def test_s3_errors_are_typed_and_hide_credentials(moto_server: MotoServer) -> No
     assert MOTO_SECRET_ACCESS_KEY not in str(dead_info.value)
 
 
-def test_http_storage_fails_typed(moto_server: MotoServer) -> None:
-    """HTTP storage finds refs by listing (WebDAV PROPFIND), which moto, like most static
-    servers, does not answer: a typed error, never a hang or a wrong answer."""
+def test_http_storage_on_a_private_bucket_fails_typed(moto_server: MotoServer) -> None:
+    """Plain HTTP reads of a bucket that wants signed requests: a typed error, never a hang
+    or a wrong answer."""
     s3 = moto_server.storage()
     ic.Repository.create(s3)
-    http = ic.http_storage(f"{moto_server.endpoint}/icechunk-tests/{_prefix(s3)}")
+    http = ic.http_storage(
+        f"{moto_server.endpoint}/icechunk-tests/{_prefix(s3)}",
+        network=ic.NetworkOptions(max_retries=1, initial_backoff=0.01),
+    )
     for action in (ic.Repository.open, ic.Repository.create):
         with pytest.raises((ic.StorageError, ic.ReadOnlyError)):
             action(http)
+
+
+@pytest.fixture
+def static_http_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A plain static file server (no listing, no WebDAV) over a folder, on 127.0.0.1."""
+    root = tmp_path / "served"
+    root.mkdir()
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            requests.append(f"{self.command} {self.path}")
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        assert not [r for r in requests if not r.startswith("GET ")], requests
+
+
+def test_http_storage_reads_a_repository_from_a_static_file_server(
+    static_http_server: tuple[Path, str],
+) -> None:
+    """A repository published as plain files (a static web server, a public bucket's HTTP
+    endpoint) opens and reads over GETs only: branches, tags, snapshots, history."""
+    root, url = static_http_server
+    writer = ic.Repository.create(ic.local_filesystem_storage(root))
+    data = np.arange(1000, dtype="f4")
+    with writer.transaction("main", message="v1") as store:
+        zarr.create_array(store, name="a", shape=(1000,), chunks=(100,), dtype="f4")[:] = data
+    first = writer.lookup_branch("main")
+    writer.create_tag("v1", snapshot_id=first)
+    for n in range(3):
+        with writer.transaction("main", message=f"update {n}") as store:
+            zarr.open_array(store, path="a", mode="r+")[:100] = n
+    tip = writer.lookup_branch("main")
+
+    repo = ic.Repository.open(ic.http_storage(url))
+    session = repo.readonly_session(branch="main")
+    assert session.snapshot_id == tip
+    got = zarr.open_array(session.store, path="a", mode="r")[:]
+    assert got[:100].tolist() == [2.0] * 100 and got[100:].tolist() == data[100:].tolist()
+    old = zarr.open_array(repo.readonly_session(tag="v1").store, path="a", mode="r")[:]
+    assert old.tolist() == data.tolist()
+    messages = [info.message for info in repo.ancestry(branch="main")]
+    assert messages == ["update 2", "update 1", "update 0", "v1", "Repository initialized"]
+
+    # Without the branch hint (a writer that died before writing it), the tip is found by
+    # probing the numbered ref records: still GETs only.
+    (root / "refs" / "branch.main" / "hint").unlink()
+    repo = ic.Repository.open(ic.http_storage(url))
+    assert repo.lookup_branch("main") == tip
+
+    # Writes are refused with a typed error, before any request.
+    session = repo.writable_session("main")
+    zarr.open_group(session.store, mode="a").attrs["x"] = 1
+    with pytest.raises(ic.ReadOnlyError):
+        session.commit("nope")
+    with pytest.raises(ic.ReadOnlyError):
+        ic.Repository.create(ic.http_storage(url + "/elsewhere"))
 
 
 # ---- concurrent committers on one S3 branch -----------------------------------------------

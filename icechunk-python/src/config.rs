@@ -148,6 +148,7 @@ pub struct PyRepositoryConfig {
     pub manifest_cache_bytes: u64,
     pub max_concurrent_requests: u32,
     pub manifest_shard_size: u32,
+    pub inline_manifest_threshold_bytes: u32,
 }
 
 impl From<&RepositoryConfig> for PyRepositoryConfig {
@@ -159,6 +160,7 @@ impl From<&RepositoryConfig> for PyRepositoryConfig {
             manifest_cache_bytes: c.manifest_cache_bytes,
             max_concurrent_requests: c.max_concurrent_requests,
             manifest_shard_size: c.manifest_shard_size,
+            inline_manifest_threshold_bytes: c.inline_manifest_threshold_bytes,
         }
     }
 }
@@ -172,6 +174,7 @@ impl From<&PyRepositoryConfig> for RepositoryConfig {
             manifest_cache_bytes: c.manifest_cache_bytes,
             max_concurrent_requests: c.max_concurrent_requests,
             manifest_shard_size: c.manifest_shard_size,
+            inline_manifest_threshold_bytes: c.inline_manifest_threshold_bytes,
         }
     }
 }
@@ -181,7 +184,7 @@ impl PyRepositoryConfig {
     #[new]
     #[pyo3(signature = (*, inline_chunk_threshold_bytes=None, compression_level=None,
         snapshot_cache_size=None, manifest_cache_bytes=None, max_concurrent_requests=None,
-        manifest_shard_size=None))]
+        manifest_shard_size=None, inline_manifest_threshold_bytes=None))]
     fn new(
         inline_chunk_threshold_bytes: Option<u32>,
         compression_level: Option<i32>,
@@ -189,6 +192,7 @@ impl PyRepositoryConfig {
         manifest_cache_bytes: Option<u64>,
         max_concurrent_requests: Option<u32>,
         manifest_shard_size: Option<u32>,
+        inline_manifest_threshold_bytes: Option<u32>,
     ) -> Self {
         let d = PyRepositoryConfig::from(&RepositoryConfig::default());
         PyRepositoryConfig {
@@ -199,6 +203,8 @@ impl PyRepositoryConfig {
             manifest_cache_bytes: manifest_cache_bytes.unwrap_or(d.manifest_cache_bytes),
             max_concurrent_requests: max_concurrent_requests.unwrap_or(d.max_concurrent_requests),
             manifest_shard_size: manifest_shard_size.unwrap_or(d.manifest_shard_size),
+            inline_manifest_threshold_bytes: inline_manifest_threshold_bytes
+                .unwrap_or(d.inline_manifest_threshold_bytes),
         }
     }
 
@@ -212,13 +218,14 @@ impl PyRepositoryConfig {
         format!(
             "RepositoryConfig(inline_chunk_threshold_bytes={}, compression_level={}, \
              snapshot_cache_size={}, manifest_cache_bytes={}, max_concurrent_requests={}, \
-             manifest_shard_size={})",
+             manifest_shard_size={}, inline_manifest_threshold_bytes={})",
             self.inline_chunk_threshold_bytes,
             self.compression_level,
             self.snapshot_cache_size,
             self.manifest_cache_bytes,
             self.max_concurrent_requests,
-            self.manifest_shard_size
+            self.manifest_shard_size,
+            self.inline_manifest_threshold_bytes
         )
     }
 
@@ -231,6 +238,7 @@ impl PyRepositoryConfig {
         kwargs.set_item("manifest_cache_bytes", self.manifest_cache_bytes)?;
         kwargs.set_item("max_concurrent_requests", self.max_concurrent_requests)?;
         kwargs.set_item("manifest_shard_size", self.manifest_shard_size)?;
+        kwargs.set_item("inline_manifest_threshold_bytes", self.inline_manifest_threshold_bytes)?;
         Ok((PyTuple::empty(py), kwargs))
     }
 }

@@ -107,7 +107,8 @@ impl PySession {
 
     /// The session as bytes for another process (forks and read-only sessions only).
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = self.session.to_bytes().py()?;
+        // Waits for the uploads of its chunks: their references travel.
+        let bytes = block_on(py, self.session.to_bytes()).py()?;
         Ok(PyBytes::new(py, &bytes))
     }
 

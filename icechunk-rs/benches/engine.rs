@@ -29,10 +29,10 @@ fn manifests(c: &mut Criterion) {
     for n in [4096u32, 1_000_000] {
         let refs = refs(n);
         let encoded =
-            ManifestShard::encode(ManifestId::random(), NodeId::random(), &[0, 0], &refs, 3).unwrap();
+            ManifestShard::encode(ManifestId::random(), NodeId::random(), &[0, 0], &refs, Some(3)).unwrap();
         group.bench_with_input(BenchmarkId::new("encode", n), &refs, |b, refs| {
             b.iter(|| {
-                ManifestShard::encode(ManifestId::random(), NodeId::random(), &[0, 0], refs, 3).unwrap()
+                ManifestShard::encode(ManifestId::random(), NodeId::random(), &[0, 0], refs, Some(3)).unwrap()
             })
         });
         group.bench_with_input(BenchmarkId::new("decode", n), &encoded, |b, encoded| {

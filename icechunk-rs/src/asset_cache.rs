@@ -13,7 +13,7 @@ use quick_cache::Weighter;
 use crate::config::RepositoryConfig;
 use crate::error::{IcechunkError, Result};
 use crate::format::manifest::{ChunkLocation, ChunkRef, ManifestShard};
-use crate::format::snapshot::Snapshot;
+use crate::format::snapshot::{ShardInfo, Snapshot};
 use crate::format::txlog::TransactionLog;
 use crate::format::{chunk_checksum, paths, ChunkCoords, ChunkId, ManifestId, NodeId, SnapshotId};
 use crate::storage::Storage;
@@ -126,16 +126,37 @@ impl AssetCache {
         .await
     }
 
-    pub async fn write_manifest(
+    /// The shard `info` points at: decoded from the snapshot's own bytes when it is inline
+    /// there, else fetched from its object.
+    pub async fn shard(&self, info: &ShardInfo) -> Result<Arc<ManifestShard>> {
+        let Some(stored) = &info.inline else { return self.manifest(&info.manifest_id).await };
+        cached(&self.manifests, info.manifest_id, async {
+            let name = format!("inline manifest {}", info.manifest_id);
+            let shard = ManifestShard::decode(&name, stored)?;
+            if shard.id() != info.manifest_id {
+                return Err(IcechunkError::corrupt(name, "manifest id does not match its reference"));
+            }
+            Ok(Arc::new(shard))
+        })
+        .await
+    }
+
+    /// A new shard's stored bytes: uncompressed when it is to live inside a snapshot (whose
+    /// compression covers it), compressed when it gets an object of its own.
+    pub fn encode_manifest(
         &self,
+        id: ManifestId,
         node_id: NodeId,
         block: &[u32],
         refs: &[(ChunkCoords, ChunkRef)],
-    ) -> Result<ManifestId> {
-        let id = ManifestId::random();
-        let stored = ManifestShard::encode(id, node_id, block, refs, self.config.compression_level)?;
-        self.storage.put(&paths::manifest(&id), stored).await?;
-        Ok(id)
+        for_snapshot: bool,
+    ) -> Result<Bytes> {
+        let level = (!for_snapshot).then_some(self.config.compression_level);
+        ManifestShard::encode(id, node_id, block, refs, level)
+    }
+
+    pub async fn write_manifest(&self, id: &ManifestId, stored: Bytes) -> Result<()> {
+        self.storage.put(&paths::manifest(id), stored).await
     }
 
     pub async fn transaction_log(&self, id: &SnapshotId) -> Result<Arc<TransactionLog>> {
@@ -166,8 +187,12 @@ impl AssetCache {
             return Ok(ChunkRef { location: ChunkLocation::Inline(bytes), length, checksum });
         }
         let id = ChunkId::random();
-        self.storage.put(&paths::chunk(&id), bytes).await?;
+        self.write_chunk_object(&id, bytes).await?;
         Ok(ChunkRef { location: ChunkLocation::Object { id, offset: 0 }, length, checksum })
+    }
+
+    pub async fn write_chunk_object(&self, id: &ChunkId, bytes: Bytes) -> Result<()> {
+        self.storage.put(&paths::chunk(id), bytes).await
     }
 
     /// A chunk's bytes, checked against the checksum of its reference. `key` names the

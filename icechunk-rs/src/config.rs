@@ -17,6 +17,10 @@ pub struct RepositoryConfig {
     pub max_concurrent_requests: u32,
     /// Upper bound on the chunk references held by one manifest shard.
     pub manifest_shard_size: u32,
+    /// Manifest shards of at most this many bytes (uncompressed) are stored inside the
+    /// snapshot instead of as objects of their own; 0 never does. Bounded in total per
+    /// snapshot by 4 times this (a commit rewrites the snapshot).
+    pub inline_manifest_threshold_bytes: u32,
 }
 
 impl Default for RepositoryConfig {
@@ -28,6 +32,7 @@ impl Default for RepositoryConfig {
             manifest_cache_bytes: 512 * 1024 * 1024,
             max_concurrent_requests: 256,
             manifest_shard_size: 4096,
+            inline_manifest_threshold_bytes: 64 * 1024,
         }
     }
 }

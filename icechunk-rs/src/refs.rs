@@ -119,6 +119,57 @@ impl BranchTip {
     pub fn snapshot_id(&self, branch: &str) -> Result<Option<SnapshotId>> {
         self.record.snapshot_id(&branch_record_path(branch, self.seq))
     }
+
+    /// Where the next resolution of this branch starts: only record `seq + 1` is read then.
+    pub fn as_hint(&self) -> TipHint {
+        let snapshot = self.record.snapshot.as_deref().and_then(|s| s.parse().ok());
+        TipHint { seq: self.seq, snapshot, record: Some(self.record.clone()) }
+    }
+}
+
+/// Where a branch's tip was recently: from the `hint` object, or remembered by this process.
+/// Never trusted: resolving from it always checks that record `seq + 1` does not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TipHint {
+    pub seq: u64,
+    /// The snapshot record `seq` names, so that a reader can fetch it while checking the tip.
+    pub snapshot: Option<SnapshotId>,
+    /// Record `seq` itself, when this process has read or written it (records never change).
+    pub record: Option<RefRecord>,
+}
+
+impl TipHint {
+    fn encode(&self) -> Bytes {
+        match self.snapshot {
+            Some(id) => Bytes::from(format!("{} {id}\n", self.seq)),
+            None => Bytes::from(format!("{}\n", self.seq)),
+        }
+    }
+
+    /// `"<seq> [<snapshot id>]"`; anything else is no hint.
+    fn decode(stored: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(stored).ok()?;
+        let mut words = text.split_whitespace();
+        let seq = words.next()?.parse::<u64>().ok()?;
+        // An absurd value would only send us probing: ignore it.
+        if seq == 0 || seq >= u64::MAX / 2 {
+            return None;
+        }
+        let snapshot = words.next().and_then(|w| w.parse().ok());
+        Some(TipHint { seq, snapshot, record: None })
+    }
+}
+
+/// The branch's `hint` object, if there is a readable one.
+pub async fn read_hint(storage: &dyn Storage, name: &str) -> Result<Option<TipHint>> {
+    Ok(storage.get(&branch_hint_path(name)).await?.and_then(|stored| TipHint::decode(&stored)))
+}
+
+async fn write_hint(storage: &dyn Storage, name: &str, hint: &TipHint) {
+    // Best effort: a stale hint only costs readers a few more probes.
+    if let Err(e) = storage.put(&branch_hint_path(name), hint.encode()).await {
+        tracing::debug!(branch = name, error = %e, "could not update the branch hint");
+    }
 }
 
 async fn read_record(storage: &dyn Storage, path: &str) -> Result<Option<RefRecord>> {
@@ -134,46 +185,131 @@ async fn highest_listed_seq(storage: &dyn Storage, name: &str) -> Result<u64> {
     Ok(listed.iter().filter_map(|o| o.path.parse::<u64>().ok()).max().unwrap_or(0))
 }
 
-/// Finds the tip: start at the hint (or the listing), then probe forward until a number is free.
-pub async fn branch_tip(storage: &dyn Storage, name: &str) -> Result<Option<BranchTip>> {
-    let hint = storage
-        .get(&branch_hint_path(name))
-        .await?
-        .and_then(|b| std::str::from_utf8(&b).ok().and_then(|s| s.trim().parse::<u64>().ok()))
-        // Never trusted: an absurd value only sends us to the listing.
-        .filter(|seq| *seq > 0 && *seq < u64::MAX / 2);
-    let mut tip: Option<BranchTip> = None;
-    let mut next = 1;
-    if let Some(seq) = hint {
-        let (at, after) = (branch_record_path(name, seq), branch_record_path(name, seq + 1));
-        let (at_hint, after_hint) =
-            futures::try_join!(read_record(storage, &at), read_record(storage, &after))?;
-        match (at_hint, after_hint) {
-            (Some(record), None) => return Ok(Some(BranchTip { seq, record })),
-            (Some(_), Some(record)) => {
-                tip = Some(BranchTip { seq: seq + 1, record });
-                next = seq + 2;
-            }
-            // A hint ahead of the records: fall back to listing.
-            (None, _) => {}
+/// The last record, found without listing (plain HTTP servers cannot list): records are
+/// numbered 1, 2, 3... without gaps, so steps that double, then bisection, find the last one
+/// in about 2 log2(n) reads. `known` exists (or is 0). The number after the result was read
+/// as missing during this call, so the result is the tip.
+async fn probed_tip(
+    storage: &dyn Storage,
+    name: &str,
+    known: Option<BranchTip>,
+) -> Result<Option<BranchTip>> {
+    let read = |seq: u64| async move {
+        let record = read_record(storage, &branch_record_path(name, seq)).await?;
+        Ok::<_, IcechunkError>(record.map(|record| BranchTip { seq, record }))
+    };
+    let mut lo = known;
+    let mut step = 1;
+    let mut hi = loop {
+        let probe = lo.as_ref().map_or(0, |t| t.seq) + step;
+        match read(probe).await? {
+            Some(found) => lo = Some(found),
+            None => break probe,
         }
-    }
-    if tip.is_none() {
-        let seq = highest_listed_seq(storage, name).await?;
-        if seq > 0 {
-            let path = branch_record_path(name, seq);
-            let record = read_record(storage, &path)
-                .await?
-                .ok_or_else(|| IcechunkError::corrupt(&path, "listed ref record vanished"))?;
-            tip = Some(BranchTip { seq, record });
-        }
-        next = seq + 1;
-    }
+        step *= 2;
+    };
     loop {
+        let lo_seq = lo.as_ref().map_or(0, |t| t.seq);
+        if hi - lo_seq <= 1 {
+            return Ok(lo);
+        }
+        let mid = lo_seq + (hi - lo_seq) / 2;
+        match read(mid).await? {
+            Some(found) => lo = Some(found),
+            None => hi = mid,
+        }
+    }
+}
+
+/// Probes past a hint that turned out stale before listing the folder instead.
+const MAX_PROBES: u64 = 8;
+
+/// Checks a hint: `Ok(Ok(tip))` when record `seq + 1` is free, `Ok(Err(next))` when the
+/// tip is further on (`next` is the first number not yet seen), `Ok(Err(0))` when the hint
+/// points past the records.
+async fn check_hint(
+    storage: &dyn Storage,
+    name: &str,
+    hint: &TipHint,
+) -> Result<std::result::Result<BranchTip, (Option<BranchTip>, u64)>> {
+    let seq = hint.seq;
+    let (at_path, after_path) = (branch_record_path(name, seq), branch_record_path(name, seq + 1));
+    let after = read_record(storage, &after_path);
+    let (at, after) = match &hint.record {
+        Some(record) => (Some(record.clone()), after.await?),
+        None => futures::try_join!(read_record(storage, &at_path), after)?,
+    };
+    Ok(match (at, after) {
+        (Some(record), None) => Ok(BranchTip { seq, record }),
+        (Some(_), Some(record)) => Err((Some(BranchTip { seq: seq + 1, record }), seq + 2)),
+        // A hint ahead of the records.
+        (None, _) => Err((None, 0)),
+    })
+}
+
+/// Where a tip search starts.
+#[derive(Debug, Clone)]
+pub enum TipStart {
+    /// Nothing known: the `hint` object is read first.
+    ReadHint,
+    /// The `hint` object, already read (`None`: there is none, or it is unreadable).
+    Hint(Option<TipHint>),
+    /// A tip this process saw; if it is stale, the `hint` object is tried next.
+    Remembered(TipHint),
+}
+
+/// Finds the tip from `start`: record `seq` and `seq + 1` are read together; past a stale
+/// hint the fresher `hint` object is tried, then a few probes forward, then a listing of the
+/// folder (or, on stores that cannot list, doubling probes and bisection).
+pub async fn branch_tip(storage: &dyn Storage, name: &str, start: TipStart) -> Result<Option<BranchTip>> {
+    let (start, remembered) = match start {
+        TipStart::ReadHint => (read_hint(storage, name).await?, false),
+        TipStart::Hint(hint) => (hint, false),
+        TipStart::Remembered(hint) => (Some(hint), true),
+    };
+    let mut tip: Option<BranchTip> = None;
+    let mut next = 0;
+    if let Some(hint) = &start {
+        match check_hint(storage, name, hint).await? {
+            Ok(tip) => return Ok(Some(tip)),
+            Err((seen, after)) => (tip, next) = (seen, after),
+        }
+        // A remembered tip went stale: others committed. Their hint is likely current.
+        if remembered {
+            if let Some(fresh) = read_hint(storage, name).await?.filter(|h| h.seq >= next) {
+                match check_hint(storage, name, &fresh).await? {
+                    Ok(found) => return Ok(Some(found)),
+                    Err((Some(seen), after)) => (tip, next) = (Some(seen), after),
+                    Err((None, _)) => {}
+                }
+            }
+        }
+    }
+    let mut probes = 0;
+    loop {
+        if next == 0 || probes == MAX_PROBES {
+            if !storage.can_list() {
+                return probed_tip(storage, name, tip).await;
+            }
+            let seq = highest_listed_seq(storage, name).await?;
+            if seq < next.saturating_sub(1) {
+                return Err(IcechunkError::corrupt(branch_folder(name), "ref records vanished"));
+            }
+            if seq > 0 && seq + 1 != next {
+                let path = branch_record_path(name, seq);
+                let record = read_record(storage, &path)
+                    .await?
+                    .ok_or_else(|| IcechunkError::corrupt(&path, "listed ref record vanished"))?;
+                tip = Some(BranchTip { seq, record });
+            }
+            next = seq + 1;
+            probes = 0;
+        }
         match read_record(storage, &branch_record_path(name, next)).await? {
             Some(record) => {
                 tip = Some(BranchTip { seq: next, record });
                 next += 1;
+                probes += 1;
             }
             None => return Ok(tip),
         }
@@ -181,30 +317,40 @@ pub async fn branch_tip(storage: &dyn Storage, name: &str) -> Result<Option<Bran
 }
 
 /// The snapshot at a branch's tip, or `RefNotFound`.
-pub async fn branch_snapshot(storage: &dyn Storage, name: &str) -> Result<SnapshotId> {
-    validate_ref_name(name)?;
+pub fn tip_snapshot(name: &str, tip: Option<&BranchTip>) -> Result<SnapshotId> {
     let not_found = || IcechunkError::RefNotFound { kind: "branch", name: name.to_string() };
-    let tip = branch_tip(storage, name).await?.ok_or_else(not_found)?;
-    tip.snapshot_id(name)?.ok_or_else(not_found)
+    tip.ok_or_else(not_found)?.snapshot_id(name)?.ok_or_else(not_found)
 }
 
 /// Moves a branch to `target` (`None` deletes it) if `precondition` accepts the current tip
 /// snapshot (`None`: no branch). Races are settled by create-if-absent of the next record;
 /// a loser re-reads the tip and re-checks the precondition.
+///
+/// With `start` (a tip this process knows), the first attempt creates record `start.seq + 1`
+/// without reading anything: creating it proves `start` was the tip, since a record is only
+/// ever created right after the one before it. Returns the new tip.
 pub async fn move_branch<F>(
-    storage: &dyn Storage,
+    storage: &Arc<dyn Storage>,
     name: &str,
     target: Option<SnapshotId>,
+    start: Option<TipHint>,
     precondition: F,
-) -> Result<()>
+) -> Result<BranchTip>
 where
     F: Fn(Option<SnapshotId>) -> Result<()>,
 {
     validate_ref_name(name)?;
     let record = RefRecord::new(target);
     let stored = record.encode()?;
+    let mut known = start.and_then(|hint| {
+        let record = hint.record?;
+        Some(BranchTip { seq: hint.seq, record })
+    });
     loop {
-        let tip = branch_tip(storage, name).await?;
+        let tip = match known.take() {
+            Some(tip) => Some(tip),
+            None => branch_tip(storage.as_ref(), name, TipStart::ReadHint).await?,
+        };
         let current = match &tip {
             Some(tip) => tip.snapshot_id(name)?,
             None => None,
@@ -213,11 +359,21 @@ where
         let seq = tip.map_or(1, |t| t.seq + 1);
         let path = branch_record_path(name, seq);
         let won = storage.put_if_absent(&path, stored.clone()).await?
-            || read_record(storage, &path).await?.is_some_and(|r| r.write_id == record.write_id);
+            || read_record(storage.as_ref(), &path).await?.is_some_and(|r| r.write_id == record.write_id);
         if won {
-            // Best effort: a stale hint only costs readers a few more probes.
-            let _ = storage.put(&branch_hint_path(name), Bytes::from(seq.to_string())).await;
-            return Ok(());
+            let tip = BranchTip { seq, record };
+            let hint = TipHint { record: None, ..tip.as_hint() };
+            // Written after the record (a hint must never be ahead of it), off the commit's
+            // critical path when a runtime can run it.
+            let storage = storage.clone();
+            let name = name.to_string();
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move { write_hint(storage.as_ref(), &name, &hint).await });
+                }
+                Err(_) => write_hint(storage.as_ref(), &name, &hint).await,
+            }
+            return Ok(tip);
         }
         tracing::debug!(branch = name, seq, "lost the race for a ref record; re-checking");
     }
@@ -228,7 +384,7 @@ pub async fn list_branches(storage: &dyn Storage) -> Result<BTreeSet<String>> {
     let names: Vec<String> =
         folders.iter().filter_map(|f| f.strip_prefix("branch.")).map(str::to_string).collect();
     let alive = try_join_all(names.iter().map(|name| async move {
-        let tip = branch_tip(storage, name).await?;
+        let tip = branch_tip(storage, name, TipStart::ReadHint).await?;
         Ok::<_, IcechunkError>(match tip {
             Some(tip) => tip.snapshot_id(name)?.is_some(),
             None => false,

@@ -1,7 +1,7 @@
 //! The repository: creation and opening, branches and tags, history, and sessions.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures::stream::BoxStream;
@@ -14,7 +14,7 @@ use crate::format::header::{self, ObjectType};
 use crate::format::snapshot::{AncestorInfo, Snapshot};
 use crate::format::txlog::TransactionLog;
 use crate::format::{paths, ChunkCoords, NodeId, SnapshotId};
-use crate::refs::{self, MAIN_BRANCH};
+use crate::refs::{self, BranchTip, TipHint, TipStart, MAIN_BRANCH};
 use crate::session::Session;
 use crate::storage::{LimitedStorage, Storage};
 
@@ -157,6 +157,9 @@ struct Inner {
     storage: Arc<dyn Storage>,
     assets: AssetCache,
     config: RepositoryConfig,
+    /// The last tip this process saw of each branch: the next resolution starts there and
+    /// reads one record (the next one, which must not exist) instead of the `hint` first.
+    tips: Mutex<HashMap<String, TipHint>>,
 }
 
 #[derive(Clone)]
@@ -183,7 +186,60 @@ impl Repository {
         let storage: Arc<dyn Storage> =
             Arc::new(LimitedStorage::new(storage, config.max_concurrent_requests as usize));
         let assets = AssetCache::new(storage.clone(), config.clone());
-        Repository { inner: Arc::new(Inner { storage, assets, config }) }
+        Repository { inner: Arc::new(Inner { storage, assets, config, tips: Default::default() }) }
+    }
+
+    fn known_tip(&self, branch: &str) -> Option<TipHint> {
+        self.inner.tips.lock().unwrap_or_else(|p| p.into_inner()).get(branch).cloned()
+    }
+
+    fn remember_tip(&self, branch: &str, hint: TipHint) {
+        let mut tips = self.inner.tips.lock().unwrap_or_else(|p| p.into_inner());
+        // Never step back: a concurrent resolution may have seen a newer record already.
+        if tips.get(branch).is_none_or(|known| known.seq <= hint.seq) {
+            tips.insert(branch.to_string(), hint);
+        }
+    }
+
+    /// The tip of `branch`, fetching the snapshot the starting hint names while the tip is
+    /// checked (usually it is the tip's: then the session opens without another round trip).
+    pub(crate) async fn branch_tip(&self, branch: &str) -> Result<Option<BranchTip>> {
+        refs::validate_ref_name(branch)?;
+        let start = match self.known_tip(branch) {
+            Some(known) => TipStart::Remembered(known),
+            None => TipStart::Hint(refs::read_hint(self.storage().as_ref(), branch).await?),
+        };
+        let prefetch = match &start {
+            TipStart::Remembered(hint) | TipStart::Hint(Some(hint)) => hint.snapshot,
+            _ => None,
+        };
+        let (tip, _) = futures::join!(refs::branch_tip(self.storage().as_ref(), branch, start), async {
+            if let Some(id) = prefetch {
+                // Only a guess: an error here is the resolution's business, if at all.
+                let _ = self.assets().snapshot(&id).await;
+            }
+        });
+        let tip = tip?;
+        if let Some(tip) = &tip {
+            self.remember_tip(branch, tip.as_hint());
+        }
+        Ok(tip)
+    }
+
+    /// Moves `branch` (see [`refs::move_branch`]), starting from the tip this process knows.
+    pub(crate) async fn move_branch<F>(
+        &self,
+        branch: &str,
+        target: Option<SnapshotId>,
+        precondition: F,
+    ) -> Result<()>
+    where
+        F: Fn(Option<SnapshotId>) -> Result<()>,
+    {
+        let start = self.known_tip(branch).filter(|hint| hint.record.is_some());
+        let tip = refs::move_branch(self.storage(), branch, target, start, precondition).await?;
+        self.remember_tip(branch, tip.as_hint());
+        Ok(())
     }
 
     /// Creates a repository in an empty location, with an initial empty snapshot on `main`.
@@ -191,10 +247,20 @@ impl Repository {
         let config = config.unwrap_or_default();
         config.validate()?;
         let location = storage.location();
-        if read_config(storage.as_ref()).await?.is_some() {
+        let list_all = async {
+            // A store that cannot list (HTTP) cannot be written either: the create below fails.
+            if storage.can_list() {
+                storage.list("").await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (existing, listed, ()) =
+            futures::try_join!(read_config(storage.as_ref()), list_all, storage.check_conditional_writes())?;
+        if existing.is_some() {
             return Err(IcechunkError::RepositoryAlreadyExists { location });
         }
-        if !storage.list("").await?.is_empty() {
+        if !listed.is_empty() {
             return Err(IcechunkError::LocationNotEmpty { location });
         }
         let json = serde_json::to_vec_pretty(&config).expect("config serializes");
@@ -218,7 +284,7 @@ impl Repository {
             assets.write_transaction_log(id, TransactionLog::default()),
             assets.write_snapshot(initial)
         )?;
-        refs::move_branch(repo.storage().as_ref(), MAIN_BRANCH, Some(id), |current| match current {
+        repo.move_branch(MAIN_BRANCH, Some(id), |current| match current {
             None => Ok(()),
             Some(_) => Err(IcechunkError::RefAlreadyExists { kind: "branch", name: MAIN_BRANCH.into() }),
         })
@@ -227,13 +293,25 @@ impl Repository {
     }
 
     /// Opens an existing repository. `config` overrides the stored one for this process.
+    ///
+    /// Three things happen at once: the config is read, the `main` hint is fetched (most
+    /// sessions read `main`; a hint is never trusted, so an early one is harmless), and a
+    /// store that cannot create-if-absent is refused (see [`Storage::check_conditional_writes`]).
     pub async fn open(storage: Arc<dyn Storage>, config: Option<RepositoryConfig>) -> Result<Self> {
-        let stored = read_config(storage.as_ref())
-            .await?
-            .ok_or_else(|| IcechunkError::RepositoryNotFound { location: storage.location() })?;
+        let (stored, main_hint, ()) = futures::try_join!(
+            read_config(storage.as_ref()),
+            refs::read_hint(storage.as_ref(), MAIN_BRANCH),
+            storage.check_conditional_writes(),
+        )?;
+        let stored =
+            stored.ok_or_else(|| IcechunkError::RepositoryNotFound { location: storage.location() })?;
         let config = config.unwrap_or(stored);
         config.validate()?;
-        Ok(Self::from_parts(storage, config))
+        let repo = Self::from_parts(storage, config);
+        if let Some(hint) = main_hint {
+            repo.remember_tip(MAIN_BRANCH, hint);
+        }
+        Ok(repo)
     }
 
     pub async fn open_or_create(storage: Arc<dyn Storage>, config: Option<RepositoryConfig>) -> Result<Self> {
@@ -269,7 +347,7 @@ impl Repository {
     pub async fn create_branch(&self, name: &str, snapshot: &SnapshotId) -> Result<()> {
         refs::validate_ref_name(name)?;
         self.assets().snapshot(snapshot).await?;
-        refs::move_branch(self.storage().as_ref(), name, Some(*snapshot), |current| match current {
+        self.move_branch(name, Some(*snapshot), |current| match current {
             None => Ok(()),
             Some(_) => Err(IcechunkError::RefAlreadyExists { kind: "branch", name: name.to_string() }),
         })
@@ -281,7 +359,8 @@ impl Repository {
     }
 
     pub async fn lookup_branch(&self, name: &str) -> Result<SnapshotId> {
-        refs::branch_snapshot(self.storage().as_ref(), name).await
+        let tip = self.branch_tip(name).await?;
+        refs::tip_snapshot(name, tip.as_ref())
     }
 
     pub async fn delete_branch(&self, name: &str) -> Result<()> {
@@ -289,7 +368,7 @@ impl Repository {
         if name == MAIN_BRANCH {
             return Err(IcechunkError::InvalidInput("the main branch cannot be deleted".into()));
         }
-        refs::move_branch(self.storage().as_ref(), name, None, |current| match current {
+        self.move_branch(name, None, |current| match current {
             Some(_) => Ok(()),
             None => Err(IcechunkError::RefNotFound { kind: "branch", name: name.to_string() }),
         })
@@ -300,7 +379,7 @@ impl Repository {
     pub async fn reset_branch(&self, name: &str, to: &SnapshotId, from: Option<&SnapshotId>) -> Result<()> {
         refs::validate_ref_name(name)?;
         self.assets().snapshot(to).await?;
-        refs::move_branch(self.storage().as_ref(), name, Some(*to), |current| match (current, from) {
+        self.move_branch(name, Some(*to), |current| match (current, from) {
             (None, _) => Err(IcechunkError::RefNotFound { kind: "branch", name: name.to_string() }),
             (Some(current), Some(from)) if current != *from => Err(IcechunkError::Conflict {
                 branch: name.to_string(),

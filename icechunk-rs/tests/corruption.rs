@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use common::*;
 use futures::TryStreamExt;
-use icechunk::{ByteRange, ErrorKind, IcechunkError, Repository, SnapshotId};
+use icechunk::{ByteRange, ErrorKind, IcechunkError, Repository, RepositoryConfig, SnapshotId};
 
 const KEYS: [&str; 4] = ["zarr.json", "arr/zarr.json", "arr/c/0/0", "arr/c/1/1"];
 
@@ -26,11 +26,21 @@ struct Fixture {
 }
 
 /// A local repository with one commit: a group, an array, one external chunk (1000 bytes),
-/// one inline chunk (10 bytes).
+/// one inline chunk (10 bytes). Its manifest shard is inside the snapshot.
 async fn fixture() -> Fixture {
+    fixture_with(RepositoryConfig::default()).await
+}
+
+/// The same, with the manifest shard in an object of its own.
+async fn fixture_with_manifest_object() -> Fixture {
+    fixture_with(RepositoryConfig { inline_manifest_threshold_bytes: 0, ..Default::default() }).await
+}
+
+async fn fixture_with(config: RepositoryConfig) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
-    let repo = local_repo(&root).await;
+    let inline_max = config.inline_manifest_threshold_bytes;
+    let repo = Repository::create(local_storage(&root), Some(config)).await.unwrap();
     let s0 = repo.lookup_branch("main").await.unwrap();
     let values = [
         group_json(),
@@ -43,6 +53,8 @@ async fn fixture() -> Fixture {
     let expected = KEYS.iter().map(|k| k.to_string()).zip(values.into_iter().map(Some)).collect();
     let fx = Fixture { _dir: dir, root, s0, s1, expected };
     assert_eq!(read_everything(&fx.root).await.unwrap(), fx.expected, "fixture reads back");
+    let manifests = files_under(&fx.root.join("manifests")).len();
+    assert_eq!(manifests, usize::from(inline_max == 0), "manifest objects");
     fx
 }
 
@@ -166,7 +178,7 @@ async fn corrupt_chunk_ranged_read_is_never_wrong_bytes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn corrupt_manifest_is_detected() {
-    let fx = fixture().await;
+    let fx = fixture_with_manifest_object().await;
     let file = only_file(&fx.root.join("manifests"));
     assert_every_flip_detected(&fx, &file, &[ErrorKind::Format]).await;
     // Metadata lives in the snapshot: it stays readable while the manifest is damaged.

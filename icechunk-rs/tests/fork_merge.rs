@@ -7,7 +7,7 @@ use icechunk::{ErrorKind, IcechunkError, Session};
 use common::*;
 
 async fn send(session: &Session) -> Session {
-    Session::from_bytes(&session.to_bytes().expect("serializes")).await.expect("deserializes")
+    Session::from_bytes(&session.to_bytes().await.expect("serializes")).await.expect("deserializes")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -68,13 +68,13 @@ async fn what_cannot_travel_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let repo = local_repo(dir.path()).await;
     let writable = repo.writable_session("main").await.unwrap();
-    let err = writable.to_bytes().unwrap_err();
+    let err = writable.to_bytes().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::SessionState);
     assert!(err.to_string().contains("fork()") && err.to_string().contains("to_icechunk"), "{err}");
 
     let memory = mem_repo().await;
     let fork = memory.writable_session("main").await.unwrap().fork().unwrap();
-    assert_kind(fork.to_bytes(), ErrorKind::InvalidInput);
+    assert_kind(fork.to_bytes().await, ErrorKind::InvalidInput);
 
     write_commit(
         &repo,

@@ -196,7 +196,7 @@ async fn concurrent_commits_to_one_s3_branch_lose_nothing() {
 }
 
 async fn send(session: &Session) -> Session {
-    Session::from_bytes(&session.to_bytes().expect("serializes")).await.expect("deserializes")
+    Session::from_bytes(&session.to_bytes().await.expect("serializes")).await.expect("deserializes")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -317,7 +317,7 @@ async fn http_storage_reads_a_repository_and_refuses_writes() {
     assert_eq!(read_at(&reader, &main_branch(), "arr/c/1").await, Some(pattern(4, 30)));
 
     let session = reader.writable_session("main").await.unwrap();
-    // A large chunk is uploaded at once: refused.
+    // A large chunk is uploaded behind `set`, but on read-only storage it is refused at once.
     assert_kind(session.store().set("arr/c/0", pattern(5, 3000)).await, ErrorKind::ReadOnly);
     // A small one stays in the session until the commit, which is refused.
     session.store().set("arr/c/1", pattern(6, 30)).await.unwrap();

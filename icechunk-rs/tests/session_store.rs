@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use common::*;
-use icechunk::{ByteRange, ErrorKind, IcechunkError, Repository, Store};
+use icechunk::{ByteRange, ErrorKind, IcechunkError, Repository, RepositoryConfig, Store};
 
 const ROOT: &str = "zarr.json";
 const ARR: &str = "arr/zarr.json";
@@ -356,7 +356,9 @@ async fn inline_and_external_chunks_round_trip() {
 #[tokio::test(flavor = "multi_thread")]
 async fn large_chunk_grid_rewrites_few_manifests() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = local_repo(dir.path()).await;
+    // Every shard in an object of its own, so that the files count the shards written.
+    let config = RepositoryConfig { inline_manifest_threshold_bytes: 0, ..Default::default() };
+    let repo = Repository::create(local_storage(dir.path()), Some(config)).await.unwrap();
     // 1200x1200 in 4x4 chunks: a 300x300 grid, 90,000 chunks.
     let session = repo.writable_session("main").await.unwrap();
     let store = session.store();
@@ -415,4 +417,40 @@ async fn large_chunk_grid_rewrites_few_manifests() {
         .await
         .unwrap();
     assert_eq!(diff.updated_chunks["/big"], BTreeSet::from([vec![changed.0, changed.1]]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn small_shards_live_in_the_snapshot_up_to_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    // Shards of up to 1 KiB inline, 4 KiB of them per snapshot.
+    let config = RepositoryConfig { inline_manifest_threshold_bytes: 1024, ..Default::default() };
+    let repo = Repository::create(local_storage(dir.path()), Some(config)).await.unwrap();
+    let mut items = vec![(ROOT.to_string(), group_json())];
+    for a in 0..30 {
+        items.push((format!("a{a}/zarr.json"), array_json(&[64], &[8], "uint8")));
+        for c in 0..4 {
+            // Chunks are objects (above the 512-byte inline threshold); refs are small.
+            items.push((format!("a{a}/c/{c}"), pattern(a * 10 + c, 600)));
+        }
+    }
+    // One shard of 8 refs with inline data is too big to be inline itself.
+    items.push(("big/zarr.json".into(), array_json(&[1024], &[128], "uint8")));
+    for c in 0..8 {
+        items.push((format!("big/c/{c}"), pattern(500 + c, 300)));
+    }
+    let refs: Vec<(&str, Bytes)> = items.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    write_commit(&repo, "main", &refs, "many small arrays").await;
+    let objects = files_under(&dir.path().join("manifests")).len();
+    // 31 shards (~250 bytes each but the big one): the big one and those past the budget are
+    // objects, the others inline.
+    assert!((2..20).contains(&objects), "{objects} shard objects of 31");
+
+    // Everything reads back through a fresh handle, and a change moves shards around freely.
+    let repo = open_local(dir.path()).await;
+    write_commit(&repo, "main", &[("a3/c/1", pattern(9999, 600))], "one change").await;
+    let repo = open_local(dir.path()).await;
+    for (key, value) in &items {
+        let want = if key == "a3/c/1" { pattern(9999, 600) } else { value.clone() };
+        assert_eq!(read_at(&repo, &main_branch(), key).await, Some(want), "{key}");
+    }
 }

@@ -162,6 +162,7 @@ class RepositoryConfig:
     manifest_cache_bytes: int
     max_concurrent_requests: int
     manifest_shard_size: int
+    inline_manifest_threshold_bytes: int
     def __new__(
         cls,
         *,
@@ -171,6 +172,7 @@ class RepositoryConfig:
         manifest_cache_bytes: int | None = None,
         max_concurrent_requests: int | None = None,
         manifest_shard_size: int | None = None,
+        inline_manifest_threshold_bytes: int | None = None,
     ) -> Self: ...
     @staticmethod
     def default() -> RepositoryConfig: ...

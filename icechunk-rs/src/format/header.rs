@@ -52,7 +52,13 @@ pub fn encode(object_type: ObjectType, payload: &[u8], zstd_level: Option<i32>) 
         Some(level) => {
             let compressed = zstd::bulk::compress(payload, level)
                 .map_err(|e| IcechunkError::StorageOther(format!("zstd compression failed: {e}")))?;
-            (Compression::Zstd, compressed)
+            // Random floats, already-compressed chunks: stored as they are, read without
+            // a decompression that would gain nothing.
+            if compressed.len() < payload.len() {
+                (Compression::Zstd, compressed)
+            } else {
+                (Compression::None, payload.to_vec())
+            }
         }
         None => (Compression::None, payload.to_vec()),
     };

@@ -108,7 +108,7 @@ impl ManifestShard {
         node_id: NodeId,
         block: &[u32],
         refs: &[(ChunkCoords, ChunkRef)],
-        zstd_level: i32,
+        zstd_level: Option<i32>,
     ) -> Result<Bytes> {
         let mut fbb = flatbuffers::FlatBufferBuilder::with_capacity(64 + refs.len() * 48);
         let mut offsets = Vec::with_capacity(refs.len());
@@ -142,7 +142,7 @@ impl ManifestShard {
             },
         );
         fbb.finish_minimal(manifest);
-        header::encode(ObjectType::Manifest, fbb.finished_data(), Some(zstd_level))
+        header::encode(ObjectType::Manifest, fbb.finished_data(), zstd_level)
     }
 }
 
@@ -174,7 +174,7 @@ mod tests {
             })
             .collect();
         let id = ManifestId::random();
-        let stored = ManifestShard::encode(id, NodeId::random(), &[0, 0], &refs, 3).unwrap();
+        let stored = ManifestShard::encode(id, NodeId::random(), &[0, 0], &refs, Some(3)).unwrap();
         let shard = ManifestShard::decode("m", &stored).unwrap();
         assert_eq!(shard.id(), id);
         assert_eq!(shard.len(), 100);

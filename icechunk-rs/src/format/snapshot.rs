@@ -14,6 +14,15 @@ pub struct ShardInfo {
     pub manifest_id: ManifestId,
     pub chunk_count: u64,
     pub total_bytes: u64,
+    /// The shard's stored bytes when it lives in the snapshot (small shards) instead of in
+    /// its own object.
+    pub inline: Option<Bytes>,
+}
+
+impl ShardInfo {
+    pub fn inline_len(&self) -> usize {
+        self.inline.as_ref().map_or(0, Bytes::len)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +144,7 @@ impl Snapshot {
                     let mut shards = Vec::with_capacity(array.shards.len());
                     for (block, info) in &array.shards {
                         let block = fbb.create_vector(block);
+                        let inline_manifest = info.inline.as_ref().map(|b| fbb.create_vector(b));
                         shards.push(fb::ShardRef::create(
                             &mut fbb,
                             &fb::ShardRefArgs {
@@ -142,6 +152,7 @@ impl Snapshot {
                                 manifest_id: Some(&info.manifest_id.to_fb()),
                                 chunk_count: info.chunk_count,
                                 total_bytes: info.total_bytes,
+                                inline_manifest,
                             },
                         ));
                     }
@@ -231,6 +242,7 @@ impl Snapshot {
                                 manifest_id: ManifestId::from_fb(s.manifest_id()),
                                 chunk_count: s.chunk_count(),
                                 total_bytes: s.total_bytes(),
+                                inline: s.inline_manifest().map(|b| Bytes::copy_from_slice(b.bytes())),
                             };
                             (s.block().iter().collect(), info)
                         })
@@ -286,7 +298,16 @@ mod tests {
         let mut shards = BTreeMap::new();
         shards.insert(
             vec![0, 1],
-            ShardInfo { manifest_id: ManifestId::random(), chunk_count: 3, total_bytes: 99 },
+            ShardInfo { manifest_id: ManifestId::random(), chunk_count: 3, total_bytes: 99, inline: None },
+        );
+        shards.insert(
+            vec![0, 2],
+            ShardInfo {
+                manifest_id: ManifestId::random(),
+                chunk_count: 1,
+                total_bytes: 7,
+                inline: Some(Bytes::from_static(b"stored shard bytes")),
+            },
         );
         let array = Node {
             id: NodeId::random(),

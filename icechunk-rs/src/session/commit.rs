@@ -1,6 +1,7 @@
-//! The commit: manifest shards for changed blocks (in parallel), the transaction log and the
-//! snapshot, all new immutable objects, and only then the branch move that publishes them.
-//! A crash before the branch move leaves the branch where it was.
+//! The commit: manifest shards for changed blocks (small ones inside the snapshot), the
+//! transaction log and the snapshot, all new immutable objects written at once, and only then
+//! the branch move that publishes them. A crash before the branch move leaves the branch
+//! where it was.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,11 +10,10 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::change_set::ChangeSet;
 use crate::error::{IcechunkError, Result};
-use crate::format::manifest::ChunkRef;
+use crate::format::manifest::{ChunkLocation, ChunkRef};
 use crate::format::snapshot::{block_of, ArrayData, Node, NodeKind, ShardInfo, Snapshot};
 use crate::format::txlog::TransactionLog;
 use crate::format::{ChunkCoords, ManifestId, NodeId, SnapshotId};
-use crate::refs;
 use crate::repository::Repository;
 use crate::store::metadata::NodeType;
 
@@ -82,8 +82,21 @@ struct ShardJob {
     path: String,
     node_id: NodeId,
     block: Vec<u32>,
-    old: Option<ManifestId>,
+    old: Option<ShardInfo>,
     changes: Vec<(ChunkCoords, Option<ChunkRef>)>,
+}
+
+/// A rough size of a shard's encoding, to skip encoding twice a shard that cannot be inline.
+fn estimated_shard_bytes(refs: &[(ChunkCoords, ChunkRef)]) -> usize {
+    refs.iter()
+        .map(|(coords, chunk)| {
+            let inline = match &chunk.location {
+                ChunkLocation::Inline(bytes) => bytes.len(),
+                ChunkLocation::Object { .. } => 0,
+            };
+            56 + 4 * coords.len() + inline
+        })
+        .sum()
 }
 
 pub(crate) async fn write_commit(
@@ -93,6 +106,7 @@ pub(crate) async fn write_commit(
     changes: &ChangeSet,
     message: &str,
     metadata: serde_json::Map<String, serde_json::Value>,
+    chunk_uploads: impl std::future::Future<Output = Result<()>>,
 ) -> Result<Arc<Snapshot>> {
     let config = repo.config();
     let block_shape = |info: &crate::store::metadata::ArrayInfo| {
@@ -131,41 +145,69 @@ pub(crate) async fn write_commit(
                 .push((coords.clone(), chunk.clone()));
         }
         for (block, changes) in by_block {
-            let old = array.shards.get(&block).map(|s| s.manifest_id);
+            let old = array.shards.get(&block).cloned();
             jobs.push(ShardJob { path: path.clone(), node_id: node.id, block, old, changes });
         }
     }
 
+    // Inline shards already in the snapshot, but for those about to be replaced.
+    let replaced: usize = jobs.iter().map(|job| job.old.as_ref().map_or(0, ShardInfo::inline_len)).sum();
+    let carried: usize = nodes
+        .values()
+        .filter_map(|node| match &node.kind {
+            NodeKind::Array(array) => Some(array.shards.values().map(ShardInfo::inline_len).sum::<usize>()),
+            NodeKind::Group => None,
+        })
+        .sum();
+    let inline_max = config.inline_manifest_threshold_bytes as usize;
+    let mut inline_budget = (4 * inline_max).saturating_sub(carried.saturating_sub(replaced));
+
+    // The new shards' contents (reading the old ones they update, in parallel).
     let assets = repo.assets();
-    let written: Vec<(String, Vec<u32>, Option<ShardInfo>)> = futures::stream::iter(jobs)
+    let merged: Vec<(ShardJob, Vec<(ChunkCoords, ChunkRef)>)> = futures::stream::iter(jobs)
         .map(|job| async move {
             let merged = match &job.old {
-                Some(id) => merge_refs(assets.manifest(id).await?.iter(), &job.changes),
+                Some(old) => merge_refs(assets.shard(old).await?.iter(), &job.changes),
                 None => merge_refs(std::iter::empty(), &job.changes),
             };
-            let info = if merged.is_empty() {
-                None
-            } else {
-                let manifest_id = assets.write_manifest(job.node_id, &job.block, &merged).await?;
-                Some(ShardInfo {
-                    manifest_id,
-                    chunk_count: merged.len() as u64,
-                    total_bytes: merged.iter().map(|(_, c)| c.length).sum(),
-                })
-            };
-            Ok::<_, IcechunkError>((job.path, job.block, info))
+            Ok::<_, IcechunkError>((job, merged))
         })
         .buffer_unordered(SHARD_WRITES_IN_FLIGHT)
         .try_collect()
         .await?;
 
-    for (path, block, info) in written {
-        let node = nodes.get_mut(&path).expect("jobs come from nodes");
-        let node = Arc::make_mut(node);
-        if let NodeKind::Array(array) = &mut node.kind {
+    // Ids are chosen here, so the snapshot can name the shards before they are written:
+    // shard objects, transaction log and snapshot then all go out at once.
+    let mut shard_objects = Vec::new();
+    for (job, merged) in merged {
+        let info = if merged.is_empty() {
+            None
+        } else {
+            let manifest_id = ManifestId::random();
+            let mut inline = None;
+            if estimated_shard_bytes(&merged) <= inline_max.min(inline_budget) * 5 / 4 {
+                let stored = assets.encode_manifest(manifest_id, job.node_id, &job.block, &merged, true)?;
+                if stored.len() <= inline_max.min(inline_budget) {
+                    inline_budget -= stored.len();
+                    inline = Some(stored);
+                }
+            }
+            if inline.is_none() {
+                let stored = assets.encode_manifest(manifest_id, job.node_id, &job.block, &merged, false)?;
+                shard_objects.push((manifest_id, stored));
+            }
+            Some(ShardInfo {
+                manifest_id,
+                chunk_count: merged.len() as u64,
+                total_bytes: merged.iter().map(|(_, c)| c.length).sum(),
+                inline,
+            })
+        };
+        let node = nodes.get_mut(&job.path).expect("jobs come from nodes");
+        if let NodeKind::Array(array) = &mut Arc::make_mut(node).kind {
             match info {
-                Some(info) => array.shards.insert(block, info),
-                None => array.shards.remove(&block),
+                Some(info) => array.shards.insert(job.block, info),
+                None => array.shards.remove(&job.block),
             };
         }
     }
@@ -181,11 +223,20 @@ pub(crate) async fn write_commit(
     };
     let id = snapshot.id;
     let log = transaction_log(base, changes);
-    let (_, snapshot) =
-        futures::try_join!(assets.write_transaction_log(id, log), assets.write_snapshot(snapshot))?;
+    let write_shards = futures::stream::iter(shard_objects)
+        .map(|(id, stored)| async move { assets.write_manifest(&id, stored).await })
+        .buffer_unordered(SHARD_WRITES_IN_FLIGHT)
+        .try_collect::<Vec<()>>();
+    // The chunks still uploading finish alongside: nothing is reachable before the ref moves.
+    let (_, _, snapshot, ()) = futures::try_join!(
+        write_shards,
+        assets.write_transaction_log(id, log),
+        assets.write_snapshot(snapshot),
+        chunk_uploads
+    )?;
 
     let expected = base.id;
-    refs::move_branch(repo.storage().as_ref(), branch, Some(id), |current| {
+    repo.move_branch(branch, Some(id), |current| {
         if current == Some(expected) {
             Ok(())
         } else {
@@ -203,7 +254,6 @@ pub(crate) async fn write_commit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::manifest::ChunkLocation;
 
     fn chunk(n: u8) -> ChunkRef {
         ChunkRef {

@@ -7,6 +7,7 @@
 //! that wrote the same chunk, or different metadata for one node, are refused.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -118,12 +119,24 @@ impl Session {
         }
         state.changes = merged;
         state.array_infos.clear();
+        drop(state);
+        // The forks' chunks may still be uploading: this session now waits for them too.
+        let mut uploads = self.inner.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        for fork in forks {
+            for theirs in fork.uploads() {
+                if !uploads.iter().any(|u| Arc::ptr_eq(u, &theirs)) {
+                    uploads.push(theirs);
+                }
+            }
+        }
         Ok(())
     }
 
     /// The session as bytes, to rebuild it in another process with [`Session::from_bytes`].
     /// A writable session that is not a fork refuses: its changes belong to one process.
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+    ///
+    /// Waits first for the uploads of the chunks it names: the other process may commit them.
+    pub async fn to_bytes(&self) -> Result<Vec<u8>> {
         if self.inner.writable && !self.inner.fork && !self.read_only() {
             return Err(IcechunkError::SessionState(
                 "a writable session cannot be sent to another process; use session.fork() for \
@@ -140,6 +153,7 @@ impl Session {
                     .into(),
             ));
         }
+        self.flush().await?;
         let state = self.state();
         let changes = &state.changes;
         let wire = WireSession {

@@ -8,6 +8,7 @@ mod change_set;
 mod commit;
 mod fork;
 mod rebase;
+mod uploads;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 pub use change_set::{ChangeSet, NodeChange, NodeView};
+use uploads::Uploads;
 
 use crate::error::{IcechunkError, Result};
 use crate::format::manifest::ChunkRef;
@@ -46,6 +48,9 @@ struct Inner {
     /// Made by `fork()`: writes, but is merged instead of committed.
     fork: bool,
     state: Mutex<State>,
+    /// Uploads of chunks set in this session (and in forks merged into it) not yet known to
+    /// have landed.
+    uploads: Mutex<Vec<Arc<Uploads>>>,
 }
 
 struct State {
@@ -71,7 +76,8 @@ impl Session {
     ) -> Self {
         let state =
             State { base, changes: ChangeSet::default(), committed: false, array_infos: HashMap::new() };
-        Session { inner: Arc::new(Inner { repo, branch, writable, fork, state: Mutex::new(state) }) }
+        let uploads = Mutex::new(vec![Arc::new(Uploads::default())]);
+        Session { inner: Arc::new(Inner { repo, branch, writable, fork, state: Mutex::new(state), uploads }) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -176,16 +182,32 @@ impl Session {
             let Some(node) = state.base.node(path) else { return Ok(None) };
             let NodeKind::Array(array) = &node.kind else { return Ok(None) };
             match array.shards.get(&array.block_of(coords)) {
-                Some(info) => info.manifest_id,
+                Some(info) => info.clone(),
                 None => return Ok(None),
             }
         };
-        let shard = self.inner.repo.assets().manifest(&shard).await?;
+        let shard = self.inner.repo.assets().shard(&shard).await?;
         Ok(shard.lookup(coords))
     }
 
     pub(crate) async fn read_chunk(&self, key: &str, chunk: &ChunkRef) -> Result<Bytes> {
+        if let Some(bytes) = self.uploads().iter().find_map(|u| u.pending(chunk)) {
+            return Ok(bytes);
+        }
         self.inner.repo.assets().read_chunk(key, chunk).await
+    }
+
+    fn uploads(&self) -> Vec<Arc<Uploads>> {
+        self.inner.uploads.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until every chunk set in this session (or in forks merged into it) is stored.
+    /// Commit does it first; so must anything else that sends the references elsewhere.
+    pub async fn flush(&self) -> Result<()> {
+        for uploads in self.uploads() {
+            uploads.flush(&self.inner.repo).await?;
+        }
+        Ok(())
     }
 
     /// Every chunk of the array at `path` with its length, in coordinate order.
@@ -194,7 +216,7 @@ impl Session {
             let state = self.state();
             let shards: Vec<_> = if state.changes.base_chunks_visible(&state.base, path) {
                 match state.base.node(path).map(|n| &n.kind) {
-                    Some(NodeKind::Array(array)) => array.shards.values().map(|s| s.manifest_id).collect(),
+                    Some(NodeKind::Array(array)) => array.shards.values().cloned().collect(),
                     _ => Vec::new(),
                 }
             } else {
@@ -203,7 +225,7 @@ impl Session {
             (shards, state.changes.chunks.get(path).cloned().unwrap_or_default())
         };
         let assets = self.inner.repo.assets();
-        let loaded = futures::future::try_join_all(shards.iter().map(|id| assets.manifest(id))).await?;
+        let loaded = futures::future::try_join_all(shards.iter().map(|info| assets.shard(info))).await?;
         let mut chunks: BTreeMap<ChunkCoords, u64> = BTreeMap::new();
         for shard in &loaded {
             chunks.extend(shard.iter_lengths());
@@ -292,10 +314,11 @@ impl Session {
         Ok(())
     }
 
-    /// Uploads the chunk (unless it is small enough to inline), then records it.
+    /// Records the chunk, inline when small, else starting its upload (see [`uploads`]).
     pub(crate) async fn set_chunk(&self, path: &str, coords: ChunkCoords, bytes: Bytes) -> Result<()> {
         self.check_writable()?;
-        let chunk = self.inner.repo.assets().write_chunk(bytes).await?;
+        let own = self.uploads()[0].clone();
+        let chunk = own.write_chunk(&self.inner.repo, bytes).await?;
         self.check_writable()?;
         self.state().changes.set_chunk(path, coords, Some(chunk));
         Ok(())
@@ -350,6 +373,9 @@ impl Session {
             &changes,
             message,
             metadata.unwrap_or_default(),
+            // Objects before references: the chunks the snapshot names are stored before
+            // the branch moves to it.
+            self.flush(),
         )
         .await?;
         let id = snapshot.id;

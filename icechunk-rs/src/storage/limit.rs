@@ -62,4 +62,13 @@ impl Storage for LimitedStorage {
         let _permit = self.permit().await;
         self.inner.delete(path).await
     }
+    fn writable(&self) -> bool {
+        self.inner.writable()
+    }
+    fn can_list(&self) -> bool {
+        self.inner.can_list()
+    }
+    async fn check_conditional_writes(&self) -> Result<()> {
+        self.inner.check_conditional_writes().await
+    }
 }

@@ -94,6 +94,20 @@ pub trait Storage: Send + Sync + Debug {
     /// The immediate sub-folders of `prefix`, by name.
     async fn list_folders(&self, prefix: &str) -> Result<Vec<String>>;
     async fn delete(&self, path: &str) -> Result<()>;
+    /// False when every write fails (HTTP).
+    fn writable(&self) -> bool {
+        true
+    }
+    /// Whether `list` works. Plain HTTP servers cannot list: refs are then found by reads.
+    fn can_list(&self) -> bool {
+        true
+    }
+    /// Fails with `UnsafeStorage` when the store is known not to honour create-if-absent (and
+    /// the user did not accept single-writer mode), so that a repository is refused at open
+    /// rather than at its first commit. Stores that honour it by construction do nothing.
+    async fn check_conditional_writes(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 pub fn new_in_memory_storage() -> Arc<dyn Storage> {

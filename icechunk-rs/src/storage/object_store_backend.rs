@@ -86,6 +86,8 @@ pub struct ObjectStorage {
     location: String,
     settings: BackendSettings,
     create_mode: tokio::sync::OnceCell<CreateMode>,
+    /// What identifies the server (and bucket) for the create-if-absent check.
+    server: String,
 }
 
 impl fmt::Debug for ObjectStorage {
@@ -110,7 +112,8 @@ impl ObjectStorage {
         location: String,
         settings: BackendSettings,
     ) -> Self {
-        ObjectStorage { store, spec, location, settings, create_mode: tokio::sync::OnceCell::new() }
+        let server = location.clone();
+        ObjectStorage { store, spec, location, settings, create_mode: tokio::sync::OnceCell::new(), server }
     }
 
     pub fn in_memory() -> Self {
@@ -175,7 +178,9 @@ impl ObjectStorage {
         }
     }
 
-    /// How creates are done, checking the server first where that is unknown.
+    /// How creates are done, checking the server first where that is unknown. A server's
+    /// answer is remembered for the life of the process, so that opening many repositories
+    /// on one server checks it once.
     async fn create_mode(&self) -> Result<CreateMode> {
         if self.settings.create_if_absent == CreateIfAbsent::Native {
             return Ok(CreateMode::Native);
@@ -183,7 +188,15 @@ impl ObjectStorage {
         let mode = self
             .create_mode
             .get_or_try_init(|| async {
-                if self.honours_create_if_absent().await? {
+                let honoured = match checked_servers().get(&self.server) {
+                    Some(honoured) => honoured,
+                    None => {
+                        let honoured = self.honours_create_if_absent().await?;
+                        checked_servers().insert(self.server.clone(), honoured);
+                        honoured
+                    }
+                };
+                if honoured {
                     Ok(CreateMode::Native)
                 } else if self.settings.unsafe_single_writer {
                     tracing::warn!(
@@ -209,29 +222,35 @@ impl ObjectStorage {
         Ok(*mode)
     }
 
-    /// Creates a probe object twice: the second create must be refused.
+    /// Creates one probe object twice at once: a server that honours create-if-absent lets
+    /// exactly one through (one round trip); if it refused both (S3 may answer 409 to both
+    /// while they race), the two are tried one after the other.
     async fn honours_create_if_absent(&self) -> Result<bool> {
         let probe = Path::from(format!("{PROBE_FOLDER}/{:016x}", rand::rng().random::<u64>()));
         let create = |body: &'static [u8]| {
             let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
             self.store.put_opts(&probe, PutPayload::from_static(body), opts)
         };
-        match create(b"first").await {
-            Ok(_) => {}
-            Err(object_store::Error::NotImplemented { .. }) => return Ok(false),
-            Err(e) => return Err(self.error(e)),
+        let (first, second) = futures::join!(create(b"first"), create(b"second"));
+        let mut outcomes = [probe_outcome(first), probe_outcome(second)];
+        if outcomes.iter().all(|o| matches!(o, Ok(ProbeOutcome::Refused))) {
+            outcomes = [probe_outcome(create(b"first").await), probe_outcome(create(b"second").await)];
         }
-        let honoured = match create(b"second").await {
-            Ok(_) => false,
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => true,
-            Err(object_store::Error::NotImplemented { .. }) => false,
-            Err(e) => {
-                let _ = self.store.delete(&probe).await;
-                return Err(self.error(e));
-            }
+        let honoured = match outcomes {
+            [Err(e), _] | [_, Err(e)] => return Err(self.error(e)),
+            [Ok(ProbeOutcome::Unsupported), _] | [_, Ok(ProbeOutcome::Unsupported)] => false,
+            [Ok(a), Ok(b)] => a != b,
         };
-        // Best effort: a leftover probe is invisible to the engine.
-        let _ = self.store.delete(&probe).await;
+        // Best effort (a leftover probe is invisible to the engine); off the critical path
+        // when the store passed, since opening goes on.
+        let store = self.store.clone();
+        let delete = async move {
+            let _ = store.delete(&probe).await;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if honoured => drop(runtime.spawn(delete)),
+            _ => delete.await,
+        }
         tracing::debug!(location = %self.location, honoured, "checked create-if-absent");
         Ok(honoured)
     }
@@ -355,6 +374,30 @@ fn backoff(attempt: usize, initial: Duration, max: Duration) -> Duration {
     Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
 }
 
+#[derive(Debug, PartialEq, Eq)]
+enum ProbeOutcome {
+    Created,
+    Refused,
+    Unsupported,
+}
+
+fn probe_outcome<T>(result: object_store::Result<T>) -> object_store::Result<ProbeOutcome> {
+    match result {
+        Ok(_) => Ok(ProbeOutcome::Created),
+        Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+            Ok(ProbeOutcome::Refused)
+        }
+        Err(object_store::Error::NotImplemented { .. }) => Ok(ProbeOutcome::Unsupported),
+        Err(e) => Err(e),
+    }
+}
+
+/// Servers (endpoint and bucket) already checked for create-if-absent by this process.
+fn checked_servers() -> &'static quick_cache::sync::Cache<String, bool> {
+    static CHECKED: std::sync::OnceLock<quick_cache::sync::Cache<String, bool>> = std::sync::OnceLock::new();
+    CHECKED.get_or_init(|| quick_cache::sync::Cache::new(1024))
+}
+
 fn is_probe(path: &str) -> bool {
     path == PROBE_FOLDER || path.starts_with(&format!("{PROBE_FOLDER}/"))
 }
@@ -473,6 +516,31 @@ impl Storage for ObjectStorage {
         match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(e)),
+        }
+    }
+
+    fn writable(&self) -> bool {
+        !self.settings.read_only
+    }
+
+    fn can_list(&self) -> bool {
+        // Listing over HTTP needs WebDAV, which static file servers and public buckets lack.
+        !matches!(self.spec, StorageSpec::Http(_))
+    }
+
+    async fn check_conditional_writes(&self) -> Result<()> {
+        if self.settings.read_only {
+            return Ok(());
+        }
+        match self.create_mode().await {
+            Ok(_) => Ok(()),
+            Err(e @ IcechunkError::UnsafeStorage { .. }) => Err(e),
+            // E.g. read-only credentials: nothing can be written, so nothing is at risk;
+            // the first write checks again.
+            Err(e) => {
+                tracing::debug!(location = %self.location, error = %e, "could not check create-if-absent");
+                Ok(())
+            }
         }
     }
 }

@@ -615,6 +615,7 @@ impl<'a> ShardRef<'a> {
   pub const VT_MANIFEST_ID: ::flatbuffers::VOffsetT = 6;
   pub const VT_CHUNK_COUNT: ::flatbuffers::VOffsetT = 8;
   pub const VT_TOTAL_BYTES: ::flatbuffers::VOffsetT = 10;
+  pub const VT_INLINE_MANIFEST: ::flatbuffers::VOffsetT = 12;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -628,6 +629,7 @@ impl<'a> ShardRef<'a> {
     let mut builder = ShardRefBuilder::new(_fbb);
     builder.add_total_bytes(args.total_bytes);
     builder.add_chunk_count(args.chunk_count);
+    if let Some(x) = args.inline_manifest { builder.add_inline_manifest(x); }
     if let Some(x) = args.manifest_id { builder.add_manifest_id(x); }
     if let Some(x) = args.block { builder.add_block(x); }
     builder.finish()
@@ -662,6 +664,13 @@ impl<'a> ShardRef<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(ShardRef::VT_TOTAL_BYTES, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn inline_manifest(&self) -> Option<::flatbuffers::Vector<'a, u8>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u8>>>(ShardRef::VT_INLINE_MANIFEST, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for ShardRef<'_> {
@@ -674,6 +683,7 @@ impl ::flatbuffers::Verifiable for ShardRef<'_> {
      .visit_field::<ObjectId12>("manifest_id", Self::VT_MANIFEST_ID, true)?
      .visit_field::<u64>("chunk_count", Self::VT_CHUNK_COUNT, false)?
      .visit_field::<u64>("total_bytes", Self::VT_TOTAL_BYTES, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u8>>>("inline_manifest", Self::VT_INLINE_MANIFEST, false)?
      .finish();
     Ok(())
   }
@@ -683,6 +693,7 @@ pub struct ShardRefArgs<'a> {
     pub manifest_id: Option<&'a ObjectId12>,
     pub chunk_count: u64,
     pub total_bytes: u64,
+    pub inline_manifest: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u8>>>,
 }
 impl<'a> Default for ShardRefArgs<'a> {
   #[inline]
@@ -692,6 +703,7 @@ impl<'a> Default for ShardRefArgs<'a> {
       manifest_id: None, // required field
       chunk_count: 0,
       total_bytes: 0,
+      inline_manifest: None,
     }
   }
 }
@@ -718,6 +730,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ShardRefBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u64>(ShardRef::VT_TOTAL_BYTES, total_bytes, 0);
   }
   #[inline]
+  pub fn add_inline_manifest(&mut self, inline_manifest: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u8>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ShardRef::VT_INLINE_MANIFEST, inline_manifest);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ShardRefBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ShardRefBuilder {
@@ -741,6 +757,7 @@ impl ::core::fmt::Debug for ShardRef<'_> {
       ds.field("manifest_id", &self.manifest_id());
       ds.field("chunk_count", &self.chunk_count());
       ds.field("total_bytes", &self.total_bytes());
+      ds.field("inline_manifest", &self.inline_manifest());
       ds.finish()
   }
 }

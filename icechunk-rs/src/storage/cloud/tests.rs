@@ -361,18 +361,38 @@ async fn an_s3_compatible_server_that_ignores_if_none_match_is_refused() {
     assert!(requests[0].path.starts_with("/bucket/some/repo/.icechunk-probe/"));
     assert!(requests.iter().all(|r| !r.path.ends_with("config.json")));
 
-    // A server that honours it: checked once, then creates go straight through.
-    let storage = s3_at(&server, S3Provider::S3);
-    server.script([ok(), status(412), status(204), ok(), status(412)]);
+    // A server that honours it: checked once, then creates go straight through. (Another
+    // prefix: the check's answer is remembered per location for the life of the process.)
+    let options = S3Options {
+        endpoint_url: Some(server.url.clone()),
+        allow_http: true,
+        prefix: "other/repo".into(),
+        network: fast_network(),
+        ..s3_options()
+    };
+    let storage = new_s3_storage(options).unwrap();
+    // The probe's delete runs in the background, racing the first create: both get a 200.
+    server.script([ok(), status(412), ok(), ok()]);
     assert!(storage.put_if_absent("config.json", Bytes::from_static(b"x")).await.unwrap());
+    for _ in 0..200 {
+        if server.requests().len() == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let methods: Vec<_> = server.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(methods.iter().filter(|m| *m == "POST").count(), 1, "the probe is deleted: {methods:?}");
+    // Checked once: the next create goes straight through.
+    server.script([status(412)]);
     assert!(!storage.put_if_absent("config.json", Bytes::from_static(b"x")).await.unwrap());
-    assert_eq!(server.requests().len(), 5);
+    assert_eq!(server.requests().len(), 1);
 
     // With unsafe_single_writer, creates are emulated by HEAD + PUT.
     let options = S3Options {
         endpoint_url: Some(server.url.clone()),
         allow_http: true,
         unsafe_single_writer: true,
+        prefix: "third/repo".into(),
         network: fast_network(),
         ..s3_options()
     };
@@ -390,7 +410,13 @@ async fn large_objects_are_read_with_ranged_gets() {
     let options = S3Options {
         endpoint_url: Some(server.url.clone()),
         allow_http: true,
-        network: NetworkOptions { large_read_threshold: 10, read_part_size: 8, ..fast_network() },
+        // One part at a time: the scripted server answers in arrival order.
+        network: NetworkOptions {
+            large_read_threshold: 10,
+            read_part_size: 8,
+            read_concurrency: 1,
+            ..fast_network()
+        },
         ..s3_options()
     };
     let storage = new_s3_storage(options).unwrap();

@@ -130,7 +130,10 @@ impl ObjectStore for Wrapped {
 
 fn storage(fault: Fault, settings: BackendSettings) -> (Arc<Wrapped>, ObjectStorage) {
     let wrapped = Arc::new(Wrapped { fault: Mutex::new(fault), ..Default::default() });
-    let storage = ObjectStorage::new(wrapped.clone(), StorageSpec::InMemory, "test://".into(), settings);
+    // A location of its own: the create-if-absent check is remembered per location.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let location = format!("test://{}", NEXT.fetch_add(1, Ordering::SeqCst));
+    let storage = ObjectStorage::new(wrapped.clone(), StorageSpec::InMemory, location, settings);
     (wrapped, storage)
 }
 
@@ -151,7 +154,8 @@ async fn a_store_that_honours_create_if_absent_passes_the_check_and_leaves_nothi
     let listed: Vec<_> = storage.list("").await.unwrap().into_iter().map(|o| o.path).collect();
     assert_eq!(listed, vec!["a".to_string(), "b".to_string()]);
     assert!(storage.list_folders("").await.unwrap().is_empty());
-    // The probe object was deleted.
+    // The probe object was deleted (in the background).
+    tokio::task::yield_now().await;
     let all: Vec<_> = wrapped.inner.list(None).try_collect().await.unwrap();
     assert_eq!(all.len(), 2);
 }
@@ -204,7 +208,7 @@ async fn a_create_whose_answer_was_lost_is_retried_and_found() {
         .await
         .unwrap();
     let id = session.commit("lost answer", None, false).await.unwrap();
-    let tip = crate::refs::branch_snapshot(repo.storage().as_ref(), "main").await.unwrap();
+    let tip = repo.lookup_branch("main").await.unwrap();
     assert_eq!(tip, id);
     let records: Vec<_> = repo.storage().list("refs/branch.main/").await.unwrap();
     assert_eq!(records.iter().filter(|o| o.path.parse::<u64>().is_ok()).count(), 2, "{records:?}");
