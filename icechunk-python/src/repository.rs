@@ -3,11 +3,12 @@
 //! Every method is synchronous for Python: it releases the GIL and blocks on the core's
 //! future (see `runtime::block_on`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use icechunk::{Diff, Repository, RepositoryConfig, SnapshotInfo, Storage};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PyTuple};
@@ -137,7 +138,7 @@ impl PyRepository {
     ) -> PyResult<PyAncestry> {
         let version = version_info(branch, tag, snapshot_id, None)?;
         let stream = block_on(py, self.repo.ancestry(&version)).py()?;
-        Ok(PyAncestry { stream: tokio::sync::Mutex::new(Some(stream)) })
+        Ok(PyAncestry { stream: tokio::sync::Mutex::new(Some(stream)), ready: Default::default() })
     }
 
     #[pyo3(signature = (*, from_branch=None, from_tag=None, from_snapshot_id=None,
@@ -249,7 +250,13 @@ impl PySnapshotInfo {
 #[pyclass(name = "AncestryIterator", module = "icechunk._icechunk", frozen)]
 pub struct PyAncestry {
     stream: tokio::sync::Mutex<Option<BoxStream<'static, icechunk::Result<SnapshotInfo>>>>,
+    /// Items the stream already produced: most come from summaries inside one snapshot, so
+    /// one trip into the runtime (GIL released) yields many, and `__next__` then costs no trip.
+    ready: std::sync::Mutex<VecDeque<icechunk::Result<SnapshotInfo>>>,
 }
+
+/// Items taken from the stream per trip into the runtime, beyond the first awaited one.
+const ANCESTRY_BATCH: usize = 256;
 
 #[pymethods]
 impl PyAncestry {
@@ -258,19 +265,37 @@ impl PyAncestry {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PySnapshotInfo>> {
-        let next = block_on(py, async {
-            let mut guard = self.stream.lock().await;
-            match guard.as_mut() {
-                Some(stream) => {
-                    let item = stream.next().await;
-                    if item.is_none() {
+        let queued = self.ready.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let next = match queued {
+            Some(item) => Some(item),
+            None => {
+                let mut batch = block_on(py, async {
+                    let mut guard = self.stream.lock().await;
+                    let mut batch = VecDeque::new();
+                    let Some(stream) = guard.as_mut() else { return batch };
+                    let mut ended = false;
+                    match stream.next().await {
+                        Some(item) => batch.push_back(item),
+                        None => ended = true,
+                    }
+                    // Whatever else is ready without waiting; an error ends the batch.
+                    while !ended && batch.len() < ANCESTRY_BATCH && batch.back().is_some_and(|i| i.is_ok()) {
+                        match stream.next().now_or_never() {
+                            Some(Some(item)) => batch.push_back(item),
+                            Some(None) => ended = true,
+                            None => break,
+                        }
+                    }
+                    if ended {
                         *guard = None;
                     }
-                    item
-                }
-                None => None,
+                    batch
+                });
+                let first = batch.pop_front();
+                self.ready.lock().unwrap_or_else(|p| p.into_inner()).extend(batch);
+                first
             }
-        });
+        };
         next.transpose().py().map(|info| info.map(PySnapshotInfo))
     }
 }

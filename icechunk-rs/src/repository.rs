@@ -455,6 +455,13 @@ impl Repository {
                 let Some(id) = next else { return Ok(None) };
                 let snapshot = repo.assets().snapshot(&id).await?;
                 let next = snapshot.ancestors.last().map_or(snapshot.parent_id, |a| a.parent_id);
+                // The next summary snapshot is fetched (and decoded) while these are consumed.
+                if let (Some(next), Ok(runtime)) = (next, tokio::runtime::Handle::try_current()) {
+                    let repo = repo.clone();
+                    runtime.spawn(async move {
+                        let _ = repo.assets().snapshot(&next).await;
+                    });
+                }
                 buffered.extend(snapshot.ancestors.iter().cloned().map(SnapshotInfo::from));
                 Ok(Some((snapshot.summary().into(), (buffered, next))))
             }

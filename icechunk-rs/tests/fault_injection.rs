@@ -4,7 +4,7 @@
 mod common;
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,8 +20,9 @@ enum Fault {
     /// The create lands, but the answer says "already exists", as when a retried request
     /// whose first response was lost finds its own object.
     LoseCreateResponse,
-    /// The n-th put (counting from 0 after arming, hints aside) fails before writing anything.
-    FailPut(usize),
+    /// The first write (after arming) of a path starting with this fails before writing
+    /// anything; later ones succeed.
+    FailOnce(&'static str),
     /// Every write of a branch hint fails.
     FailHint,
     /// Every write of a chunk object fails.
@@ -32,7 +33,8 @@ enum Fault {
 struct FaultyStorage {
     inner: Arc<dyn Storage>,
     fault: std::sync::Mutex<Fault>,
-    puts: AtomicUsize,
+    /// Whether the armed `FailOnce` has struck.
+    struck: AtomicBool,
 }
 
 impl FaultyStorage {
@@ -40,29 +42,23 @@ impl FaultyStorage {
         Arc::new(FaultyStorage {
             inner: new_in_memory_storage(),
             fault: std::sync::Mutex::new(Fault::None),
-            puts: AtomicUsize::new(0),
+            struck: AtomicBool::new(false),
         })
     }
 
     fn arm(&self, fault: Fault) {
-        self.puts.store(0, Ordering::SeqCst);
+        self.struck.store(false, Ordering::SeqCst);
         *self.fault.lock().unwrap() = fault;
     }
 
     fn maybe_fail_put(&self, path: &str) -> Result<()> {
-        // Hints are written in the background, possibly after the next fault is armed: they
-        // do not count.
-        if path.ends_with("/hint") {
-            if *self.fault.lock().unwrap() == Fault::FailHint {
-                return Err(IcechunkError::StorageOther(format!("injected failure writing {path}")));
-            }
-            return Ok(());
-        }
-        if path.starts_with("chunks/") && *self.fault.lock().unwrap() == Fault::FailChunks {
-            return Err(IcechunkError::StorageOther(format!("injected failure writing {path}")));
-        }
-        let n = self.puts.fetch_add(1, Ordering::SeqCst);
-        if *self.fault.lock().unwrap() == Fault::FailPut(n) {
+        let fail = match *self.fault.lock().unwrap() {
+            Fault::FailHint => path.ends_with("/hint"),
+            Fault::FailChunks => path.starts_with("chunks/"),
+            Fault::FailOnce(prefix) => path.starts_with(prefix) && !self.struck.swap(true, Ordering::SeqCst),
+            Fault::None | Fault::LoseCreateResponse => false,
+        };
+        if fail {
             return Err(IcechunkError::StorageOther(format!("injected failure writing {path}")));
         }
         Ok(())
@@ -139,24 +135,28 @@ async fn a_commit_that_fails_at_any_write_leaves_the_branch_whole() {
     store.set("c/0", Bytes::from(vec![7u8; 2000])).await.unwrap();
     let base = session.commit("base", None, false).await.unwrap();
 
-    // A commit of one new chunk (big, so it is an object) writes: chunk, shard, transaction log,
-    // snapshot (these three at once), ref record. Fail each write in turn. The chunk's upload
-    // runs behind `set`; when it fails, the commit retries it before writing anything else,
-    // so that step lands.
+    // A commit of one new chunk (big, so it is an object) writes: chunk (behind `set`), shard,
+    // transaction log and snapshot (at once, with the chunk still uploading), then the ref
+    // record. Fail each write in turn. A failed chunk upload is retried before the ref moves,
+    // so that commit lands; any other failure fails the commit and leaves the branch.
+    let steps = ["chunks/", "manifests/", "transactions/", "snapshots/", "refs/branch.main/0"];
     let mut failures = 0;
-    for step in 0..5 {
+    for step in steps {
         let session = repo.writable_session("main").await.unwrap();
         let tip_before = repo.lookup_branch("main").await.unwrap();
-        storage.arm(Fault::FailPut(step));
+        storage.arm(Fault::FailOnce(step));
         let outcome = async {
-            session.store().set("c/1", Bytes::from(vec![step as u8; 2000])).await?;
+            session.store().set("c/1", Bytes::from(vec![step.len() as u8; 2000])).await?;
             session.commit("faulty", None, false).await
         }
         .await;
         storage.arm(Fault::None);
         let tip_after = repo.lookup_branch("main").await.unwrap();
         match outcome {
-            Ok(id) => assert_eq!(tip_after, id, "an acknowledged commit is on the branch"),
+            Ok(id) => {
+                assert_eq!(step, "chunks/", "the commit survived a failed write of {step}");
+                assert_eq!(tip_after, id, "an acknowledged commit is on the branch");
+            }
             Err(e) => {
                 failures += 1;
                 assert_eq!(e.kind(), ErrorKind::Storage, "{e}");

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -22,13 +23,15 @@ use crate::format::{chunk_checksum, ChunkId};
 use crate::repository::Repository;
 
 /// Chunk bytes waiting for, or in, an upload at once (per session).
-const BYTES_IN_FLIGHT: usize = 256 * 1024 * 1024;
+const BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
+/// Failed uploads retried at once by `flush`.
+const RETRIES_IN_FLIGHT: usize = 32;
 
 #[derive(Default)]
 struct State {
-    /// Chunks not yet stored: queued, in flight, or failed (kept for the retry in `flush`).
+    /// Chunks not yet stored: in flight, or failed (kept for the retry in `flush`).
     pending: HashMap<ChunkId, Bytes>,
-    tasks: JoinSet<(ChunkId, Result<()>)>,
+    tasks: JoinSet<()>,
 }
 
 pub(crate) struct Uploads {
@@ -55,7 +58,7 @@ impl Uploads {
 
     /// Stores a chunk: inline in its reference when small; else starts its upload and
     /// returns the reference at once (or after waiting for room in the byte budget).
-    pub async fn write_chunk(&self, repo: &Repository, bytes: Bytes) -> Result<ChunkRef> {
+    pub async fn write_chunk(self: &Arc<Self>, repo: &Repository, bytes: Bytes) -> Result<ChunkRef> {
         let assets = repo.assets();
         let length = bytes.len() as u64;
         if length <= assets.config().inline_chunk_threshold_bytes as u64 {
@@ -73,13 +76,22 @@ impl Uploads {
         let weight = bytes.len().clamp(1, BYTES_IN_FLIGHT) as u32;
         let permit = self.budget.clone().acquire_many_owned(weight).await.expect("never closed");
         let mut state = self.lock();
+        // Finished uploads leave nothing worth keeping (failures stay in `pending`).
+        while state.tasks.try_join_next().is_some() {}
         state.pending.insert(id, bytes.clone());
-        let repo = repo.clone();
+        let (repo, uploads) = (repo.clone(), Arc::downgrade(self));
         state.tasks.spawn_on(
             async move {
                 let outcome = repo.assets().write_chunk_object(&id, bytes).await;
+                match (&outcome, uploads.upgrade()) {
+                    // Stored: the bytes are read from the storage from now on.
+                    (Ok(()), Some(uploads)) => drop(uploads.lock().pending.remove(&id)),
+                    (Err(e), _) => {
+                        tracing::debug!(chunk = %id, error = %e, "chunk upload failed; retried at flush")
+                    }
+                    (Ok(()), None) => {}
+                }
                 drop(permit);
-                (id, outcome)
             },
             &runtime,
         );
@@ -103,20 +115,47 @@ impl Uploads {
                 break;
             }
             while let Some(joined) = tasks.join_next().await {
-                let (id, outcome) = joined.expect("an upload task does not panic");
-                if outcome.is_ok() {
-                    self.lock().pending.remove(&id);
-                } else if let Err(e) = &outcome {
-                    tracing::debug!(chunk = %id, error = %e, "chunk upload failed; retried at flush");
-                }
+                joined.expect("an upload task does not panic");
             }
         }
         let failed: Vec<(ChunkId, Bytes)> =
             self.lock().pending.iter().map(|(id, bytes)| (*id, bytes.clone())).collect();
-        for (id, bytes) in failed {
-            repo.assets().write_chunk_object(&id, bytes).await?;
-            self.lock().pending.remove(&id);
-        }
+        futures::stream::iter(failed)
+            .map(|(id, bytes)| async move {
+                repo.assets().write_chunk_object(&id, bytes).await?;
+                self.lock().pending.remove(&id);
+                Ok::<_, crate::error::IcechunkError>(())
+            })
+            .buffer_unordered(RETRIES_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn stored_chunks_leave_memory_without_waiting_for_a_flush() {
+        let repo = Repository::create(crate::storage::new_in_memory_storage(), None).await.unwrap();
+        let uploads = Arc::new(Uploads::default());
+        let mut written = Vec::new();
+        for i in 0..20u8 {
+            let bytes = Bytes::from(vec![i; 4096]);
+            written.push((uploads.write_chunk(&repo, bytes.clone()).await.unwrap(), bytes));
+        }
+        for _ in 0..200 {
+            if uploads.lock().pending.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(uploads.lock().pending.is_empty(), "uploaded bytes are still held");
+        uploads.flush(&repo).await.unwrap();
+        for (chunk, bytes) in written {
+            assert_eq!(repo.assets().read_chunk("c", &chunk).await.unwrap(), bytes);
+        }
     }
 }
