@@ -82,8 +82,8 @@ pub struct AncestorInfo {
 }
 
 /// How many ancestors a snapshot summarizes, and how many bytes of messages and metadata:
-/// reading 1,000 commits of history then fetches ~20 snapshots instead of 1,000.
-const ANCESTOR_WINDOW: usize = 50;
+/// reading 1,000 commits of history then fetches ~5 snapshots instead of 1,000.
+const ANCESTOR_WINDOW: usize = 200;
 const ANCESTOR_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]

@@ -22,8 +22,11 @@ use crate::format::manifest::{ChunkLocation, ChunkRef};
 use crate::format::{chunk_checksum, ChunkId};
 use crate::repository::Repository;
 
-/// Chunk bytes waiting for, or in, an upload at once (per session).
-const BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
+/// Chunk bytes in uploads at once (per session)...
+const BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
+/// ... unless the chunks are large: this many are always allowed in flight, whatever their
+/// size (so 4 MiB chunks still upload 16 at a time, more than zarr's 10 awaited writes).
+const MIN_CHUNKS_IN_FLIGHT: usize = 16;
 /// Failed uploads retried at once by `flush`.
 const RETRIES_IN_FLIGHT: usize = 32;
 
@@ -73,7 +76,7 @@ impl Uploads {
             assets.write_chunk_object(&id, bytes).await?;
             return Ok(chunk);
         };
-        let weight = bytes.len().clamp(1, BYTES_IN_FLIGHT) as u32;
+        let weight = bytes.len().clamp(1, BYTES_IN_FLIGHT / MIN_CHUNKS_IN_FLIGHT) as u32;
         let permit = self.budget.clone().acquire_many_owned(weight).await.expect("never closed");
         let mut state = self.lock();
         // Finished uploads leave nothing worth keeping (failures stay in `pending`).

@@ -222,30 +222,48 @@ impl ObjectStorage {
         Ok(*mode)
     }
 
-    /// Creates one probe object twice at once: a server that honours create-if-absent lets
-    /// exactly one through (one round trip); if it refused both (S3 may answer 409 to both
-    /// while they race), the two are tried one after the other.
+    /// Creates one probe object twice at once (one round trip): a server that honours
+    /// create-if-absent refuses at least one of them. (Both may be refused: S3 can answer 409
+    /// to racing creates, and a create retried after a lost answer finds the object there.
+    /// Only a server that checks refuses.) If both were accepted, the server may ignore the
+    /// condition, or only have let a near-simultaneous pair slip through (moto does): a second
+    /// probe, one create after the other, decides.
     async fn honours_create_if_absent(&self) -> Result<bool> {
-        let probe = Path::from(format!("{PROBE_FOLDER}/{:016x}", rand::rng().random::<u64>()));
-        let create = |body: &'static [u8]| {
+        let probe = || Path::from(format!("{PROBE_FOLDER}/{:016x}", rand::rng().random::<u64>()));
+        let create = |path: Path, body: &'static [u8]| {
             let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-            self.store.put_opts(&probe, PutPayload::from_static(body), opts)
+            let store = self.store.clone();
+            async move { probe_outcome(store.put_opts(&path, PutPayload::from_static(body), opts).await) }
         };
-        let (first, second) = futures::join!(create(b"first"), create(b"second"));
-        let mut outcomes = [probe_outcome(first), probe_outcome(second)];
-        if outcomes.iter().all(|o| matches!(o, Ok(ProbeOutcome::Refused))) {
-            outcomes = [probe_outcome(create(b"first").await), probe_outcome(create(b"second").await)];
-        }
-        let honoured = match outcomes {
-            [Err(e), _] | [_, Err(e)] => return Err(self.error(e)),
+        let at_once = probe();
+        let (first, second) =
+            futures::join!(create(at_once.clone(), b"first"), create(at_once.clone(), b"second"));
+        let mut probes = vec![at_once];
+        let honoured = match [first, second] {
             [Ok(ProbeOutcome::Unsupported), _] | [_, Ok(ProbeOutcome::Unsupported)] => false,
-            [Ok(a), Ok(b)] => a != b,
+            [Ok(ProbeOutcome::Refused), _] | [_, Ok(ProbeOutcome::Refused)] => true,
+            [Err(e), _] | [_, Err(e)] => return Err(self.error(e)),
+            [Ok(ProbeOutcome::Created), Ok(ProbeOutcome::Created)] => {
+                let in_turn = probe();
+                probes.push(in_turn.clone());
+                match create(in_turn.clone(), b"first").await {
+                    Ok(ProbeOutcome::Created) => {}
+                    Ok(_) => return Ok(false),
+                    Err(e) => return Err(self.error(e)),
+                }
+                match create(in_turn, b"second").await {
+                    Ok(outcome) => outcome == ProbeOutcome::Refused,
+                    Err(e) => return Err(self.error(e)),
+                }
+            }
         };
         // Best effort (a leftover probe is invisible to the engine); off the critical path
         // when the store passed, since opening goes on.
         let store = self.store.clone();
         let delete = async move {
-            let _ = store.delete(&probe).await;
+            for path in probes {
+                let _ = store.delete(&path).await;
+            }
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) if honoured => drop(runtime.spawn(delete)),

@@ -349,15 +349,16 @@ async fn an_s3_compatible_server_that_ignores_if_none_match_is_refused() {
     let server = MockServer::start();
     // A custom endpoint of unknown make: checked before the first conditional write.
     let storage = s3_at(&server, S3Provider::S3);
-    // Both probe creates succeed: the server ignored the condition.
-    server.script([ok(), ok(), status(204)]);
+    // Both probe creates succeed, at once and then one after the other: the server ignored
+    // the condition.
+    server.script([ok(), ok(), ok(), ok(), status(204), status(204)]);
     let err = storage.put_if_absent("config.json", Bytes::from_static(b"x")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Storage);
     assert!(err.to_string().contains("unsafe_single_writer"), "{err}");
     let requests = server.requests();
     let methods: Vec<_> = requests.iter().map(|r| r.method.as_str()).collect();
     // The probe is deleted (object_store deletes with S3's bulk DeleteObjects, a POST).
-    assert_eq!(methods, ["PUT", "PUT", "POST"]);
+    assert_eq!(methods, ["PUT", "PUT", "PUT", "PUT", "POST", "POST"]);
     assert!(requests[0].path.starts_with("/bucket/some/repo/.icechunk-probe/"));
     assert!(requests.iter().all(|r| !r.path.ends_with("config.json")));
 
@@ -398,10 +399,10 @@ async fn an_s3_compatible_server_that_ignores_if_none_match_is_refused() {
     };
     let storage = new_s3_storage(options).unwrap();
     assert!(storage.spec().to_string().contains("unsafe_single_writer=True"));
-    server.script([ok(), ok(), status(204), status(404), ok()]);
+    server.script([ok(), ok(), ok(), ok(), status(204), status(204), status(404), ok()]);
     assert!(storage.put_if_absent("config.json", Bytes::from_static(b"x")).await.unwrap());
     let methods: Vec<_> = server.requests().iter().map(|r| r.method.clone()).collect();
-    assert_eq!(methods, ["PUT", "PUT", "POST", "HEAD", "PUT"]);
+    assert_eq!(methods, ["PUT", "PUT", "PUT", "PUT", "POST", "POST", "HEAD", "PUT"]);
 }
 
 #[tokio::test]
@@ -682,4 +683,41 @@ fn network_defaults_are_sensible() {
     let json = serde_json::to_string(&n).unwrap();
     assert_eq!(serde_json::from_str::<NetworkOptions>(&json).unwrap(), n);
     assert_eq!(serde_json::from_str::<NetworkOptions>("{}").unwrap(), n);
+}
+
+#[tokio::test]
+async fn a_probe_pair_that_slipped_through_is_checked_again_in_turn() {
+    // Two creates at once both accepted (a server that let a near-simultaneous pair slip
+    // through), then one after the other the second is refused: the server honours it.
+    let server = MockServer::start();
+    let options = S3Options {
+        endpoint_url: Some(server.url.clone()),
+        allow_http: true,
+        prefix: "slipped/through".into(),
+        network: fast_network(),
+        ..s3_options()
+    };
+    let storage = new_s3_storage(options).unwrap();
+    server.script([ok(), ok(), ok(), status(412)]);
+    storage.check_conditional_writes().await.expect("the store is accepted");
+    let methods: Vec<_> = server.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(&methods[..4], ["PUT", "PUT", "PUT", "PUT"]);
+}
+
+#[tokio::test]
+async fn a_probe_refused_twice_still_proves_create_if_absent() {
+    // Racing creates may both be refused (S3's 409 while they race, or a create retried
+    // after a lost answer that finds the object): only a server that checks refuses.
+    let server = MockServer::start();
+    let options = S3Options {
+        endpoint_url: Some(server.url.clone()),
+        allow_http: true,
+        prefix: "refused/twice".into(),
+        network: fast_network(),
+        ..s3_options()
+    };
+    let storage = new_s3_storage(options).unwrap();
+    server.script([status(412), status(412), ok(), ok()]);
+    storage.check_conditional_writes().await.expect("the store is accepted");
+    assert!(storage.put_if_absent("config.json", Bytes::from_static(b"x")).await.unwrap());
 }
