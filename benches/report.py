@@ -242,7 +242,10 @@ def flatness_row(
 # markdown
 # ---------------------------------------------------------------------------------------
 
-def add_table_header(lines: list[str], first: str, systems: list[str], ratio_cols: list[str]) -> None:
+
+def add_table_header(
+    lines: list[str], first: str, systems: list[str], ratio_cols: list[str]
+) -> None:
     """The header of a results table: the step, one column per system, the ratios, targets."""
     header = [
         first,
@@ -252,6 +255,7 @@ def add_table_header(lines: list[str], first: str, systems: list[str], ratio_col
     ]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
+
 
 def markdown(raw: dict[str, Any]) -> str:
     meta = raw["meta"]

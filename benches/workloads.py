@@ -273,7 +273,9 @@ def read_steps(
     def open_read_one() -> np.ndarray:
         return zarr.open_array(open_store(), path=ARRAY, mode="r")[sl]
 
-    one = rec.step("open_read_one", timed("open_read_one", open_read_one), inner=inner, settle=settle)
+    one = rec.step(
+        "open_read_one", timed("open_read_one", open_read_one), inner=inner, settle=settle
+    )
     if one is not None and not np.array_equal(one, data[sl]):
         rec.errors["open_read_one"] = "read back chunk differs from the written data"
         rec.metrics.pop("open_read_one", None)

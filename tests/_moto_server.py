@@ -9,6 +9,6 @@ from moto.server import ThreadedMotoServer
 
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
-print("PORT %d" % server.get_host_and_port()[1], flush=True)
+print(f"PORT {server.get_host_and_port()[1]}", flush=True)
 sys.stdin.read()
 os._exit(0)

@@ -191,10 +191,16 @@ impl Session {
     }
 
     pub(crate) async fn read_chunk(&self, key: &str, chunk: &ChunkRef) -> Result<Bytes> {
-        if let Some(bytes) = self.uploads().iter().find_map(|u| u.pending(chunk)) {
+        if let Some(bytes) = self.uploading(chunk) {
             return Ok(bytes);
         }
         self.inner.repo.assets().read_chunk(key, chunk).await
+    }
+
+    /// The bytes of a chunk of ours still uploading (no Vec clone on this hot path).
+    fn uploading(&self, chunk: &ChunkRef) -> Option<Bytes> {
+        let uploads = self.inner.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        uploads.iter().find_map(|u| u.pending(chunk))
     }
 
     fn uploads(&self) -> Vec<Arc<Uploads>> {
