@@ -9,7 +9,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use icechunk::format::manifest::{ChunkLocation, ChunkRef, ManifestShard};
 use icechunk::format::snapshot::{Node, NodeKind, Snapshot};
-use icechunk::format::{ChunkId, ManifestId, NodeId, SnapshotId};
+use icechunk::ids::{ChunkId, ManifestId, NodeId, SnapshotId};
 use icechunk::storage::new_local_filesystem_storage;
 use icechunk::{Repository, VersionInfo};
 
@@ -17,7 +17,7 @@ fn refs(n: u32) -> Vec<(Vec<u32>, ChunkRef)> {
     let side = (n as f64).sqrt().ceil() as u32;
     (0..n)
         .map(|i| {
-            let location = ChunkLocation::Object { id: ChunkId::random(), offset: 0 };
+            let location = ChunkLocation::Object { id: ChunkId::random(), offset: 0, block_size_log2: 14 };
             (vec![i / side, i % side], ChunkRef { location, length: 40_000, checksum: i })
         })
         .collect()

@@ -1,6 +1,7 @@
 //! Reads and writes the immutable objects (snapshots, manifest shards, transaction logs,
 //! chunks), verifying each on read, with bounded caches in front of the decoded ones.
-//! Concurrent requests for one uncached object share a single fetch.
+//! Concurrent requests for one uncached object share a single fetch. Where a new chunk goes
+//! (inline in its reference, or an object of its own) is decided here, and only here.
 
 use std::future::Future;
 use std::hash::Hash;
@@ -12,14 +13,28 @@ use quick_cache::Weighter;
 
 use crate::config::RepositoryConfig;
 use crate::error::{IcechunkError, Result};
+use crate::format::chunk::{self, BlockTable, ByteRange};
 use crate::format::manifest::{ChunkLocation, ChunkRef, ManifestShard};
+use crate::format::paths;
 use crate::format::snapshot::{ShardInfo, Snapshot};
 use crate::format::txlog::TransactionLog;
-use crate::format::{chunk_checksum, paths, ChunkCoords, ChunkId, ManifestId, NodeId, SnapshotId};
+use crate::ids::{ChunkCoords, ChunkId, ManifestId, NodeId, SnapshotId};
 use crate::storage::Storage;
+
+/// Bytes of chunk block tables kept in memory (a table is 1/4096 of its chunk or less).
+const BLOCK_TABLE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 #[derive(Clone)]
 struct ShardWeight;
+
+#[derive(Clone)]
+struct TableWeight;
+
+impl Weighter<ChunkId, Arc<BlockTable>> for TableWeight {
+    fn weight(&self, _key: &ChunkId, table: &Arc<BlockTable>) -> u64 {
+        table.weight() as u64
+    }
+}
 
 impl Weighter<ManifestId, Arc<ManifestShard>> for ShardWeight {
     fn weight(&self, _key: &ManifestId, shard: &Arc<ManifestShard>) -> u64 {
@@ -33,6 +48,8 @@ pub struct AssetCache {
     snapshots: Cache<SnapshotId, Arc<Snapshot>>,
     manifests: Cache<ManifestId, Arc<ManifestShard>, ShardWeight>,
     transaction_logs: Cache<SnapshotId, Arc<TransactionLog>>,
+    /// Verified block tables of chunk objects, for range reads.
+    block_tables: Cache<ChunkId, Arc<BlockTable>, TableWeight>,
 }
 
 impl std::fmt::Debug for AssetCache {
@@ -71,6 +88,7 @@ impl AssetCache {
                 manifest_bytes,
                 ShardWeight,
             ),
+            block_tables: Cache::with_weighter(4096, BLOCK_TABLE_CACHE_BYTES, TableWeight),
             storage,
             config,
         }
@@ -179,30 +197,52 @@ impl AssetCache {
         Ok(())
     }
 
-    /// Stores a chunk: inline (kept in the reference) when small, else as a new object.
-    pub async fn write_chunk(&self, bytes: Bytes) -> Result<ChunkRef> {
-        let checksum = chunk_checksum(&bytes);
+    /// Where a new chunk goes, as its reference: inline when it is at most
+    /// `inline_chunk_threshold_bytes`, else a fresh object (with a block table when it spans
+    /// more than one block), to be written with [`Self::write_chunk_object`].
+    pub fn place_chunk(&self, bytes: Bytes) -> ChunkRef {
+        let checksum = chunk::checksum(&bytes);
         let length = bytes.len() as u64;
-        if length <= self.config.inline_chunk_threshold_bytes as u64 {
-            return Ok(ChunkRef { location: ChunkLocation::Inline(bytes), length, checksum });
+        let location = if length <= self.config.inline_chunk_threshold_bytes as u64 {
+            ChunkLocation::Inline(bytes)
+        } else {
+            let block_size_log2 = chunk::block_size_log2_for(length);
+            ChunkLocation::Object { id: ChunkId::random(), offset: 0, block_size_log2 }
+        };
+        ChunkRef { location, length, checksum }
+    }
+
+    /// Stores the object of a chunk placed by [`Self::place_chunk`]; `data` are its bytes.
+    pub async fn write_chunk_object(&self, chunk: &ChunkRef, data: Bytes) -> Result<()> {
+        let ChunkLocation::Object { id, offset: 0, block_size_log2 } = chunk.location else {
+            return Err(IcechunkError::InvalidInput("only a new chunk object can be written".into()));
+        };
+        self.storage.put(&paths::chunk(&id), chunk::encode_object(&data, block_size_log2)).await
+    }
+
+    /// A chunk's bytes, or a range of them, verified (see [`chunk`]). `key` names the chunk
+    /// in errors.
+    pub async fn read_chunk(&self, key: &str, chunk: &ChunkRef, range: Option<ByteRange>) -> Result<Bytes> {
+        match (&chunk.location, range) {
+            (ChunkLocation::Object { id, offset, block_size_log2 }, Some(range)) if *block_size_log2 > 0 => {
+                self.read_blocks(key, chunk, id, *offset, *block_size_log2, range).await
+            }
+            (_, range) => {
+                let whole = self.read_whole_chunk(key, chunk).await?;
+                Ok(match range {
+                    Some(range) => range.slice(whole),
+                    None => whole,
+                })
+            }
         }
-        let id = ChunkId::random();
-        self.write_chunk_object(&id, bytes).await?;
-        Ok(ChunkRef { location: ChunkLocation::Object { id, offset: 0 }, length, checksum })
     }
 
-    pub async fn write_chunk_object(&self, id: &ChunkId, bytes: Bytes) -> Result<()> {
-        self.storage.put(&paths::chunk(id), bytes).await
-    }
-
-    /// A chunk's bytes, checked against the checksum of its reference. `key` names the
-    /// chunk in errors.
-    pub async fn read_chunk(&self, key: &str, chunk: &ChunkRef) -> Result<Bytes> {
+    async fn read_whole_chunk(&self, key: &str, chunk: &ChunkRef) -> Result<Bytes> {
         let (bytes, object) = match &chunk.location {
             ChunkLocation::Inline(bytes) => (Some(bytes.clone()), format!("inline chunk {key}")),
-            ChunkLocation::Object { id, offset } => {
+            ChunkLocation::Object { id, offset, block_size_log2 } => {
                 let path = paths::chunk(id);
-                let bytes = if *offset == 0 {
+                let bytes = if *offset == 0 && *block_size_log2 == 0 {
                     self.storage.get(&path).await?
                 } else {
                     self.storage.get_range(&path, *offset..offset + chunk.length).await?
@@ -213,9 +253,48 @@ impl AssetCache {
         let bytes = bytes.ok_or_else(|| {
             IcechunkError::corrupt(&object, format!("the object holding chunk `{key}` is missing"))
         })?;
-        if bytes.len() as u64 != chunk.length || chunk_checksum(&bytes) != chunk.checksum {
+        if bytes.len() as u64 != chunk.length || chunk::checksum(&bytes) != chunk.checksum {
             return Err(IcechunkError::corrupt(object, format!("checksum mismatch for chunk `{key}`")));
         }
         Ok(bytes)
+    }
+
+    /// A range of a chunk with a block table: the blocks covering it, each checked against
+    /// the table, which is checked against the chunk's checksum when first fetched.
+    async fn read_blocks(
+        &self,
+        key: &str,
+        chunk: &ChunkRef,
+        id: &ChunkId,
+        offset: u64,
+        block_size_log2: u8,
+        range: ByteRange,
+    ) -> Result<Bytes> {
+        let path = paths::chunk(id);
+        let wanted = range.within(chunk.length);
+        if wanted.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let missing = || IcechunkError::corrupt(&path, format!("the object holding chunk `{key}` is missing"));
+        let table = async {
+            cached(&self.block_tables, *id, async {
+                let at = BlockTable::position(chunk.length, block_size_log2)
+                    .map_err(|e| IcechunkError::corrupt(&path, e.to_string()))?;
+                let stored =
+                    self.storage.get_range(&path, offset + at.start..offset + at.end).await?.ok_or_else(missing)?;
+                let table = BlockTable::decode(&path, &stored, chunk.length, block_size_log2, chunk.checksum)?;
+                Ok(Arc::new(table))
+            })
+            .await
+        };
+        // The blocks are known from the range alone, so they are fetched together with the table.
+        let covering = chunk::covering(chunk.length, block_size_log2, &wanted);
+        let blocks = async {
+            self.storage.get_range(&path, offset + covering.start..offset + covering.end).await?.ok_or_else(missing)
+        };
+        let (table, blocks) = futures::try_join!(table, blocks)?;
+        table.verify(&path, &covering, &blocks)?;
+        let start = (wanted.start - covering.start) as usize;
+        Ok(blocks.slice(start..start + (wanted.end - wanted.start) as usize))
     }
 }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{IcechunkError, Result};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RepositoryConfig {
@@ -38,8 +40,8 @@ impl Default for RepositoryConfig {
 }
 
 impl RepositoryConfig {
-    pub fn validate(&self) -> crate::Result<()> {
-        let bad = |m: &str| Err(crate::IcechunkError::InvalidInput(m.to_string()));
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(IcechunkError::InvalidInput(m.to_string()));
         if self.manifest_shard_size == 0 {
             return bad("manifest_shard_size must be at least 1");
         }

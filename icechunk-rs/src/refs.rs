@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{IcechunkError, Result};
 use crate::format::header::{self, ObjectType};
-use crate::format::SnapshotId;
+use crate::ids::SnapshotId;
 use crate::storage::Storage;
 
 pub const MAIN_BRANCH: &str = "main";
@@ -328,13 +328,15 @@ pub fn tip_snapshot(name: &str, tip: Option<&BranchTip>) -> Result<SnapshotId> {
 ///
 /// With `start` (a tip this process knows), the first attempt creates record `start.seq + 1`
 /// without reading anything: creating it proves `start` was the tip, since a record is only
-/// ever created right after the one before it. Returns the new tip.
+/// ever created right after the one before it. Returns the new tip. The hint is written
+/// afterwards on `runtime`, off the caller's critical path.
 pub async fn move_branch<F>(
     storage: &Arc<dyn Storage>,
     name: &str,
     target: Option<SnapshotId>,
     start: Option<TipHint>,
     precondition: F,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<BranchTip>
 where
     F: Fn(Option<SnapshotId>) -> Result<()>,
@@ -364,15 +366,10 @@ where
             let tip = BranchTip { seq, record };
             let hint = TipHint { record: None, ..tip.as_hint() };
             // Written after the record (a hint must never be ahead of it), off the commit's
-            // critical path when a runtime can run it.
+            // critical path.
             let storage = storage.clone();
             let name = name.to_string();
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(async move { write_hint(storage.as_ref(), &name, &hint).await });
-                }
-                Err(_) => write_hint(storage.as_ref(), &name, &hint).await,
-            }
+            runtime.spawn(async move { write_hint(storage.as_ref(), &name, &hint).await });
             return Ok(tip);
         }
         tracing::debug!(branch = name, seq, "lost the race for a ref record; re-checking");

@@ -1,22 +1,26 @@
 //! The repository: creation and opening, branches and tags, history, and sessions.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::asset_cache::AssetCache;
 use crate::config::RepositoryConfig;
+use crate::diff::{Diff, DiffBuilder};
 use crate::error::{IcechunkError, Result};
 use crate::format::header::{self, ObjectType};
-use crate::format::snapshot::{AncestorInfo, Snapshot};
+use crate::format::paths;
+use crate::format::snapshot::Snapshot;
 use crate::format::txlog::TransactionLog;
-use crate::format::{paths, ChunkCoords, NodeId, SnapshotId};
+use crate::history::{self, SnapshotInfo};
+use crate::ids::SnapshotId;
 use crate::refs::{self, BranchTip, TipHint, TipStart, MAIN_BRANCH};
 use crate::session::Session;
 use crate::storage::{LimitedStorage, Storage};
+use crate::sync::{current_runtime, lock};
 
 pub const INITIAL_COMMIT_MESSAGE: &str = "Repository initialized";
 
@@ -33,129 +37,9 @@ pub enum VersionInfo {
     },
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct SnapshotInfo {
-    pub id: SnapshotId,
-    pub parent_id: Option<SnapshotId>,
-    pub written_at: DateTime<Utc>,
-    pub message: String,
-    pub metadata: serde_json::Map<String, serde_json::Value>,
-}
-
-impl From<AncestorInfo> for SnapshotInfo {
-    fn from(info: AncestorInfo) -> Self {
-        SnapshotInfo {
-            id: info.id,
-            parent_id: info.parent_id,
-            written_at: Utc.timestamp_micros(info.flushed_at as i64).single().unwrap_or_default(),
-            message: info.message,
-            metadata: info.metadata,
-        }
-    }
-}
-
-/// What changed between two versions (or in a session). Paths are absolute ("/a/b").
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Diff {
-    pub new_groups: BTreeSet<String>,
-    pub new_arrays: BTreeSet<String>,
-    pub deleted_groups: BTreeSet<String>,
-    pub deleted_arrays: BTreeSet<String>,
-    pub updated_groups: BTreeSet<String>,
-    pub updated_arrays: BTreeSet<String>,
-    pub updated_chunks: BTreeMap<String, BTreeSet<ChunkCoords>>,
-}
-
-impl Diff {
-    pub fn is_empty(&self) -> bool {
-        *self == Diff::default()
-    }
-
-    pub(crate) fn from_transaction_log(log: &TransactionLog) -> Self {
-        let mut builder = DiffBuilder::default();
-        builder.apply(log);
-        builder.finish()
-    }
-}
-
-#[derive(Default)]
-struct NodeHistory {
-    path: String,
-    is_array: bool,
-    created: bool,
-    deleted: bool,
-    updated: bool,
-    chunks: BTreeSet<ChunkCoords>,
-}
-
-/// Folds transaction logs, oldest first, into one diff, tracking nodes by id so that a node
-/// created and deleted within the range disappears.
-#[derive(Default)]
-struct DiffBuilder {
-    nodes: BTreeMap<NodeId, NodeHistory>,
-}
-
-impl DiffBuilder {
-    fn entry(&mut self, id: NodeId, path: &str, is_array: bool) -> &mut NodeHistory {
-        self.nodes.entry(id).or_insert_with(|| NodeHistory {
-            path: path.to_string(),
-            is_array,
-            ..Default::default()
-        })
-    }
-
-    fn apply(&mut self, log: &TransactionLog) {
-        for (list, is_array) in [(&log.new_groups, false), (&log.new_arrays, true)] {
-            for (id, path) in list {
-                self.entry(*id, path, is_array).created = true;
-            }
-        }
-        for (list, is_array) in [(&log.updated_groups, false), (&log.updated_arrays, true)] {
-            for (id, path) in list {
-                self.entry(*id, path, is_array).updated = true;
-            }
-        }
-        for ((id, path), coords) in &log.updated_chunks {
-            self.entry(*id, path, true).chunks.extend(coords.iter().cloned());
-        }
-        for (list, is_array) in [(&log.deleted_groups, false), (&log.deleted_arrays, true)] {
-            for (id, path) in list {
-                let node = self.entry(*id, path, is_array);
-                if node.created {
-                    self.nodes.remove(id);
-                } else {
-                    node.deleted = true;
-                    node.updated = false;
-                    node.chunks.clear();
-                }
-            }
-        }
-    }
-
-    fn finish(self) -> Diff {
-        let mut diff = Diff::default();
-        for node in self.nodes.into_values() {
-            let path = node.path.clone();
-            match (node.is_array, node.created, node.deleted) {
-                (_, _, true) if node.is_array => diff.deleted_arrays.insert(path.clone()),
-                (_, _, true) => diff.deleted_groups.insert(path.clone()),
-                (true, true, _) => diff.new_arrays.insert(path.clone()),
-                (false, true, _) => diff.new_groups.insert(path.clone()),
-                (true, false, _) if node.updated => diff.updated_arrays.insert(path.clone()),
-                (false, false, _) if node.updated => diff.updated_groups.insert(path.clone()),
-                _ => false,
-            };
-            if !node.deleted && !node.chunks.is_empty() {
-                diff.updated_chunks.entry(path).or_default().extend(node.chunks);
-            }
-        }
-        diff
-    }
-}
-
 struct Inner {
     storage: Arc<dyn Storage>,
-    assets: AssetCache,
+    assets: Arc<AssetCache>,
     config: RepositoryConfig,
     /// The last tip this process saw of each branch: the next resolution starts there and
     /// reads one record (the next one, which must not exist) instead of the `hint` first.
@@ -185,16 +69,16 @@ impl Repository {
     fn from_parts(storage: Arc<dyn Storage>, config: RepositoryConfig) -> Self {
         let storage: Arc<dyn Storage> =
             Arc::new(LimitedStorage::new(storage, config.max_concurrent_requests as usize));
-        let assets = AssetCache::new(storage.clone(), config.clone());
+        let assets = Arc::new(AssetCache::new(storage.clone(), config.clone()));
         Repository { inner: Arc::new(Inner { storage, assets, config, tips: Default::default() }) }
     }
 
     fn known_tip(&self, branch: &str) -> Option<TipHint> {
-        self.inner.tips.lock().unwrap_or_else(|p| p.into_inner()).get(branch).cloned()
+        lock(&self.inner.tips).get(branch).cloned()
     }
 
     fn remember_tip(&self, branch: &str, hint: TipHint) {
-        let mut tips = self.inner.tips.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tips = lock(&self.inner.tips);
         // Never step back: a concurrent resolution may have seen a newer record already.
         if tips.get(branch).is_none_or(|known| known.seq <= hint.seq) {
             tips.insert(branch.to_string(), hint);
@@ -237,7 +121,8 @@ impl Repository {
         F: Fn(Option<SnapshotId>) -> Result<()>,
     {
         let start = self.known_tip(branch).filter(|hint| hint.record.is_some());
-        let tip = refs::move_branch(self.storage(), branch, target, start, precondition).await?;
+        let runtime = current_runtime()?;
+        let tip = refs::move_branch(self.storage(), branch, target, start, precondition, &runtime).await?;
         self.remember_tip(branch, tip.as_hint());
         Ok(())
     }
@@ -338,7 +223,7 @@ impl Repository {
         &self.inner.storage
     }
 
-    pub(crate) fn assets(&self) -> &AssetCache {
+    pub(crate) fn assets(&self) -> &Arc<AssetCache> {
         &self.inner.assets
     }
 
@@ -424,7 +309,8 @@ impl Repository {
             VersionInfo::Tag(tag) => self.lookup_tag(tag).await,
             VersionInfo::Snapshot(id) => Ok(self.assets().snapshot(id).await?.id),
             VersionInfo::AsOf { branch, at } => {
-                let mut history = self.history_from(self.lookup_branch(branch).await?);
+                let tip = self.lookup_branch(branch).await?;
+                let mut history = history::ancestry(self.assets().clone(), tip, current_runtime()?);
                 while let Some(info) = history.try_next().await? {
                     if info.written_at <= *at {
                         return Ok(info.id);
@@ -438,58 +324,18 @@ impl Repository {
     /// The version's snapshot and its ancestors, newest first, fetched as the stream is read.
     pub async fn ancestry(&self, version: &VersionInfo) -> Result<BoxStream<'static, Result<SnapshotInfo>>> {
         let start = self.resolve_version(version).await?;
-        Ok(self.history_from(start))
-    }
-
-    fn history_from(&self, start: SnapshotId) -> BoxStream<'static, Result<SnapshotInfo>> {
-        // Each fetched snapshot also summarizes a run of its ancestors: yield those from a
-        // buffer and fetch again only past the end of the run.
-        let repo = self.clone();
-        let start = (VecDeque::<SnapshotInfo>::new(), Some(start));
-        futures::stream::try_unfold(start, move |(mut buffered, next)| {
-            let repo = repo.clone();
-            async move {
-                if let Some(info) = buffered.pop_front() {
-                    return Ok(Some((info, (buffered, next))));
-                }
-                let Some(id) = next else { return Ok(None) };
-                let snapshot = repo.assets().snapshot(&id).await?;
-                let next = snapshot.ancestors.last().map_or(snapshot.parent_id, |a| a.parent_id);
-                // The next summary snapshot is fetched (and decoded) while these are consumed.
-                if let (Some(next), Ok(runtime)) = (next, tokio::runtime::Handle::try_current()) {
-                    let repo = repo.clone();
-                    runtime.spawn(async move {
-                        let _ = repo.assets().snapshot(&next).await;
-                    });
-                }
-                buffered.extend(snapshot.ancestors.iter().cloned().map(SnapshotInfo::from));
-                Ok(Some((snapshot.summary().into(), (buffered, next))))
-            }
-        })
-        .boxed()
+        Ok(history::ancestry(self.assets().clone(), start, current_runtime()?))
     }
 
     /// What changed from `from` to `to`; `from` must be an ancestor of `to` (or equal).
     pub async fn diff(&self, from: &VersionInfo, to: &VersionInfo) -> Result<Diff> {
         let (from, to) = futures::try_join!(self.resolve_version(from), self.resolve_version(to))?;
-        let mut between = Vec::new();
-        let mut history = self.history_from(to);
-        let mut found = false;
-        while let Some(info) = history.try_next().await? {
-            if info.id == from {
-                found = true;
-                break;
-            }
-            between.push(info.id);
-        }
-        if !found {
-            return Err(IcechunkError::NotAncestor { from: from.to_string(), to: to.to_string() });
-        }
-        // Owned futures (a clone of the repository each) keep this future `Send`.
-        let logs: Vec<_> = futures::stream::iter(between.into_iter().rev())
+        let between = history::commits_between(self.assets().clone(), from, to, current_runtime()?).await?;
+        // Owned futures (a clone of the cache each) keep this future `Send`.
+        let logs: Vec<_> = futures::stream::iter(between)
             .map(|id| {
-                let repo = self.clone();
-                async move { repo.assets().transaction_log(&id).await }
+                let assets = self.assets().clone();
+                async move { assets.transaction_log(&id).await }
             })
             .buffered(16)
             .try_collect()
@@ -510,12 +356,12 @@ impl Repository {
             VersionInfo::BranchTip(b) => Some(b.clone()),
             _ => None,
         };
-        Ok(Session::new(self.clone(), snapshot, branch, false))
+        Ok(Session::new(self.clone(), snapshot, branch, false, current_runtime()?))
     }
 
     pub async fn writable_session(&self, branch: &str) -> Result<Session> {
         let id = self.lookup_branch(branch).await?;
         let snapshot = self.assets().snapshot(&id).await?;
-        Ok(Session::new(self.clone(), snapshot, Some(branch.to_string()), true))
+        Ok(Session::new(self.clone(), snapshot, Some(branch.to_string()), true, current_runtime()?))
     }
 }

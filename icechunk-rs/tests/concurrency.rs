@@ -22,7 +22,7 @@ const ID_ENV: &str = "ICECHUNK_TEST_WORKER_ID";
 
 fn chunk_value(writer: u32, i: u32) -> Bytes {
     // Alternate between inline and external chunks.
-    pattern((writer as u64) << 32 | i as u64, if i % 2 == 0 { 40 } else { 700 })
+    pattern((writer as u64) << 32 | i as u64, if i.is_multiple_of(2) { 40 } else { 700 })
 }
 
 /// Commits `key = value` to main, retrying with a fresh session on conflict.
@@ -202,7 +202,7 @@ async fn many_processes_commit_to_one_branch() {
 
 fn same_value(v: u64) -> Bytes {
     // Inline or external, depending on the value.
-    pattern(v, if v % 2 == 0 { 600 } else { 100 })
+    pattern(v, if v.is_multiple_of(2) { 600 } else { 100 })
 }
 
 /// Reads all 16 chunks of a version: all present and equal (one commit's value).

@@ -158,7 +158,7 @@ async fn corrupt_chunk_ranged_read_is_never_wrong_bytes() {
             ByteRange::Suffix(600),
         ];
         for range in ranges {
-            let got = store.get("arr/c/0/0", Some(range.clone())).await;
+            let got = store.get("arr/c/0/0", Some(range)).await;
             match got {
                 Err(e) => assert_eq!(e.kind(), ErrorKind::Format, "{range:?}: {e}"),
                 Ok(bytes) => {

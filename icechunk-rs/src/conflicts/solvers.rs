@@ -1,7 +1,7 @@
 //! Conflict solvers: what a rebase does with each conflict it finds.
 
 use super::{drop_our_chunks, Conflict};
-use crate::session::ChangeSet;
+use crate::change_set::ChangeSet;
 
 /// Decides every conflict of one rebase step; returns the conflicts it could not solve.
 pub trait ConflictSolver: Send + Sync + std::fmt::Debug {

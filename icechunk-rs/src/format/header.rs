@@ -132,6 +132,6 @@ mod tests {
     fn wrong_type_is_refused() {
         let framed = encode(ObjectType::Ref, b"{}", None).unwrap();
         let err = decode("refs/x", ObjectType::Snapshot, &framed).unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::Format);
+        assert_eq!(err.kind(), crate::error::ErrorKind::Format);
     }
 }

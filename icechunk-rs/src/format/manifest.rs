@@ -8,14 +8,17 @@ use std::cmp::Ordering;
 use bytes::Bytes;
 
 use super::header::{self, ObjectType};
-use super::{fb, ChunkCoords, ChunkId, ManifestId, NodeId};
+use super::fb;
+use crate::ids::{ChunkCoords, ChunkId, ManifestId, NodeId};
 use crate::error::{IcechunkError, Result};
 
 /// Where a chunk's bytes live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkLocation {
     Inline(Bytes),
-    Object { id: ChunkId, offset: u64 },
+    /// Bytes `offset..offset + length` of object `chunks/<id>`, followed there by a table of
+    /// block checksums when `block_size_log2` > 0 (see [`super::chunk`]).
+    Object { id: ChunkId, offset: u64, block_size_log2: u8 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,9 +117,11 @@ impl ManifestShard {
         let mut offsets = Vec::with_capacity(refs.len());
         for (coords, chunk) in refs {
             let coords = fbb.create_vector(coords);
-            let (inline, chunk_id, offset) = match &chunk.location {
-                ChunkLocation::Inline(bytes) => (Some(fbb.create_vector(bytes)), None, 0),
-                ChunkLocation::Object { id, offset } => (None, Some(id.to_fb()), *offset),
+            let (inline, chunk_id, offset, block_size_log2) = match &chunk.location {
+                ChunkLocation::Inline(bytes) => (Some(fbb.create_vector(bytes)), None, 0, 0),
+                ChunkLocation::Object { id, offset, block_size_log2 } => {
+                    (None, Some(id.to_fb()), *offset, *block_size_log2)
+                }
             };
             offsets.push(fb::ChunkRef::create(
                 &mut fbb,
@@ -127,6 +132,7 @@ impl ManifestShard {
                     offset,
                     length: chunk.length,
                     checksum: chunk.checksum,
+                    block_size_log2,
                 },
             ));
         }
@@ -149,7 +155,11 @@ impl ManifestShard {
 fn to_chunk_ref(entry: &fb::ChunkRef<'_>) -> ChunkRef {
     let location = match (entry.inline_data(), entry.chunk_id()) {
         (Some(data), _) => ChunkLocation::Inline(Bytes::copy_from_slice(data.bytes())),
-        (None, Some(id)) => ChunkLocation::Object { id: ChunkId::from_fb(id), offset: entry.offset() },
+        (None, Some(id)) => ChunkLocation::Object {
+            id: ChunkId::from_fb(id),
+            offset: entry.offset(),
+            block_size_log2: entry.block_size_log2(),
+        },
         // A reference with neither is written by no writer; treat it as an empty inline chunk
         // whose checksum check will fail unless the chunk really was empty.
         (None, None) => ChunkLocation::Inline(Bytes::new()),
@@ -168,7 +178,7 @@ mod tests {
                 let location = if i % 2 == 0 {
                     ChunkLocation::Inline(Bytes::from(vec![i as u8; 3]))
                 } else {
-                    ChunkLocation::Object { id: ChunkId::random(), offset: 0 }
+                    ChunkLocation::Object { id: ChunkId::random(), offset: 0, block_size_log2: 14 }
                 };
                 (vec![i / 10, i % 10], ChunkRef { location, length: 3, checksum: i })
             })

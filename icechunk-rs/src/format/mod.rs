@@ -1,6 +1,7 @@
-//! The on-storage format: identifiers, the object header, and the flatbuffer-backed objects.
+//! The on-storage format: the object header, the flatbuffer-backed objects and their paths.
 //! `spec/format.md` is the prose description; `spec/format.fbs` the schema.
 
+pub mod chunk;
 pub mod header;
 pub mod manifest;
 pub mod snapshot;
@@ -13,55 +14,7 @@ pub mod generated {
 }
 pub use generated::icechunk::format as fb;
 
-use std::fmt;
-use std::str::FromStr;
-
-use data_encoding::BASE32HEX_NOPAD;
-use rand::RngCore;
-
-use crate::error::IcechunkError;
-
-macro_rules! random_id {
-    ($name:ident, $len:expr, $what:expr) => {
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub [u8; $len]);
-
-        impl $name {
-            pub fn random() -> Self {
-                let mut bytes = [0u8; $len];
-                rand::rng().fill_bytes(&mut bytes);
-                $name(bytes)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&BASE32HEX_NOPAD.encode(&self.0))
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($name), self)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = IcechunkError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let invalid = || IcechunkError::InvalidInput(format!("`{s}` is not a valid {}", $what));
-                let decoded = BASE32HEX_NOPAD.decode(s.as_bytes()).map_err(|_| invalid())?;
-                let bytes: [u8; $len] = decoded.try_into().map_err(|_| invalid())?;
-                Ok($name(bytes))
-            }
-        }
-    };
-}
-
-random_id!(SnapshotId, 12, "snapshot id");
-random_id!(ManifestId, 12, "manifest id");
-random_id!(ChunkId, 12, "chunk id");
-random_id!(NodeId, 8, "node id");
+use crate::ids::{ChunkId, ManifestId, NodeId, SnapshotId};
 
 impl SnapshotId {
     pub(crate) fn to_fb(self) -> fb::ObjectId12 {
@@ -112,12 +65,4 @@ pub mod paths {
     pub fn transaction_log(id: &SnapshotId) -> String {
         format!("transactions/{id}")
     }
-}
-
-/// Chunk coordinates in an array's chunk grid.
-pub type ChunkCoords = Vec<u32>;
-
-/// CRC-32C of chunk bytes, as kept in manifests.
-pub fn chunk_checksum(bytes: &[u8]) -> u32 {
-    crc32c::crc32c(bytes)
 }

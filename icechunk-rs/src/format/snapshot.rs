@@ -6,7 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::header::{self, ObjectType};
-use super::{fb, ManifestId, NodeId, SnapshotId};
+use super::fb;
+use crate::ids::{ManifestId, NodeId, SnapshotId};
 use crate::error::{IcechunkError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

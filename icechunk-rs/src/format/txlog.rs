@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 
 use super::header::{self, ObjectType};
-use super::{fb, ChunkCoords, NodeId, SnapshotId};
+use super::fb;
+use crate::ids::{ChunkCoords, NodeId, SnapshotId};
 use crate::error::{IcechunkError, Result};
 
 /// A node a commit touched: its id and path.
@@ -111,7 +112,7 @@ impl TransactionLog {
                 // A zero-dimensional array has one chunk, at the empty coordinates.
                 std::iter::once(Vec::new()).collect()
             } else {
-                if flat.len() % ndim != 0 {
+                if !flat.len().is_multiple_of(ndim) {
                     return Err(IcechunkError::corrupt(path, "chunk coordinates of uneven length"));
                 }
                 flat.chunks(ndim).map(|c| c.to_vec()).collect()

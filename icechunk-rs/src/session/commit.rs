@@ -8,49 +8,16 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::change_set::ChangeSet;
+use crate::change_set::ChangeSet;
 use crate::error::{IcechunkError, Result};
 use crate::format::manifest::{ChunkLocation, ChunkRef};
 use crate::format::snapshot::{block_of, ArrayData, Node, NodeKind, ShardInfo, Snapshot};
-use crate::format::txlog::TransactionLog;
-use crate::format::{ChunkCoords, ManifestId, NodeId, SnapshotId};
+use crate::ids::{ChunkCoords, ManifestId, NodeId, SnapshotId};
 use crate::repository::Repository;
-use crate::store::metadata::NodeType;
+use crate::zarr_json::{ArrayInfo, NodeType};
 
 /// Shard writes in flight at once during one commit.
 const SHARD_WRITES_IN_FLIGHT: usize = 32;
-
-/// What the change set changes relative to `base`.
-pub(crate) fn transaction_log(base: &Snapshot, changes: &ChangeSet) -> TransactionLog {
-    let mut log = TransactionLog::default();
-    for path in changes.deleted.keys() {
-        if let Some(node) = base.node(path) {
-            let entry = (node.id, path.clone());
-            match node.kind {
-                NodeKind::Group => log.deleted_groups.push(entry),
-                NodeKind::Array(_) => log.deleted_arrays.push(entry),
-            }
-        }
-    }
-    for (path, change) in &changes.nodes {
-        let entry = (change.id, path.clone());
-        match (&change.node_type, change.is_new) {
-            (NodeType::Group, true) => log.new_groups.push(entry),
-            (NodeType::Array(_), true) => log.new_arrays.push(entry),
-            (NodeType::Group, false) => log.updated_groups.push(entry),
-            (NodeType::Array(_), false) => log.updated_arrays.push(entry),
-        }
-    }
-    for (path, chunks) in &changes.chunks {
-        if chunks.is_empty() {
-            continue;
-        }
-        if let Some(node) = changes.node(base, path) {
-            log.updated_chunks.insert((node.id(), path.clone()), chunks.keys().cloned().collect());
-        }
-    }
-    log
-}
 
 /// Merges sorted old references with sorted changes (`None` deletes).
 fn merge_refs(
@@ -109,7 +76,7 @@ pub(crate) async fn write_commit(
     chunk_uploads: impl std::future::Future<Output = Result<()>>,
 ) -> Result<Arc<Snapshot>> {
     let config = repo.config();
-    let block_shape = |info: &crate::store::metadata::ArrayInfo| {
+    let block_shape = |info: &ArrayInfo| {
         info.block_shape(info.refs_per_shard(config.manifest_shard_size, config.inline_chunk_threshold_bytes))
     };
     let mut nodes: BTreeMap<String, Arc<Node>> = base.nodes.clone();
@@ -222,7 +189,7 @@ pub(crate) async fn write_commit(
         ancestors: base.ancestors_for_child(),
     };
     let id = snapshot.id;
-    let log = transaction_log(base, changes);
+    let log = changes.transaction_log(base);
     let write_shards = futures::stream::iter(shard_objects)
         .map(|(id, stored)| async move { assets.write_manifest(&id, stored).await })
         .buffer_unordered(SHARD_WRITES_IN_FLIGHT)

@@ -11,20 +11,26 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChangeSet, NodeChange, Session};
+use super::Session;
+use crate::change_set::{ChangeSet, NodeChange};
 use crate::config::RepositoryConfig;
 use crate::error::{IcechunkError, Result};
 use crate::format::manifest::{ChunkLocation, ChunkRef};
-use crate::format::{ChunkId, NodeId, SnapshotId};
+use crate::ids::{ChunkId, NodeId, SnapshotId};
 use crate::repository::Repository;
 use crate::storage::{self, StorageSpec};
-use crate::store::metadata::parse_zarr_json;
+use crate::sync::{current_runtime, lock};
+use crate::zarr_json::parse_zarr_json;
 
 #[derive(Serialize, Deserialize)]
 enum WireChunk {
     Inline(#[serde(with = "serde_bytes")] Vec<u8>, u32),
-    Object([u8; 12], u64, u64, u32),
+    /// Id, offset, length, checksum, block size (log2).
+    Object([u8; 12], u64, u64, u32, u8),
 }
+
+/// A chunk written (`Some`) or deleted (`None`), by coordinates.
+type WireChunkChange = (Vec<u32>, Option<WireChunk>);
 
 #[derive(Serialize, Deserialize)]
 struct WireNode {
@@ -46,16 +52,16 @@ struct WireSession {
     fork: bool,
     nodes: Vec<WireNode>,
     deleted: Vec<(String, [u8; 8])>,
-    chunks: Vec<(String, Vec<(Vec<u32>, Option<WireChunk>)>)>,
+    chunks: Vec<(String, Vec<WireChunkChange>)>,
 }
 
-const WIRE_FORMAT: u32 = 1;
+const WIRE_FORMAT: u32 = 2;
 
 fn to_wire_chunk(chunk: &ChunkRef) -> WireChunk {
     match &chunk.location {
         ChunkLocation::Inline(bytes) => WireChunk::Inline(bytes.to_vec(), chunk.checksum),
-        ChunkLocation::Object { id, offset } => {
-            WireChunk::Object(id.0, *offset, chunk.length, chunk.checksum)
+        ChunkLocation::Object { id, offset, block_size_log2 } => {
+            WireChunk::Object(id.0, *offset, chunk.length, chunk.checksum, *block_size_log2)
         }
     }
 }
@@ -65,9 +71,11 @@ fn from_wire_chunk(chunk: WireChunk) -> ChunkRef {
         WireChunk::Inline(bytes, checksum) => {
             ChunkRef { length: bytes.len() as u64, location: ChunkLocation::Inline(bytes.into()), checksum }
         }
-        WireChunk::Object(id, offset, length, checksum) => {
-            ChunkRef { location: ChunkLocation::Object { id: ChunkId(id), offset }, length, checksum }
-        }
+        WireChunk::Object(id, offset, length, checksum, block_size_log2) => ChunkRef {
+            location: ChunkLocation::Object { id: ChunkId(id), offset, block_size_log2 },
+            length,
+            checksum,
+        },
     }
 }
 
@@ -86,7 +94,8 @@ impl Session {
             let state = self.state();
             (state.base.clone(), state.changes.nodes.clone(), state.changes.deleted.clone())
         };
-        let fork = Session::build(self.repository().clone(), base, self.branch(), true, true);
+        let runtime = self.inner.runtime.clone();
+        let fork = Session::build(self.repository().clone(), base, self.branch(), true, true, runtime);
         {
             let mut state = fork.state();
             state.changes.nodes = nodes;
@@ -121,7 +130,7 @@ impl Session {
         state.array_infos.clear();
         drop(state);
         // The forks' chunks may still be uploading: this session now waits for them too.
-        let mut uploads = self.inner.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut uploads = lock(&self.inner.uploads);
         for fork in forks {
             for theirs in fork.uploads() {
                 if !uploads.iter().any(|u| Arc::ptr_eq(u, &theirs)) {
@@ -219,7 +228,7 @@ impl Session {
                 (path, chunks)
             })
             .collect();
-        let session = Session::build(repo, base, wire.branch, wire.writable, wire.fork);
+        let session = Session::build(repo, base, wire.branch, wire.writable, wire.fork, current_runtime()?);
         session.state().changes = changes;
         Ok(session)
     }
@@ -242,13 +251,16 @@ fn merge_into(ours: &mut ChangeSet, theirs: ChangeSet, problems: &mut Vec<String
         let mine = ours.chunks.entry(path.clone()).or_default();
         let mut clashes = 0usize;
         for (coords, chunk) in chunks {
-            if mine.contains_key(&coords) {
-                clashes += 1;
-                if clashes <= 5 {
-                    problems.push(format!("two forks wrote chunk {coords:?} of {path}"));
+            match mine.entry(coords) {
+                std::collections::btree_map::Entry::Occupied(clash) => {
+                    clashes += 1;
+                    if clashes <= 5 {
+                        problems.push(format!("two forks wrote chunk {:?} of {path}", clash.key()));
+                    }
                 }
-            } else {
-                mine.insert(coords, chunk);
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(chunk);
+                }
             }
         }
         if clashes > 5 {

@@ -4,7 +4,6 @@
 //! Chunk bytes are uploaded as they are written, as new immutable objects, so the change set
 //! holds references only and an abandoned session leaves nothing reachable behind.
 
-mod change_set;
 mod commit;
 mod fork;
 mod rebase;
@@ -14,17 +13,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-
-pub use change_set::{ChangeSet, NodeChange, NodeView};
+use tokio::runtime::Handle;
 use uploads::Uploads;
 
+use crate::change_set::{ChangeSet, NodeChange, NodeView};
+use crate::diff::Diff;
 use crate::error::{IcechunkError, Result};
+use crate::format::chunk::ByteRange;
 use crate::format::manifest::ChunkRef;
 use crate::format::snapshot::{NodeKind, Snapshot};
-use crate::format::{ChunkCoords, NodeId, SnapshotId};
-use crate::repository::{Diff, Repository};
-use crate::store::metadata::{parse_zarr_json, ArrayInfo, NodeType};
-use crate::store::Store;
+use crate::ids::{ChunkCoords, NodeId, SnapshotId};
+use crate::repository::Repository;
+use crate::sync::lock;
+use crate::zarr_json::{parse_zarr_json, ArrayInfo, NodeType};
 
 #[derive(Clone)]
 pub struct Session {
@@ -47,6 +48,8 @@ struct Inner {
     writable: bool,
     /// Made by `fork()`: writes, but is merged instead of committed.
     fork: bool,
+    /// The runtime this session's background work (chunk uploads) runs on.
+    runtime: Handle,
     state: Mutex<State>,
     /// Uploads of chunks set in this session (and in forks merged into it) not yet known to
     /// have landed.
@@ -63,8 +66,14 @@ struct State {
 }
 
 impl Session {
-    pub(crate) fn new(repo: Repository, base: Arc<Snapshot>, branch: Option<String>, writable: bool) -> Self {
-        Self::build(repo, base, branch, writable, false)
+    pub(crate) fn new(
+        repo: Repository,
+        base: Arc<Snapshot>,
+        branch: Option<String>,
+        writable: bool,
+        runtime: Handle,
+    ) -> Self {
+        Self::build(repo, base, branch, writable, false, runtime)
     }
 
     fn build(
@@ -73,15 +82,17 @@ impl Session {
         branch: Option<String>,
         writable: bool,
         fork: bool,
+        runtime: Handle,
     ) -> Self {
         let state =
             State { base, changes: ChangeSet::default(), committed: false, array_infos: HashMap::new() };
-        let uploads = Mutex::new(vec![Arc::new(Uploads::default())]);
-        Session { inner: Arc::new(Inner { repo, branch, writable, fork, state: Mutex::new(state), uploads }) }
+        let uploads = Mutex::new(vec![Arc::new(Uploads::new(repo.assets().clone(), runtime.clone()))]);
+        let state = Mutex::new(state);
+        Session { inner: Arc::new(Inner { repo, branch, writable, fork, runtime, state, uploads }) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner.state)
     }
 
     pub fn repository(&self) -> &Repository {
@@ -100,10 +111,6 @@ impl Session {
         self.inner.branch.clone()
     }
 
-    pub fn store(&self) -> Store {
-        Store::new(self.clone())
-    }
-
     pub fn has_uncommitted_changes(&self) -> bool {
         !self.state().changes.is_empty()
     }
@@ -111,7 +118,7 @@ impl Session {
     /// The uncommitted changes, in the shape of a diff.
     pub fn status(&self) -> Diff {
         let state = self.state();
-        Diff::from_transaction_log(&commit::transaction_log(&state.base, &state.changes))
+        Diff::from_transaction_log(&state.changes.transaction_log(&state.base))
     }
 
     pub fn discard_changes(&self) -> Result<()> {
@@ -190,28 +197,28 @@ impl Session {
         Ok(shard.lookup(coords))
     }
 
-    pub(crate) async fn read_chunk(&self, key: &str, chunk: &ChunkRef) -> Result<Bytes> {
+    /// A chunk's bytes, or a range of them. `key` names the chunk in errors.
+    pub(crate) async fn read_chunk(&self, key: &str, chunk: &ChunkRef, range: Option<ByteRange>) -> Result<Bytes> {
         if let Some(bytes) = self.uploading(chunk) {
-            return Ok(bytes);
+            return Ok(range.map_or(bytes.clone(), |r| r.slice(bytes)));
         }
-        self.inner.repo.assets().read_chunk(key, chunk).await
+        self.inner.repo.assets().read_chunk(key, chunk, range).await
     }
 
     /// The bytes of a chunk of ours still uploading (no Vec clone on this hot path).
     fn uploading(&self, chunk: &ChunkRef) -> Option<Bytes> {
-        let uploads = self.inner.uploads.lock().unwrap_or_else(|p| p.into_inner());
-        uploads.iter().find_map(|u| u.pending(chunk))
+        lock(&self.inner.uploads).iter().find_map(|u| u.pending(chunk))
     }
 
     fn uploads(&self) -> Vec<Arc<Uploads>> {
-        self.inner.uploads.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.inner.uploads).clone()
     }
 
     /// Waits until every chunk set in this session (or in forks merged into it) is stored.
     /// Commit does it first; so must anything else that sends the references elsewhere.
     pub async fn flush(&self) -> Result<()> {
         for uploads in self.uploads() {
-            uploads.flush(&self.inner.repo).await?;
+            uploads.flush().await?;
         }
         Ok(())
     }
@@ -324,7 +331,7 @@ impl Session {
     pub(crate) async fn set_chunk(&self, path: &str, coords: ChunkCoords, bytes: Bytes) -> Result<()> {
         self.check_writable()?;
         let own = self.uploads()[0].clone();
-        let chunk = own.write_chunk(&self.inner.repo, bytes).await?;
+        let chunk = own.write_chunk(bytes).await?;
         self.check_writable()?;
         self.state().changes.set_chunk(path, coords, Some(chunk));
         Ok(())

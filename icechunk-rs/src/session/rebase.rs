@@ -1,12 +1,12 @@
 //! Rebase: carry a session's changes onto the commits that landed on its branch since its
 //! base, one commit at a time, asking a solver about each conflict.
 
-use futures::TryStreamExt;
-
-use super::{ChangeSet, Session};
+use super::Session;
+use crate::change_set::ChangeSet;
 use crate::conflicts::{self, ConflictSolver};
 use crate::error::{IcechunkError, Result};
-use crate::repository::VersionInfo;
+use crate::history;
+use crate::ids::SnapshotId;
 
 impl Session {
     /// Moves this session's base to its branch's tip, keeping its changes as `solver` decides.
@@ -25,21 +25,10 @@ impl Session {
         if tip == base.id {
             return Ok(());
         }
-        // The commits between our base and the tip, newest first.
-        let mut newer = Vec::new();
-        let mut history = repo.ancestry(&VersionInfo::Snapshot(tip)).await?;
-        let mut found = false;
-        while let Some(info) = history.try_next().await? {
-            if info.id == base.id {
-                found = true;
-                break;
-            }
-            newer.push(info.id);
-        }
-        if !found {
-            return Err(IcechunkError::NotAncestor { from: base.id.to_string(), to: tip.to_string() });
-        }
-        for id in newer.into_iter().rev() {
+        // The commits between our base and the tip, oldest first.
+        let assets = repo.assets().clone();
+        let newer = history::commits_between(assets, base.id, tip, self.inner.runtime.clone()).await?;
+        for id in newer {
             let theirs = repo.assets().transaction_log(&id).await?;
             let found = conflicts::detect(&changes, &base, &theirs);
             if !found.is_empty() {
@@ -67,7 +56,7 @@ impl Session {
         allow_empty: bool,
         solver: &dyn ConflictSolver,
         tries: u32,
-    ) -> Result<crate::format::SnapshotId> {
+    ) -> Result<SnapshotId> {
         let mut attempt = 0;
         loop {
             match self.commit(message, metadata.clone(), allow_empty).await {

@@ -6,21 +6,24 @@
 //! What makes it safe: the chunk's reference is recorded at once (its id is chosen before the
 //! upload), its bytes stay readable here until the upload lands, and everything that
 //! publishes references (commit, fork serialization) first waits for every upload they name
-//! ([`Uploads::flush`]). A failed upload is retried there, and reported if it fails again;
-//! the bytes are kept, so the session loses nothing. A budget of bytes in flight bounds memory.
+//! ([`Uploads::flush`]). A failed upload (an error, a panic, a cancelled task) is retried
+//! there, and reported if it fails again; the bytes are kept, so the session loses nothing. A
+//! budget of bytes in flight bounds memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::error::Result;
+use crate::asset_cache::AssetCache;
+use crate::error::{IcechunkError, Result};
 use crate::format::manifest::{ChunkLocation, ChunkRef};
-use crate::format::{chunk_checksum, ChunkId};
-use crate::repository::Repository;
+use crate::ids::ChunkId;
+use crate::sync::lock;
 
 /// Chunk bytes in uploads at once (per session)...
 const BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
@@ -30,22 +33,23 @@ const MIN_CHUNKS_IN_FLIGHT: usize = 16;
 /// Failed uploads retried at once by `flush`.
 const RETRIES_IN_FLIGHT: usize = 32;
 
+/// A chunk not yet known to be stored: its reference and its bytes.
+type Pending = (ChunkRef, Bytes);
+
 #[derive(Default)]
 struct State {
     /// Chunks not yet stored: in flight, or failed (kept for the retry in `flush`).
-    pending: HashMap<ChunkId, Bytes>,
+    pending: HashMap<ChunkId, Pending>,
     tasks: JoinSet<()>,
 }
 
+/// The uploads of one session (a session that merged forks also waits for theirs).
 pub(crate) struct Uploads {
+    assets: Arc<AssetCache>,
+    /// Where upload tasks run: the runtime of the session that owns them.
+    runtime: Handle,
     state: Mutex<State>,
     budget: Arc<Semaphore>,
-}
-
-impl Default for Uploads {
-    fn default() -> Self {
-        Uploads { state: Mutex::default(), budget: Arc::new(Semaphore::new(BYTES_IN_FLIGHT)) }
-    }
 }
 
 impl std::fmt::Debug for Uploads {
@@ -54,38 +58,47 @@ impl std::fmt::Debug for Uploads {
     }
 }
 
+fn object_id(chunk: &ChunkRef) -> Option<ChunkId> {
+    match chunk.location {
+        ChunkLocation::Object { id, offset: 0, .. } => Some(id),
+        _ => None,
+    }
+}
+
 impl Uploads {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub fn new(assets: Arc<AssetCache>, runtime: Handle) -> Self {
+        Uploads {
+            assets,
+            runtime,
+            state: Mutex::default(),
+            budget: Arc::new(Semaphore::new(BYTES_IN_FLIGHT)),
+        }
     }
 
-    /// Stores a chunk: inline in its reference when small; else starts its upload and
-    /// returns the reference at once (or after waiting for room in the byte budget).
-    pub async fn write_chunk(self: &Arc<Self>, repo: &Repository, bytes: Bytes) -> Result<ChunkRef> {
-        let assets = repo.assets();
-        let length = bytes.len() as u64;
-        if length <= assets.config().inline_chunk_threshold_bytes as u64 {
-            return assets.write_chunk(bytes).await;
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Stores a chunk where [`AssetCache::place_chunk`] says: in its reference, or as an
+    /// object whose upload starts now; returns the reference at once (or after waiting for
+    /// room in the byte budget).
+    pub async fn write_chunk(self: &Arc<Self>, bytes: Bytes) -> Result<ChunkRef> {
+        let chunk = self.assets.place_chunk(bytes.clone());
+        let Some(id) = object_id(&chunk) else { return Ok(chunk) };
+        let storage = self.assets.storage();
+        if !storage.writable() {
+            return Err(IcechunkError::ReadOnlyStorage { location: storage.location() });
         }
-        let checksum = chunk_checksum(&bytes);
-        let id = ChunkId::random();
-        let chunk = ChunkRef { location: ChunkLocation::Object { id, offset: 0 }, length, checksum };
-        // Without a runtime to run it, or when it must fail (read-only storage: say so now).
-        let runtime = tokio::runtime::Handle::try_current().ok().filter(|_| repo.storage().writable());
-        let Some(runtime) = runtime else {
-            assets.write_chunk_object(&id, bytes).await?;
-            return Ok(chunk);
-        };
         let weight = bytes.len().clamp(1, BYTES_IN_FLIGHT / MIN_CHUNKS_IN_FLIGHT) as u32;
         let permit = self.budget.clone().acquire_many_owned(weight).await.expect("never closed");
         let mut state = self.lock();
         // Finished uploads leave nothing worth keeping (failures stay in `pending`).
         while state.tasks.try_join_next().is_some() {}
-        state.pending.insert(id, bytes.clone());
-        let (repo, uploads) = (repo.clone(), Arc::downgrade(self));
+        state.pending.insert(id, (chunk.clone(), bytes.clone()));
+        let (assets, uploads, upload) = (self.assets.clone(), Arc::downgrade(self), chunk.clone());
         state.tasks.spawn_on(
             async move {
-                let outcome = repo.assets().write_chunk_object(&id, bytes).await;
+                let outcome = assets.write_chunk_object(&upload, bytes).await;
                 match (&outcome, uploads.upgrade()) {
                     // Stored: the bytes are read from the storage from now on.
                     (Ok(()), Some(uploads)) => drop(uploads.lock().pending.remove(&id)),
@@ -96,38 +109,41 @@ impl Uploads {
                 }
                 drop(permit);
             },
-            &runtime,
+            &self.runtime,
         );
         Ok(chunk)
     }
 
     /// The bytes of a chunk not yet stored, if it is one of ours.
     pub fn pending(&self, chunk: &ChunkRef) -> Option<Bytes> {
-        match &chunk.location {
-            ChunkLocation::Object { id, offset: 0 } => self.lock().pending.get(id).cloned(),
-            _ => None,
-        }
+        let id = object_id(chunk)?;
+        self.lock().pending.get(&id).map(|(_, bytes)| bytes.clone())
     }
 
     /// Waits until every chunk written so far is stored, retrying failed uploads once; the
     /// first failure that remains is returned (the bytes stay, a later flush tries again).
-    pub async fn flush(&self, repo: &Repository) -> Result<()> {
+    pub async fn flush(&self) -> Result<()> {
         loop {
             let mut tasks = std::mem::take(&mut self.lock().tasks);
             if tasks.is_empty() {
                 break;
             }
             while let Some(joined) = tasks.join_next().await {
-                joined.expect("an upload task does not panic");
+                // A task that panicked or was cancelled left its chunk in `pending`: the
+                // retry below uploads it again.
+                if let Err(e) = joined {
+                    tracing::warn!(error = %e, "a chunk upload task did not finish; retrying it");
+                }
             }
         }
-        let failed: Vec<(ChunkId, Bytes)> =
-            self.lock().pending.iter().map(|(id, bytes)| (*id, bytes.clone())).collect();
+        let failed: Vec<Pending> = self.lock().pending.values().cloned().collect();
         futures::stream::iter(failed)
-            .map(|(id, bytes)| async move {
-                repo.assets().write_chunk_object(&id, bytes).await?;
-                self.lock().pending.remove(&id);
-                Ok::<_, crate::error::IcechunkError>(())
+            .map(|(chunk, bytes)| async move {
+                self.assets.write_chunk_object(&chunk, bytes).await?;
+                if let Some(id) = object_id(&chunk) {
+                    self.lock().pending.remove(&id);
+                }
+                Ok::<_, IcechunkError>(())
             })
             .buffer_unordered(RETRIES_IN_FLIGHT)
             .try_collect::<Vec<()>>()
@@ -139,15 +155,20 @@ impl Uploads {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RepositoryConfig;
+
+    fn uploads() -> Arc<Uploads> {
+        let assets = AssetCache::new(crate::storage::new_in_memory_storage(), RepositoryConfig::default());
+        Arc::new(Uploads::new(Arc::new(assets), Handle::current()))
+    }
 
     #[tokio::test(flavor = "multi_thread")]
     async fn stored_chunks_leave_memory_without_waiting_for_a_flush() {
-        let repo = Repository::create(crate::storage::new_in_memory_storage(), None).await.unwrap();
-        let uploads = Arc::new(Uploads::default());
+        let uploads = uploads();
         let mut written = Vec::new();
         for i in 0..20u8 {
             let bytes = Bytes::from(vec![i; 4096]);
-            written.push((uploads.write_chunk(&repo, bytes.clone()).await.unwrap(), bytes));
+            written.push((uploads.write_chunk(bytes.clone()).await.unwrap(), bytes));
         }
         for _ in 0..200 {
             if uploads.lock().pending.is_empty() {
@@ -156,9 +177,25 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert!(uploads.lock().pending.is_empty(), "uploaded bytes are still held");
-        uploads.flush(&repo).await.unwrap();
+        uploads.flush().await.unwrap();
         for (chunk, bytes) in written {
-            assert_eq!(repo.assets().read_chunk("c", &chunk).await.unwrap(), bytes);
+            assert_eq!(uploads.assets.read_chunk("c", &chunk, None).await.unwrap(), bytes);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_panicked_upload_task_is_retried_by_flush_not_a_panic() {
+        let uploads = uploads();
+        let bytes = Bytes::from(vec![7u8; 4096]);
+        let chunk = uploads.assets.place_chunk(bytes.clone());
+        let id = object_id(&chunk).unwrap();
+        {
+            let mut state = uploads.lock();
+            state.pending.insert(id, (chunk.clone(), bytes.clone()));
+            state.tasks.spawn_on(async { panic!("an upload task panics") }, &uploads.runtime);
+        }
+        uploads.flush().await.unwrap();
+        assert!(uploads.lock().pending.is_empty());
+        assert_eq!(uploads.assets.read_chunk("c", &chunk, None).await.unwrap(), bytes);
     }
 }

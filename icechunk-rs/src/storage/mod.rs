@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{IcechunkError, Result};
 pub use cloud::{
     new_azure_storage, new_gcs_storage, new_http_storage, new_http_storage_with, new_r2_storage,
     new_s3_storage, new_tigris_storage, AzureCredentials, AzureOptions, GcsCredentials, GcsOptions,
@@ -59,7 +59,7 @@ impl StorageSpec {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         rmp_serde::from_slice(bytes)
-            .map_err(|e| crate::IcechunkError::InvalidInput(format!("not a serialized storage spec: {e}")))
+            .map_err(|e| IcechunkError::InvalidInput(format!("not a serialized storage spec: {e}")))
     }
 }
 
@@ -122,7 +122,7 @@ pub fn new_local_filesystem_storage(path: impl Into<PathBuf>) -> Result<Arc<dyn 
 /// Rebuilds a storage from its description. In-memory storage cannot be rebuilt.
 pub fn from_spec(spec: &StorageSpec) -> Result<Arc<dyn Storage>> {
     match spec {
-        StorageSpec::InMemory => Err(crate::IcechunkError::InvalidInput(
+        StorageSpec::InMemory => Err(IcechunkError::InvalidInput(
             "an in-memory repository lives in one process and cannot be reopened elsewhere".into(),
         )),
         StorageSpec::LocalFilesystem { path } => new_local_filesystem_storage(path.clone()),

@@ -3,7 +3,6 @@
 //! walking chunk objects.
 
 pub mod keys;
-pub mod metadata;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,33 +10,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::error::{IcechunkError, Result};
-use crate::format::ChunkCoords;
+pub use crate::format::chunk::ByteRange;
+use crate::ids::ChunkCoords;
 use crate::session::Session;
+use crate::zarr_json::{ArrayInfo, ChunkKeyEncoding};
 use keys::{node_key_prefix, node_path, METADATA_KEY};
-use metadata::ArrayInfo;
-
-/// A byte range of a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ByteRange {
-    /// `start..end`, end exclusive.
-    Bounded { start: u64, end: u64 },
-    /// From an offset to the end.
-    Offset(u64),
-    /// The last `n` bytes.
-    Suffix(u64),
-}
-
-impl ByteRange {
-    pub fn slice(&self, bytes: Bytes) -> Bytes {
-        let len = bytes.len() as u64;
-        let (start, end) = match *self {
-            ByteRange::Bounded { start, end } => (start.min(len), end.min(len).max(start.min(len))),
-            ByteRange::Offset(start) => (start.min(len), len),
-            ByteRange::Suffix(n) => (len.saturating_sub(n), len),
-        };
-        bytes.slice(start as usize..end as usize)
-    }
-}
 
 /// What a key names in this session.
 enum Target {
@@ -50,8 +27,15 @@ pub struct Store {
     session: Session,
 }
 
+impl Session {
+    /// The Zarr key space of this session.
+    pub fn store(&self) -> Store {
+        Store::new(self.clone())
+    }
+}
+
 impl Store {
-    pub(crate) fn new(session: Session) -> Self {
+    pub fn new(session: Session) -> Self {
         Store { session }
     }
 
@@ -88,18 +72,19 @@ impl Store {
         Ok(None)
     }
 
+    /// The value at `key`, or a range of it; a chunk's range is read from storage as such
+    /// (only the blocks covering it), not by reading the whole chunk.
     pub async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Option<Bytes>> {
-        let bytes = match self.resolve_for_read(key)? {
-            Some(Target::Metadata { path }) => self.session.node(&path).map(|n| n.zarr_json().clone()),
+        Ok(match self.resolve_for_read(key)? {
+            Some(Target::Metadata { path }) => {
+                let json = self.session.node(&path).map(|n| n.zarr_json().clone());
+                json.map(|json| range.map_or(json.clone(), |r| r.slice(json)))
+            }
             Some(Target::Chunk { path, coords }) => match self.session.chunk_ref(&path, &coords).await? {
-                Some(chunk) => Some(self.session.read_chunk(key, &chunk).await?),
+                Some(chunk) => Some(self.session.read_chunk(key, &chunk, range).await?),
                 None => None,
             },
             None => None,
-        };
-        Ok(match range {
-            Some(range) => bytes.map(|b| range.slice(b)),
-            None => bytes,
         })
     }
 
@@ -235,7 +220,7 @@ impl Store {
 
     /// With the default encoding and `/`, every chunk key of a (non-scalar) array starts with `c/`.
     fn only_c_folder(&self, info: &Arc<ArrayInfo>) -> bool {
-        matches!(info.encoding, metadata::ChunkKeyEncoding::Default { separator: '/' }) && info.ndim() > 0
+        matches!(info.encoding, ChunkKeyEncoding::Default { separator: '/' }) && info.ndim() > 0
     }
 
     pub async fn getsize(&self, key: &str) -> Result<u64> {

@@ -284,6 +284,7 @@ impl<'a> ChunkRef<'a> {
   pub const VT_OFFSET: ::flatbuffers::VOffsetT = 10;
   pub const VT_LENGTH: ::flatbuffers::VOffsetT = 12;
   pub const VT_CHECKSUM: ::flatbuffers::VOffsetT = 14;
+  pub const VT_BLOCK_SIZE_LOG2: ::flatbuffers::VOffsetT = 16;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -301,6 +302,7 @@ impl<'a> ChunkRef<'a> {
     if let Some(x) = args.chunk_id { builder.add_chunk_id(x); }
     if let Some(x) = args.inline_data { builder.add_inline_data(x); }
     if let Some(x) = args.coords { builder.add_coords(x); }
+    builder.add_block_size_log2(args.block_size_log2);
     builder.finish()
   }
 
@@ -347,6 +349,13 @@ impl<'a> ChunkRef<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(ChunkRef::VT_CHECKSUM, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn block_size_log2(&self) -> u8 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u8>(ChunkRef::VT_BLOCK_SIZE_LOG2, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for ChunkRef<'_> {
@@ -361,6 +370,7 @@ impl ::flatbuffers::Verifiable for ChunkRef<'_> {
      .visit_field::<u64>("offset", Self::VT_OFFSET, false)?
      .visit_field::<u64>("length", Self::VT_LENGTH, false)?
      .visit_field::<u32>("checksum", Self::VT_CHECKSUM, false)?
+     .visit_field::<u8>("block_size_log2", Self::VT_BLOCK_SIZE_LOG2, false)?
      .finish();
     Ok(())
   }
@@ -372,6 +382,7 @@ pub struct ChunkRefArgs<'a> {
     pub offset: u64,
     pub length: u64,
     pub checksum: u32,
+    pub block_size_log2: u8,
 }
 impl<'a> Default for ChunkRefArgs<'a> {
   #[inline]
@@ -383,6 +394,7 @@ impl<'a> Default for ChunkRefArgs<'a> {
       offset: 0,
       length: 0,
       checksum: 0,
+      block_size_log2: 0,
     }
   }
 }
@@ -417,6 +429,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ChunkRefBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u32>(ChunkRef::VT_CHECKSUM, checksum, 0);
   }
   #[inline]
+  pub fn add_block_size_log2(&mut self, block_size_log2: u8) {
+    self.fbb_.push_slot::<u8>(ChunkRef::VT_BLOCK_SIZE_LOG2, block_size_log2, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ChunkRefBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ChunkRefBuilder {
@@ -441,6 +457,7 @@ impl ::core::fmt::Debug for ChunkRef<'_> {
       ds.field("offset", &self.offset());
       ds.field("length", &self.length());
       ds.field("checksum", &self.checksum());
+      ds.field("block_size_log2", &self.block_size_log2());
       ds.finish()
   }
 }

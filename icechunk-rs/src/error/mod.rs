@@ -1,6 +1,10 @@
 //! One error type for the engine; `kind()` is what bindings map to their exception classes.
 
-use crate::format::SnapshotId;
+mod conflict;
+
+pub use conflict::Conflict;
+
+use crate::ids::{InvalidId, SnapshotId};
 
 pub type Result<T, E = IcechunkError> = std::result::Result<T, E>;
 
@@ -53,7 +57,7 @@ pub enum IcechunkError {
         conflicts.len(),
         conflicts.iter().take(20).map(|c| c.to_string()).collect::<Vec<_>>().join("; ")
     )]
-    RebaseFailed { snapshot: SnapshotId, conflicts: Vec<crate::conflicts::Conflict> },
+    RebaseFailed { snapshot: SnapshotId, conflicts: Vec<Conflict> },
     #[error("cannot merge the forks: {}", conflicts.join("; "))]
     MergeConflict { conflicts: Vec<String> },
     #[error("the session is read-only: {0}")]
@@ -80,6 +84,12 @@ pub enum IcechunkError {
     ReadOnlyStorage { location: String },
     #[error("refusing the object store at {location}: {reason}")]
     UnsafeStorage { location: String, reason: String },
+}
+
+impl From<InvalidId> for IcechunkError {
+    fn from(e: InvalidId) -> Self {
+        IcechunkError::InvalidInput(e.to_string())
+    }
 }
 
 fn fmt_opt(id: &Option<SnapshotId>) -> String {

@@ -7,8 +7,9 @@ use bytes::Bytes;
 
 use crate::format::manifest::ChunkRef;
 use crate::format::snapshot::{Node, NodeKind, Snapshot};
-use crate::format::{ChunkCoords, NodeId};
-use crate::store::metadata::NodeType;
+use crate::format::txlog::TransactionLog;
+use crate::ids::{ChunkCoords, NodeId};
+use crate::zarr_json::NodeType;
 
 /// A node created or whose `zarr.json` changed in this session.
 #[derive(Debug, Clone)]
@@ -102,5 +103,38 @@ impl ChangeSet {
 
     pub fn chunk(&self, path: &str, coords: &[u32]) -> Option<&Option<ChunkRef>> {
         self.chunks.get(path).and_then(|c| c.get(coords))
+    }
+
+    /// What the change set changes relative to `base`.
+    pub fn transaction_log(&self, base: &Snapshot) -> TransactionLog {
+        let changes = self;
+        let mut log = TransactionLog::default();
+        for path in changes.deleted.keys() {
+            if let Some(node) = base.node(path) {
+                let entry = (node.id, path.clone());
+                match node.kind {
+                    NodeKind::Group => log.deleted_groups.push(entry),
+                    NodeKind::Array(_) => log.deleted_arrays.push(entry),
+                }
+            }
+        }
+        for (path, change) in &changes.nodes {
+            let entry = (change.id, path.clone());
+            match (&change.node_type, change.is_new) {
+                (NodeType::Group, true) => log.new_groups.push(entry),
+                (NodeType::Array(_), true) => log.new_arrays.push(entry),
+                (NodeType::Group, false) => log.updated_groups.push(entry),
+                (NodeType::Array(_), false) => log.updated_arrays.push(entry),
+            }
+        }
+        for (path, chunks) in &changes.chunks {
+            if chunks.is_empty() {
+                continue;
+            }
+            if let Some(node) = changes.node(base, path) {
+                log.updated_chunks.insert((node.id(), path.clone()), chunks.keys().cloned().collect());
+            }
+        }
+        log
     }
 }

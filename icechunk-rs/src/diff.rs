@@ -1,0 +1,107 @@
+//! Diffs: what changed between two versions, folded from the transaction logs of the commits
+//! between them. The result is the net change: a node created and deleted in the range
+//! appears nowhere (spec/format.md, §7).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::format::txlog::TransactionLog;
+use crate::ids::{ChunkCoords, NodeId};
+
+/// What changed between two versions (or in a session). Paths are absolute ("/a/b").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    pub new_groups: BTreeSet<String>,
+    pub new_arrays: BTreeSet<String>,
+    pub deleted_groups: BTreeSet<String>,
+    pub deleted_arrays: BTreeSet<String>,
+    pub updated_groups: BTreeSet<String>,
+    pub updated_arrays: BTreeSet<String>,
+    pub updated_chunks: BTreeMap<String, BTreeSet<ChunkCoords>>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        *self == Diff::default()
+    }
+
+    pub fn from_transaction_log(log: &TransactionLog) -> Self {
+        let mut builder = DiffBuilder::default();
+        builder.apply(log);
+        builder.finish()
+    }
+}
+
+#[derive(Default)]
+struct NodeHistory {
+    path: String,
+    is_array: bool,
+    created: bool,
+    deleted: bool,
+    updated: bool,
+    chunks: BTreeSet<ChunkCoords>,
+}
+
+/// Folds transaction logs, oldest first, into one diff, tracking nodes by id so that a node
+/// created and deleted within the range disappears.
+#[derive(Default)]
+pub struct DiffBuilder {
+    nodes: BTreeMap<NodeId, NodeHistory>,
+}
+
+impl DiffBuilder {
+    fn entry(&mut self, id: NodeId, path: &str, is_array: bool) -> &mut NodeHistory {
+        self.nodes.entry(id).or_insert_with(|| NodeHistory {
+            path: path.to_string(),
+            is_array,
+            ..Default::default()
+        })
+    }
+
+    pub fn apply(&mut self, log: &TransactionLog) {
+        for (list, is_array) in [(&log.new_groups, false), (&log.new_arrays, true)] {
+            for (id, path) in list {
+                self.entry(*id, path, is_array).created = true;
+            }
+        }
+        for (list, is_array) in [(&log.updated_groups, false), (&log.updated_arrays, true)] {
+            for (id, path) in list {
+                self.entry(*id, path, is_array).updated = true;
+            }
+        }
+        for ((id, path), coords) in &log.updated_chunks {
+            self.entry(*id, path, true).chunks.extend(coords.iter().cloned());
+        }
+        for (list, is_array) in [(&log.deleted_groups, false), (&log.deleted_arrays, true)] {
+            for (id, path) in list {
+                let node = self.entry(*id, path, is_array);
+                if node.created {
+                    self.nodes.remove(id);
+                } else {
+                    node.deleted = true;
+                    node.updated = false;
+                    node.chunks.clear();
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> Diff {
+        let mut diff = Diff::default();
+        for node in self.nodes.into_values() {
+            let path = node.path.clone();
+            match (node.is_array, node.created, node.deleted) {
+                (_, _, true) if node.is_array => diff.deleted_arrays.insert(path.clone()),
+                (_, _, true) => diff.deleted_groups.insert(path.clone()),
+                (true, true, _) => diff.new_arrays.insert(path.clone()),
+                (false, true, _) => diff.new_groups.insert(path.clone()),
+                (true, false, _) if node.updated => diff.updated_arrays.insert(path.clone()),
+                (false, false, _) if node.updated => diff.updated_groups.insert(path.clone()),
+                _ => false,
+            };
+            if !node.deleted && !node.chunks.is_empty() {
+                diff.updated_chunks.entry(path).or_default().extend(node.chunks);
+            }
+        }
+        diff
+    }
+}
