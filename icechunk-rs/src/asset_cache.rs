@@ -275,14 +275,19 @@ impl AssetCache {
         if wanted.is_empty() {
             return Ok(Bytes::new());
         }
-        let missing = || IcechunkError::corrupt(&path, format!("the object holding chunk `{key}` is missing"));
+        let missing =
+            || IcechunkError::corrupt(&path, format!("the object holding chunk `{key}` is missing"));
         let table = async {
             cached(&self.block_tables, *id, async {
                 let at = BlockTable::position(chunk.length, block_size_log2)
                     .map_err(|e| IcechunkError::corrupt(&path, e.to_string()))?;
-                let stored =
-                    self.storage.get_range(&path, offset + at.start..offset + at.end).await?.ok_or_else(missing)?;
-                let table = BlockTable::decode(&path, &stored, chunk.length, block_size_log2, chunk.checksum)?;
+                let stored = self
+                    .storage
+                    .get_range(&path, offset + at.start..offset + at.end)
+                    .await?
+                    .ok_or_else(missing)?;
+                let table =
+                    BlockTable::decode(&path, &stored, chunk.length, block_size_log2, chunk.checksum)?;
                 Ok(Arc::new(table))
             })
             .await
@@ -290,7 +295,10 @@ impl AssetCache {
         // The blocks are known from the range alone, so they are fetched together with the table.
         let covering = chunk::covering(chunk.length, block_size_log2, &wanted);
         let blocks = async {
-            self.storage.get_range(&path, offset + covering.start..offset + covering.end).await?.ok_or_else(missing)
+            self.storage
+                .get_range(&path, offset + covering.start..offset + covering.end)
+                .await?
+                .ok_or_else(missing)
         };
         let (table, blocks) = futures::try_join!(table, blocks)?;
         table.verify(&path, &covering, &blocks)?;

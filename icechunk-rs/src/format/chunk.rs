@@ -141,7 +141,10 @@ impl BlockTable {
             stored.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
         let table = BlockTable { block_size_log2, length, crcs };
         if table.combined() != whole {
-            return Err(IcechunkError::corrupt(object, "the block table does not match the chunk's checksum"));
+            return Err(IcechunkError::corrupt(
+                object,
+                "the block table does not match the chunk's checksum",
+            ));
         }
         Ok(table)
     }
@@ -171,7 +174,10 @@ impl BlockTable {
         }
         for (i, part) in bytes.chunks(block).enumerate() {
             if self.crcs.get(first + i) != Some(&checksum(part)) {
-                return Err(IcechunkError::corrupt(object, format!("checksum mismatch in block {}", first + i)));
+                return Err(IcechunkError::corrupt(
+                    object,
+                    format!("checksum mismatch in block {}", first + i),
+                ));
             }
         }
         Ok(())

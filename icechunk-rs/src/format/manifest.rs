@@ -7,10 +7,10 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
-use super::header::{self, ObjectType};
 use super::fb;
-use crate::ids::{ChunkCoords, ChunkId, ManifestId, NodeId};
+use super::header::{self, ObjectType};
 use crate::error::{IcechunkError, Result};
+use crate::ids::{ChunkCoords, ChunkId, ManifestId, NodeId};
 
 /// Where a chunk's bytes live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,11 @@ pub enum ChunkLocation {
     Inline(Bytes),
     /// Bytes `offset..offset + length` of object `chunks/<id>`, followed there by a table of
     /// block checksums when `block_size_log2` > 0 (see [`super::chunk`]).
-    Object { id: ChunkId, offset: u64, block_size_log2: u8 },
+    Object {
+        id: ChunkId,
+        offset: u64,
+        block_size_log2: u8,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::header::{self, ObjectType};
 use super::fb;
-use crate::ids::{ManifestId, NodeId, SnapshotId};
+use super::header::{self, ObjectType};
 use crate::error::{IcechunkError, Result};
+use crate::ids::{ManifestId, NodeId, SnapshotId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardInfo {

@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-use super::header::{self, ObjectType};
 use super::fb;
-use crate::ids::{ChunkCoords, NodeId, SnapshotId};
+use super::header::{self, ObjectType};
 use crate::error::{IcechunkError, Result};
+use crate::ids::{ChunkCoords, NodeId, SnapshotId};
 
 /// A node a commit touched: its id and path.
 pub type ChangedNode = (NodeId, String);

@@ -198,7 +198,12 @@ impl Session {
     }
 
     /// A chunk's bytes, or a range of them. `key` names the chunk in errors.
-    pub(crate) async fn read_chunk(&self, key: &str, chunk: &ChunkRef, range: Option<ByteRange>) -> Result<Bytes> {
+    pub(crate) async fn read_chunk(
+        &self,
+        key: &str,
+        chunk: &ChunkRef,
+        range: Option<ByteRange>,
+    ) -> Result<Bytes> {
         if let Some(bytes) = self.uploading(chunk) {
             return Ok(range.map_or(bytes.clone(), |r| r.slice(bytes)));
         }
