@@ -5,11 +5,15 @@
 
 mod cloud;
 mod config;
+mod config_class;
+mod conflicts;
 mod conversions;
+mod diff;
 mod errors;
 mod repository;
 mod runtime;
 mod session;
+mod storage;
 mod store;
 
 use pyo3::prelude::*;
@@ -17,8 +21,11 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _icechunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    storage::register(m)?;
     config::register(m)?;
     cloud::register(m)?;
+    conflicts::register(m)?;
+    diff::register(m)?;
     repository::register(m)?;
     session::register(m)?;
     store::register(m)?;

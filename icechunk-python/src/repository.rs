@@ -1,4 +1,4 @@
-//! `Repository` and what it returns: `SnapshotInfo`, `Diff`, the ancestry iterator.
+//! `Repository` and what it returns: `SnapshotInfo`, the ancestry iterator.
 //!
 //! Every method is synchronous for Python: it releases the GIL and blocks on the core's
 //! future (see `runtime::block_on`).
@@ -9,15 +9,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
-use icechunk::{Diff, Repository, RepositoryConfig, SnapshotInfo, Storage};
+use icechunk::{Repository, RepositoryConfig, SnapshotInfo, Storage};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PySet, PyTuple};
+use pyo3::types::{PyDict, PySet};
 
-use crate::config::{PyRepositoryConfig, PyStorage};
+use crate::config::PyRepositoryConfig;
 use crate::conversions::{map_to_py, parse_snapshot_id, version_info};
+use crate::diff::PyDiff;
 use crate::errors::CoreResultExt;
-use crate::runtime::{block_on, runtime};
+use crate::runtime::block_on;
 use crate::session::PySession;
+use crate::storage::PyStorage;
 
 #[pyclass(name = "PyRepository", module = "icechunk._icechunk", frozen)]
 pub struct PyRepository {
@@ -27,8 +29,8 @@ pub struct PyRepository {
 fn storage_and_config(
     storage: &PyStorage,
     config: Option<&PyRepositoryConfig>,
-) -> (Arc<dyn Storage>, Option<RepositoryConfig>) {
-    (storage.storage.clone(), config.map(RepositoryConfig::from))
+) -> PyResult<(Arc<dyn Storage>, Option<RepositoryConfig>)> {
+    Ok((storage.storage.clone(), config.map(PyRepositoryConfig::to_core).transpose()?))
 }
 
 #[pymethods]
@@ -36,7 +38,7 @@ impl PyRepository {
     #[staticmethod]
     #[pyo3(signature = (storage, config=None))]
     fn create(py: Python<'_>, storage: &PyStorage, config: Option<PyRepositoryConfig>) -> PyResult<Self> {
-        let (storage, config) = storage_and_config(storage, config.as_ref());
+        let (storage, config) = storage_and_config(storage, config.as_ref())?;
         let repo = block_on(py, Repository::create(storage, config)).py()?;
         Ok(PyRepository { repo })
     }
@@ -44,7 +46,7 @@ impl PyRepository {
     #[staticmethod]
     #[pyo3(signature = (storage, config=None))]
     fn open(py: Python<'_>, storage: &PyStorage, config: Option<PyRepositoryConfig>) -> PyResult<Self> {
-        let (storage, config) = storage_and_config(storage, config.as_ref());
+        let (storage, config) = storage_and_config(storage, config.as_ref())?;
         let repo = block_on(py, Repository::open(storage, config)).py()?;
         Ok(PyRepository { repo })
     }
@@ -56,7 +58,7 @@ impl PyRepository {
         storage: &PyStorage,
         config: Option<PyRepositoryConfig>,
     ) -> PyResult<Self> {
-        let (storage, config) = storage_and_config(storage, config.as_ref());
+        let (storage, config) = storage_and_config(storage, config.as_ref())?;
         let repo = block_on(py, Repository::open_or_create(storage, config)).py()?;
         Ok(PyRepository { repo })
     }
@@ -156,10 +158,7 @@ impl PyRepository {
     ) -> PyResult<PyDiff> {
         let from = version_info(from_branch, from_tag, from_snapshot_id, None)?;
         let to = version_info(to_branch, to_tag, to_snapshot_id, None)?;
-        // The core's diff future is not `Send` (rustc cannot prove it through a closure
-        // with higher-ranked lifetimes), so build it inside the GIL-free closure.
-        let repo = self.repo.clone();
-        let diff = py.detach(move || runtime().block_on(async move { repo.diff(&from, &to).await })).py()?;
+        let diff = block_on(py, self.repo.diff(&from, &to)).py()?;
         Ok(PyDiff(diff))
     }
 
@@ -300,90 +299,9 @@ impl PyAncestry {
     }
 }
 
-/// What changed between two versions (or in a session). Paths are absolute ("/a/b").
-#[pyclass(name = "Diff", module = "icechunk._icechunk", frozen)]
-pub struct PyDiff(pub Diff);
-
-#[pymethods]
-impl PyDiff {
-    #[getter]
-    fn new_groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PySet>> {
-        PySet::new(py, &self.0.new_groups)
-    }
-    #[getter]
-    fn new_arrays<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PySet>> {
-        PySet::new(py, &self.0.new_arrays)
-    }
-    #[getter]
-    fn deleted_groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PySet>> {
-        PySet::new(py, &self.0.deleted_groups)
-    }
-    #[getter]
-    fn deleted_arrays<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PySet>> {
-        PySet::new(py, &self.0.deleted_arrays)
-    }
-    #[getter]
-    fn updated_groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PySet>> {
-        PySet::new(py, &self.0.updated_groups)
-    }
-    #[getter]
-    fn updated_arrays<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PySet>> {
-        PySet::new(py, &self.0.updated_arrays)
-    }
-    /// Array path -> sorted list of the chunk coordinates (tuples) written.
-    #[getter]
-    fn updated_chunks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let out = PyDict::new(py);
-        for (path, coords) in &self.0.updated_chunks {
-            let list = PyList::empty(py);
-            for c in coords {
-                list.append(PyTuple::new(py, c)?)?;
-            }
-            out.set_item(path, list)?;
-        }
-        Ok(out)
-    }
-    fn is_empty(&self) -> bool {
-        let d = &self.0;
-        d.new_groups.is_empty()
-            && d.new_arrays.is_empty()
-            && d.deleted_groups.is_empty()
-            && d.deleted_arrays.is_empty()
-            && d.updated_groups.is_empty()
-            && d.updated_arrays.is_empty()
-            && d.updated_chunks.is_empty()
-    }
-    fn __repr__(&self) -> String {
-        let d = &self.0;
-        let chunks: usize = d.updated_chunks.values().map(|c| c.len()).sum();
-        format!(
-            "Diff(new_groups={}, new_arrays={}, deleted_groups={}, deleted_arrays={}, \
-             updated_groups={}, updated_arrays={}, updated_chunks=<{} chunks in {} arrays>)",
-            py_set(&d.new_groups),
-            py_set(&d.new_arrays),
-            py_set(&d.deleted_groups),
-            py_set(&d.deleted_arrays),
-            py_set(&d.updated_groups),
-            py_set(&d.updated_arrays),
-            chunks,
-            d.updated_chunks.len()
-        )
-    }
-}
-
-/// A set of paths as Python shows one.
-fn py_set(paths: &std::collections::BTreeSet<String>) -> String {
-    if paths.is_empty() {
-        return "set()".to_string();
-    }
-    let items: Vec<String> = paths.iter().map(|p| format!("'{p}'")).collect();
-    format!("{{{}}}", items.join(", "))
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRepository>()?;
     m.add_class::<PySnapshotInfo>()?;
     m.add_class::<PyAncestry>()?;
-    m.add_class::<PyDiff>()?;
     Ok(())
 }

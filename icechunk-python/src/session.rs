@@ -1,13 +1,14 @@
 //! `Session`: one version of the repository, read-only or with uncommitted changes.
 
-use icechunk::conflicts::{BasicConflictSolver, ConflictDetector, ConflictSolver, VersionSelection};
+use icechunk::store::Store;
 use icechunk::Session;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::conflicts::PyConflictSolver;
 use crate::conversions::dict_to_json;
-use crate::errors::{invalid_input, CoreResultExt};
-use crate::repository::PyDiff;
+use crate::diff::PyDiff;
+use crate::errors::CoreResultExt;
 use crate::runtime::block_on;
 use crate::store::PyStore;
 
@@ -53,8 +54,8 @@ impl PySession {
     }
 
     /// Write the changes as a new snapshot and move the branch to it; returns its id.
-    /// With `rebase_with` (a solver spec, see `solver_from_spec`), a moved branch is
-    /// rebased onto and the commit retried, up to `rebase_tries` times.
+    /// With `rebase_with` (a conflict solver), a moved branch is rebased onto and the
+    /// commit retried, up to `rebase_tries` times.
     #[pyo3(signature = (message, metadata=None, allow_empty=false, rebase_with=None, rebase_tries=1000))]
     fn commit(
         &self,
@@ -62,14 +63,14 @@ impl PySession {
         message: &str,
         metadata: Option<&Bound<'_, PyDict>>,
         allow_empty: bool,
-        rebase_with: Option<(String, u8, bool, bool)>,
+        rebase_with: Option<PyRef<'_, PyConflictSolver>>,
         rebase_tries: u32,
     ) -> PyResult<String> {
         let metadata = metadata.map(dict_to_json).transpose()?;
         let id = match rebase_with {
             None => block_on(py, self.session.commit(message, metadata, allow_empty)).py()?,
-            Some(spec) => {
-                let solver = solver_from_spec(spec)?;
+            Some(solver) => {
+                let solver = solver.solver.clone();
                 let fut = self.session.commit_rebasing(
                     message,
                     metadata,
@@ -84,8 +85,8 @@ impl PySession {
     }
 
     /// Move the base to the branch tip, keeping the changes as the solver decides.
-    fn rebase(&self, py: Python<'_>, solver: (String, u8, bool, bool)) -> PyResult<()> {
-        let solver = solver_from_spec(solver)?;
+    fn rebase(&self, py: Python<'_>, solver: PyRef<'_, PyConflictSolver>) -> PyResult<()> {
+        let solver = solver.solver.clone();
         block_on(py, self.session.rebase(solver.as_ref())).py()
     }
 
@@ -119,31 +120,7 @@ impl PySession {
     }
 
     fn store(&self) -> PyStore {
-        PyStore::new(self.session.store())
-    }
-}
-
-/// A solver from its Python description: `(kind, on_chunk_conflict, fail_on_delete_of_updated_array,
-/// fail_on_delete_of_updated_group)`, kind "detector" or "basic", on_chunk_conflict 0 = Fail,
-/// 1 = UseOurs, 2 = UseTheirs.
-fn solver_from_spec(spec: (String, u8, bool, bool)) -> PyResult<Box<dyn ConflictSolver>> {
-    let (kind, on_chunk, fail_array, fail_group) = spec;
-    match kind.as_str() {
-        "detector" => Ok(Box::new(ConflictDetector)),
-        "basic" => {
-            let on_chunk_conflict = match on_chunk {
-                0 => VersionSelection::Fail,
-                1 => VersionSelection::UseOurs,
-                2 => VersionSelection::UseTheirs,
-                other => return Err(invalid_input(format!("unknown version selection {other}"))),
-            };
-            Ok(Box::new(BasicConflictSolver {
-                on_chunk_conflict,
-                fail_on_delete_of_updated_array: fail_array,
-                fail_on_delete_of_updated_group: fail_group,
-            }))
-        }
-        other => Err(invalid_input(format!("unknown conflict solver `{other}`"))),
+        PyStore::new(Store::new(self.session.clone()))
     }
 }
 

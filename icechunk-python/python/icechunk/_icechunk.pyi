@@ -6,8 +6,13 @@ import os
 from collections.abc import Awaitable, Generator
 from typing import Any, Self, final
 
+from typing_extensions import disjoint_base
+
 __all__ = [
     "AncestryIterator",
+    "BasicConflictSolver",
+    "ConflictDetector",
+    "ConflictSolver",
     "Diff",
     "Finished",
     "NetworkOptions",
@@ -17,6 +22,7 @@ __all__ = [
     "RepositoryConfig",
     "SnapshotInfo",
     "Storage",
+    "VersionSelection",
     "__version__",
     "_storage_from_state",
     "azure_storage",
@@ -180,6 +186,50 @@ class RepositoryConfig:
     def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, int]]: ...
 
 @final
+class VersionSelection:
+    """Which side wins a chunk both sides wrote."""
+
+    Fail: VersionSelection
+    UseOurs: VersionSelection
+    UseTheirs: VersionSelection
+    def __new__(cls, value: int) -> Self: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+    def __int__(self) -> int: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@disjoint_base
+class ConflictSolver:
+    """The base class of conflict solvers; use ``ConflictDetector`` or ``BasicConflictSolver``."""
+
+@final
+class ConflictDetector(ConflictSolver):
+    """Fails the rebase on any conflict; disjoint changes rebase cleanly."""
+
+    def __new__(cls) -> Self: ...
+
+@final
+class BasicConflictSolver(ConflictSolver):
+    """Settles chunks both sides wrote per ``on_chunk_conflict``; our deletion of a node they
+    updated wins unless told to fail. Other conflicts fail."""
+
+    def __new__(
+        cls,
+        *,
+        on_chunk_conflict: VersionSelection = ...,
+        fail_on_delete_of_updated_array: bool = False,
+        fail_on_delete_of_updated_group: bool = False,
+    ) -> Self: ...
+    @property
+    def on_chunk_conflict(self) -> VersionSelection: ...
+    @property
+    def fail_on_delete_of_updated_array(self) -> bool: ...
+    @property
+    def fail_on_delete_of_updated_group(self) -> bool: ...
+
+@final
 class SnapshotInfo:
     @property
     def id(self) -> str: ...
@@ -291,10 +341,10 @@ class PySession:
         message: str,
         metadata: dict[str, Any] | None = None,
         allow_empty: bool = False,
-        rebase_with: tuple[str, int, bool, bool] | None = None,
+        rebase_with: ConflictSolver | None = None,
         rebase_tries: int = 1000,
     ) -> str: ...
-    def rebase(self, solver: tuple[str, int, bool, bool]) -> None: ...
+    def rebase(self, solver: ConflictSolver) -> None: ...
     @property
     def is_fork(self) -> bool: ...
     def fork(self) -> PySession: ...

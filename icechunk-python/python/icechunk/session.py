@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from icechunk._icechunk import ConflictSolver as _ConflictSolver
 from icechunk._icechunk import Diff, PySession
 from icechunk.errors import SessionStateError
 from icechunk.store import IcechunkStore
@@ -90,8 +91,8 @@ class Session:
         ``ConflictError``, or with ``rebase_with`` a rebase with that solver and another
         try, up to ``rebase_tries`` times (``RebaseFailedError`` if the solver fails).
         """
-        spec = None if rebase_with is None else _solver_spec(rebase_with)
-        return self._session.commit(message, metadata, allow_empty, spec, rebase_tries)
+        solver = None if rebase_with is None else _solver(rebase_with)
+        return self._session.commit(message, metadata, allow_empty, solver, rebase_tries)
 
     def rebase(self, solver: ConflictSolver) -> None:
         """Move this session onto the current branch tip, replaying its changes on each
@@ -100,7 +101,7 @@ class Session:
         Raises ``RebaseFailedError`` (listing the conflicts) when the solver cannot settle
         them; the session is then left as it was.
         """
-        self._session.rebase(_solver_spec(solver))
+        self._session.rebase(_solver(solver))
 
     # ---- distributed writes ------------------------------------------------------------
     def fork(self) -> Session:
@@ -155,12 +156,10 @@ def _readonly_session(repository: Repository, snapshot_id: str) -> Session:
     return repository.readonly_session(snapshot_id=snapshot_id)
 
 
-def _solver_spec(solver: ConflictSolver) -> tuple[str, int, bool, bool]:
-    from icechunk.conflicts import ConflictSolver
-
-    if not isinstance(solver, ConflictSolver):
+def _solver(solver: ConflictSolver) -> ConflictSolver:
+    if not isinstance(solver, _ConflictSolver):
         raise TypeError(
             "expected a conflict solver (icechunk.ConflictDetector() or "
             f"icechunk.BasicConflictSolver(...)), got {type(solver).__name__}"
         )
-    return solver._spec()
+    return solver
