@@ -30,5 +30,9 @@ fn _icechunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     session::register(m)?;
     store::register(m)?;
     m.add_class::<runtime::Finished>()?;
+    // Before the interpreter finalizes, runtime threads must stop calling into it (see
+    // the `runtime` module docs).
+    let exiting = wrap_pyfunction!(runtime::python_exiting, m)?;
+    m.py().import("atexit")?.call_method1("register", (exiting,))?;
     Ok(())
 }
