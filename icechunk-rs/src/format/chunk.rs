@@ -157,7 +157,7 @@ impl BlockTable {
         let mut crc = first;
         for (i, &next) in rest.iter().enumerate() {
             crc = if i + 1 == rest.len() {
-                crc32c::crc32c_combine(crc, next, last_len as usize)
+                Shift::new(last_len).apply(crc) ^ next
             } else {
                 shift.apply(crc) ^ next
             };
@@ -189,17 +189,45 @@ impl BlockTable {
     }
 }
 
-/// Appending `n` bytes to a CRC-32C is linear in the CRC: shifting by one block is the XOR of
-/// the shifts of the CRC's set bits, computed once per table.
-struct Shift([u32; 32]);
+/// Appending `n` bytes to a CRC-32C multiplies it by `x^(8n)` modulo the CRC polynomial,
+/// in the reflected bit order CRC-32C is computed in: `crc(A || B) = crc(A)·x^(8|B|) + crc(B)`.
+/// So combining a table costs one carry-less product per block.
+struct Shift(u32);
+
+/// CRC-32C's polynomial, reflected.
+const POLY: u32 = 0x82F6_3B78;
+
+/// `a·b mod P`, reflected (`1 << 31` is `x^0`).
+fn multiply(a: u32, mut b: u32) -> u32 {
+    let (mut a, mut product) = (a, 0u32);
+    while a != 0 {
+        if a & (1 << 31) != 0 {
+            product ^= b;
+        }
+        a <<= 1;
+        b = if b & 1 != 0 { (b >> 1) ^ POLY } else { b >> 1 };
+    }
+    product
+}
 
 impl Shift {
+    /// `x^(8n) mod P`, from the squares `x^(8·2^k)` (computed once per process).
     fn new(n: u64) -> Self {
-        Shift(std::array::from_fn(|bit| crc32c::crc32c_combine(1 << bit, 0, n as usize)))
+        static SQUARES: std::sync::OnceLock<[u32; 64]> = std::sync::OnceLock::new();
+        let squares = SQUARES.get_or_init(|| {
+            let mut squares = [0u32; 64];
+            squares[0] = 1 << (31 - 8); // x^8
+            for k in 1..64 {
+                squares[k] = multiply(squares[k - 1], squares[k - 1]);
+            }
+            squares
+        });
+        let power = (0..64).filter(|k| n & (1 << k) != 0).fold(1 << 31, |p, k| multiply(p, squares[k]));
+        Shift(power)
     }
 
     fn apply(&self, crc: u32) -> u32 {
-        (0..32).filter(|bit| crc & (1 << bit) != 0).fold(0, |acc, bit| acc ^ self.0[bit])
+        multiply(self.0, crc)
     }
 }
 
@@ -238,6 +266,16 @@ mod tests {
                 let mut flipped = part.to_vec();
                 flipped[part.len() / 2] ^= 1;
                 assert!(table.verify("c", &covering, &flipped).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn shifting_is_combining_with_zero_bytes() {
+        for n in [1u64, 7, 16384, 1 << 20] {
+            let shift = Shift::new(n);
+            for crc in [0u32, 1, 0xDEAD_BEEF, u32::MAX, 0x8000_0000] {
+                assert_eq!(shift.apply(crc), crc32c::crc32c_combine(crc, 0, n as usize), "n={n} crc={crc:x}");
             }
         }
     }
