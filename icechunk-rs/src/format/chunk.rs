@@ -1,7 +1,7 @@
 //! Chunk objects, and how a byte range of a chunk is read and verified.
 //!
 //! A chunk object holds the chunk's bytes; when the chunk is larger than one block, a table of
-//! block checksums follows them (spec/format.md, §6.5):
+//! block checksums follows them (spec/format.md, §6.4):
 //!
 //! ```text
 //! data (length bytes) || CRC-32C of block 0 || CRC-32C of block 1 || ...   (u32 little-endian)
