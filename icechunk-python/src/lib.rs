@@ -15,6 +15,7 @@ mod runtime;
 mod session;
 mod storage;
 mod store;
+mod twins;
 
 use pyo3::prelude::*;
 

@@ -11,6 +11,7 @@ use crate::diff::PyDiff;
 use crate::errors::CoreResultExt;
 use crate::runtime::block_on;
 use crate::store::PyStore;
+use crate::twins::twins;
 
 #[pyclass(name = "PySession", module = "icechunk._icechunk", frozen)]
 pub struct PySession {
@@ -53,43 +54,6 @@ impl PySession {
         self.session.discard_changes().py()
     }
 
-    /// Write the changes as a new snapshot and move the branch to it; returns its id.
-    /// With `rebase_with` (a conflict solver), a moved branch is rebased onto and the
-    /// commit retried, up to `rebase_tries` times.
-    #[pyo3(signature = (message, metadata=None, allow_empty=false, rebase_with=None, rebase_tries=1000))]
-    fn commit(
-        &self,
-        py: Python<'_>,
-        message: &str,
-        metadata: Option<&Bound<'_, PyDict>>,
-        allow_empty: bool,
-        rebase_with: Option<PyRef<'_, PyConflictSolver>>,
-        rebase_tries: u32,
-    ) -> PyResult<String> {
-        let metadata = metadata.map(dict_to_json).transpose()?;
-        let id = match rebase_with {
-            None => block_on(py, self.session.commit(message, metadata, allow_empty)).py()?,
-            Some(solver) => {
-                let solver = solver.solver.clone();
-                let fut = self.session.commit_rebasing(
-                    message,
-                    metadata,
-                    allow_empty,
-                    solver.as_ref(),
-                    rebase_tries,
-                );
-                block_on(py, fut).py()?
-            }
-        };
-        Ok(id.to_string())
-    }
-
-    /// Move the base to the branch tip, keeping the changes as the solver decides.
-    fn rebase(&self, py: Python<'_>, solver: PyRef<'_, PyConflictSolver>) -> PyResult<()> {
-        let solver = solver.solver.clone();
-        block_on(py, self.session.rebase(solver.as_ref())).py()
-    }
-
     #[getter]
     fn is_fork(&self) -> bool {
         self.session.is_fork()
@@ -98,12 +62,6 @@ impl PySession {
     /// A writable session for a worker; merge it back with `merge`.
     fn fork(&self) -> PyResult<PySession> {
         Ok(PySession::new(self.session.fork().py()?))
-    }
-
-    /// Fold the changes of `forks` into this session (all or nothing).
-    fn merge(&self, forks: Vec<PyRef<'_, PySession>>) -> PyResult<()> {
-        let forks: Vec<Session> = forks.iter().map(|f| f.session.clone()).collect();
-        self.session.merge(&forks).py()
     }
 
     /// The session as bytes for another process (forks and read-only sessions only).
@@ -121,6 +79,50 @@ impl PySession {
 
     fn store(&self) -> PyStore {
         PyStore::new(Store::new(self.session.clone()))
+    }
+}
+
+twins! {
+    impl PySession {
+        /// Write the changes as a new snapshot and move the branch to it; returns its id.
+        /// With `rebase_with` (a conflict solver), a moved branch is rebased onto and the
+        /// commit retried, up to `rebase_tries` times.
+        #[pyo3(signature = (message, metadata=None, *, rebase_with=None, rebase_tries=1000, allow_empty=false))]
+        fn commit / commit_async(
+            &self,
+            message: String,
+            metadata: Option<Bound<'_, PyDict>>,
+            rebase_with: Option<PyRef<'_, PyConflictSolver>>,
+            rebase_tries: u32,
+            allow_empty: bool,
+        ) -> String {
+            let session = self.session.clone();
+            let metadata = metadata.as_ref().map(dict_to_json).transpose();
+            let solver = rebase_with.map(|solver| solver.solver.clone());
+            async move {
+                let metadata = metadata?;
+                let id = match solver {
+                    None => session.commit(&message, metadata, allow_empty).await,
+                    Some(solver) => {
+                        session.commit_rebasing(&message, metadata, allow_empty, solver.as_ref(), rebase_tries).await
+                    }
+                };
+                Ok(id.py()?.to_string())
+            }
+        }
+
+        /// Move the base to the branch tip, keeping the changes as the solver decides.
+        fn rebase / rebase_async(&self, solver: PyRef<'_, PyConflictSolver>) -> () {
+            let (session, solver) = (self.session.clone(), solver.solver.clone());
+            async move { session.rebase(solver.as_ref()).await.py() }
+        }
+
+        /// Fold the changes of `forks` into this session (all or nothing).
+        fn merge / merge_async(&self, forks: Vec<PyRef<'_, PySession>>) -> () {
+            let session = self.session.clone();
+            let forks: Vec<Session> = forks.iter().map(|f| f.session.clone()).collect();
+            async move { session.merge(&forks).py() }
+        }
     }
 }
 

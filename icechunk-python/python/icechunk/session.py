@@ -81,9 +81,10 @@ class Session:
         self,
         message: str,
         metadata: dict[str, Any] | None = None,
-        allow_empty: bool = False,
+        *,
         rebase_with: ConflictSolver | None = None,
         rebase_tries: int = 1_000,
+        allow_empty: bool = False,
     ) -> str:
         """Write the changes as a new snapshot and move the branch to it, atomically.
 
@@ -92,7 +93,32 @@ class Session:
         try, up to ``rebase_tries`` times (``RebaseFailedError`` if the solver fails).
         """
         solver = None if rebase_with is None else _solver(rebase_with)
-        return self._session.commit(message, metadata, allow_empty, solver, rebase_tries)
+        return self._session.commit(
+            message,
+            metadata,
+            rebase_with=solver,
+            rebase_tries=rebase_tries,
+            allow_empty=allow_empty,
+        )
+
+    async def commit_async(
+        self,
+        message: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        rebase_with: ConflictSolver | None = None,
+        rebase_tries: int = 1_000,
+        allow_empty: bool = False,
+    ) -> str:
+        """``commit`` for asyncio: the event loop runs other tasks meanwhile."""
+        solver = None if rebase_with is None else _solver(rebase_with)
+        return await self._session.commit_async(
+            message,
+            metadata,
+            rebase_with=solver,
+            rebase_tries=rebase_tries,
+            allow_empty=allow_empty,
+        )
 
     def rebase(self, solver: ConflictSolver) -> None:
         """Move this session onto the current branch tip, replaying its changes on each
@@ -102,6 +128,9 @@ class Session:
         them; the session is then left as it was.
         """
         self._session.rebase(_solver(solver))
+
+    async def rebase_async(self, solver: ConflictSolver) -> None:
+        await self._session.rebase_async(_solver(solver))
 
     # ---- distributed writes ------------------------------------------------------------
     def fork(self) -> Session:
@@ -117,10 +146,10 @@ class Session:
         Raises ``ConflictError`` if two of them (or a fork and this session) wrote the
         same chunk or different metadata for one node.
         """
-        for fork in forks:
-            if not isinstance(fork, Session):
-                raise TypeError(f"Session.merge takes sessions, got {type(fork).__name__}")
-        self._session.merge([fork._session for fork in forks])
+        self._session.merge(_cores(forks))
+
+    async def merge_async(self, *forks: Session) -> None:
+        await self._session.merge_async(_cores(forks))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Session):
@@ -150,6 +179,13 @@ class Session:
         if not self.read_only:
             raise SessionStateError(_PICKLE_WRITABLE)
         return (_readonly_session, (self._repository, self.snapshot_id))
+
+
+def _cores(forks: tuple[Session, ...]) -> list[PySession]:
+    for fork in forks:
+        if not isinstance(fork, Session):
+            raise TypeError(f"Session.merge takes sessions, got {type(fork).__name__}")
+    return [fork._session for fork in forks]
 
 
 def _readonly_session(repository: Repository, snapshot_id: str) -> Session:
