@@ -17,8 +17,6 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// from anywhere else this is a clear error, never a panic or a silent change of behaviour.
 pub(crate) fn current_runtime() -> Result<tokio::runtime::Handle> {
     tokio::runtime::Handle::try_current().map_err(|_| {
-        IcechunkError::SessionState(
-            "the engine runs on tokio: call it from inside a tokio runtime".into(),
-        )
+        IcechunkError::SessionState("the engine runs on tokio: call it from inside a tokio runtime".into())
     })
 }

@@ -23,8 +23,10 @@ use crate::error::{IcechunkError, Result};
 pub const MIN_BLOCK_SIZE_LOG2: u8 = 14;
 /// Larger chunks get larger blocks, so that a table has at most this many entries (16 KiB).
 pub const MAX_BLOCKS: u64 = 4096;
-/// The largest block size a reader accepts (1 GiB); anything above is corrupt.
+/// The largest block a writer uses (1 GiB: chunks of up to 4 TiB keep 4096 blocks at most).
 pub const MAX_BLOCK_SIZE_LOG2: u8 = 30;
+/// Readers accept any block size from 2^1 to 2^63 (spec §6.4: above 63 is corrupt).
+pub const MAX_READ_BLOCK_SIZE_LOG2: u8 = 63;
 
 /// CRC-32C of chunk bytes, as kept in chunk references.
 pub fn checksum(bytes: &[u8]) -> u32 {
@@ -79,9 +81,7 @@ pub fn encode_object(data: &Bytes, block_size_log2: u8) -> Bytes {
     let table = BlockTable::compute(data, block_size_log2);
     let mut out = BytesMut::with_capacity(data.len() + 4 * table.crcs.len());
     out.put_slice(data);
-    for crc in &table.crcs {
-        out.put_u32_le(*crc);
-    }
+    out.put_slice(&table.encode());
     out.freeze()
 }
 
@@ -90,7 +90,7 @@ pub fn encode_object(data: &Bytes, block_size_log2: u8) -> Bytes {
 pub fn covering(length: u64, block_size_log2: u8, range: &Range<u64>) -> Range<u64> {
     let block = 1u64 << block_size_log2;
     let start = range.start / block * block;
-    let end = (range.end.div_ceil(block) * block).min(length);
+    let end = range.end.div_ceil(block).saturating_mul(block).min(length);
     start..end.max(start)
 }
 
@@ -116,16 +116,30 @@ impl BlockTable {
         1 << self.block_size_log2
     }
 
+    /// The table as stored after the chunk's bytes: the block checksums, `u32` little-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        self.crcs.iter().flat_map(|crc| crc.to_le_bytes()).collect()
+    }
+
+    /// The CRC-32C of each block, in order.
+    pub fn crcs(&self) -> &[u32] {
+        &self.crcs
+    }
+
     /// Where the table of a chunk of `length` bytes sits in its object, relative to the chunk's
     /// first byte.
     pub fn position(length: u64, block_size_log2: u8) -> Result<Range<u64>> {
-        if !(MIN_BLOCK_SIZE_LOG2..=MAX_BLOCK_SIZE_LOG2).contains(&block_size_log2) {
+        if !(1..=MAX_READ_BLOCK_SIZE_LOG2).contains(&block_size_log2) {
             return Err(IcechunkError::InvalidInput(format!(
-                "block size 2^{block_size_log2} is outside 2^{MIN_BLOCK_SIZE_LOG2}..=2^{MAX_BLOCK_SIZE_LOG2}"
+                "block size 2^{block_size_log2} is outside 2^1..=2^{MAX_READ_BLOCK_SIZE_LOG2}"
             )));
         }
         let entries = length.div_ceil(1 << block_size_log2);
-        Ok(length..length + 4 * entries)
+        entries
+            .checked_mul(4)
+            .and_then(|table| length.checked_add(table))
+            .map(|end| length..end)
+            .ok_or_else(|| IcechunkError::InvalidInput(format!("a chunk of {length} bytes is too long")))
     }
 
     /// Decodes a table fetched from its object and checks it against the chunk's checksum:
@@ -141,7 +155,10 @@ impl BlockTable {
             stored.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
         let table = BlockTable { block_size_log2, length, crcs };
         if table.combined() != whole {
-            return Err(IcechunkError::corrupt(object, "the block table does not match the chunk's checksum"));
+            return Err(IcechunkError::corrupt(
+                object,
+                "the block table does not match the chunk's checksum",
+            ));
         }
         Ok(table)
     }
@@ -154,7 +171,7 @@ impl BlockTable {
         let mut crc = first;
         for (i, &next) in rest.iter().enumerate() {
             crc = if i + 1 == rest.len() {
-                crc32c::crc32c_combine(crc, next, last_len as usize)
+                Shift::new(last_len).apply(crc) ^ next
             } else {
                 shift.apply(crc) ^ next
             };
@@ -171,7 +188,10 @@ impl BlockTable {
         }
         for (i, part) in bytes.chunks(block).enumerate() {
             if self.crcs.get(first + i) != Some(&checksum(part)) {
-                return Err(IcechunkError::corrupt(object, format!("checksum mismatch in block {}", first + i)));
+                return Err(IcechunkError::corrupt(
+                    object,
+                    format!("checksum mismatch in block {}", first + i),
+                ));
             }
         }
         Ok(())
@@ -183,17 +203,43 @@ impl BlockTable {
     }
 }
 
-/// Appending `n` bytes to a CRC-32C is linear in the CRC: shifting by one block is the XOR of
-/// the shifts of the CRC's set bits, computed once per table.
-struct Shift([u32; 32]);
+/// Appending `n` zero bytes to a message multiplies its CRC-32C by `x^(8n)` modulo the CRC
+/// polynomial (spec §6.4, `shift`). The factor is computed once per table, in O(log n)
+/// multiplications; applying it is one multiplication.
+struct Shift(u32);
+
+/// The Castagnoli polynomial, reflected.
+const POLY: u32 = 0x82F6_3B78;
+
+/// `a * b` modulo the polynomial, both in the reflected bit order (bit 31 is `x^0`).
+fn mul_mod(a: u32, mut b: u32) -> u32 {
+    let mut product = 0;
+    for bit in (0..32).rev() {
+        if a & (1 << bit) != 0 {
+            product ^= b;
+        }
+        b = if b & 1 != 0 { (b >> 1) ^ POLY } else { b >> 1 };
+    }
+    product
+}
 
 impl Shift {
     fn new(n: u64) -> Self {
-        Shift(std::array::from_fn(|bit| crc32c::crc32c_combine(1 << bit, 0, n as usize)))
+        // x^(8n) by squaring: `power` runs through x^8, x^16, x^32, ...
+        let (mut factor, mut power) = (1u32 << 31, 1u32 << (31 - 8));
+        let mut n = n;
+        while n != 0 {
+            if n & 1 != 0 {
+                factor = mul_mod(factor, power);
+            }
+            power = mul_mod(power, power);
+            n >>= 1;
+        }
+        Shift(factor)
     }
 
     fn apply(&self, crc: u32) -> u32 {
-        (0..32).filter(|bit| crc & (1 << bit) != 0).fold(0, |acc, bit| acc ^ self.0[bit])
+        mul_mod(self.0, crc)
     }
 }
 
@@ -234,6 +280,56 @@ mod tests {
                 assert!(table.verify("c", &covering, &flipped).is_err());
             }
         }
+    }
+
+    #[test]
+    fn shifts_are_the_specs() {
+        // spec §6.4: shift(CRC-32C("1234"), 5) combined with CRC-32C("56789").
+        assert_eq!(Shift::new(5).apply(0xF63A_F4EE), 0x60B3_F75B);
+        assert_eq!(Shift::new(5).apply(checksum(b"1234")) ^ checksum(b"56789"), checksum(b"123456789"));
+        for n in [0u64, 1, 7, 16384, 1 << 40, u64::MAX] {
+            for crc in [0u32, 1, 0x8000_0000, 0xDEAD_BEEF] {
+                if n < 1 << 20 {
+                    assert_eq!(
+                        Shift::new(n).apply(crc),
+                        crc32c::crc32c_combine(crc, 0, n as usize),
+                        "{n} {crc:x}"
+                    );
+                }
+                // Linear in the CRC: shifting a sum is the sum of the shifts.
+                assert_eq!(
+                    Shift::new(n).apply(crc ^ 0x1234_5678),
+                    Shift::new(n).apply(crc) ^ Shift::new(n).apply(0x1234_5678)
+                );
+            }
+        }
+        // The spec's example table: blocks of 16384, 16384 and 7232 bytes.
+        let table = BlockTable {
+            block_size_log2: 14,
+            length: 40_000,
+            crcs: vec![0xEAFC_A51D, 0x5E9F_BC4E, 0xB1D5_0D34],
+        };
+        assert_eq!(table.combined(), 0x6860_8D15);
+        let bytes: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(BlockTable::compute(&bytes, 14), table);
+        assert_eq!(checksum(&bytes), 0x6860_8D15);
+    }
+
+    #[test]
+    fn block_sizes_from_2_to_2_pow_63_are_read() {
+        for log2 in [1u8, 13, 31, 63] {
+            assert!(BlockTable::position(1000, log2).is_ok(), "{log2}");
+        }
+        for log2 in [0u8, 64, 255] {
+            assert!(BlockTable::position(1000, log2).is_err(), "{log2}");
+        }
+        // A table that would end past 2^64 is refused, not wrapped.
+        assert!(BlockTable::position(u64::MAX, 1).is_err());
+        assert_eq!(covering(u64::MAX, 63, &(5..u64::MAX)), 0..u64::MAX);
+        let data = data(1000);
+        let table = BlockTable::compute(&data, 3);
+        let stored = table.encode();
+        assert_eq!(BlockTable::decode("c", &stored, 1000, 3, checksum(&data)).unwrap(), table);
     }
 
     #[test]
