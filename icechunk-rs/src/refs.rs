@@ -23,6 +23,8 @@ use crate::storage::Storage;
 
 pub const MAIN_BRANCH: &str = "main";
 const SEQ_WIDTH: usize = 20;
+/// The highest record number a hint may name (spec §8.2), so that `seq + 1` always fits.
+pub const MAX_HINT_SEQ: u64 = (1 << 63) - 2;
 
 /// One ref object's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,15 +59,22 @@ impl RefRecord {
         }
     }
 
-    fn encode(&self) -> Result<Bytes> {
+    /// The stored object: header (type 4, no compression) and compact JSON, members in the
+    /// order of spec §8.1.
+    pub fn encode(&self) -> Result<Bytes> {
         let json = serde_json::to_vec(self).expect("a ref record serializes");
         header::encode(ObjectType::Ref, &json, None)
     }
 
-    fn decode(path: &str, stored: &[u8]) -> Result<Self> {
+    /// Decodes a stored ref object (spec §8.1): one JSON object with unique member names,
+    /// `write_id` a string, `snapshot` a string or null (missing: null), `deleted` a boolean
+    /// (missing: false); unknown members are ignored. Whether `snapshot` is a valid id is
+    /// checked when the record is used ([`Self::snapshot_id`]).
+    pub fn decode(path: &str, stored: &[u8]) -> Result<Self> {
         let json = header::decode(path, ObjectType::Ref, stored)?;
-        serde_json::from_slice(&json)
-            .map_err(|e| IcechunkError::corrupt(path, format!("invalid ref record: {e}")))
+        let invalid = |e: String| IcechunkError::corrupt(path, format!("invalid ref record: {e}"));
+        crate::format::check_unique_members(&json).map_err(invalid)?;
+        serde_json::from_slice(&json).map_err(|e| invalid(e.to_string()))
     }
 }
 
@@ -139,20 +148,29 @@ pub struct TipHint {
 }
 
 impl TipHint {
-    fn encode(&self) -> Bytes {
+    /// The `hint` object (spec §8.2): the number, a space, the snapshot id, a line feed.
+    pub fn encode(&self) -> Bytes {
         match self.snapshot {
             Some(id) => Bytes::from(format!("{} {id}\n", self.seq)),
             None => Bytes::from(format!("{}\n", self.seq)),
         }
     }
 
-    /// `"<seq> [<snapshot id>]"`; anything else is no hint.
-    fn decode(stored: &[u8]) -> Option<Self> {
+    /// Parses a `hint` object (spec §8.2): UTF-8 words separated by white space; the first is
+    /// the number (ASCII digits, optionally after `+`, 1 to 2^63 − 2), the second, if it is a
+    /// valid snapshot id, that record's snapshot; more words are ignored. Anything else is no
+    /// hint, never an error: a hint is never trusted.
+    pub fn decode(stored: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(stored).ok()?;
         let mut words = text.split_whitespace();
-        let seq = words.next()?.parse::<u64>().ok()?;
+        let number = words.next()?;
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let seq = digits.parse::<u64>().ok()?;
         // An absurd value would only send us probing: ignore it.
-        if seq == 0 || seq >= u64::MAX / 2 {
+        if seq == 0 || seq > MAX_HINT_SEQ {
             return None;
         }
         let snapshot = words.next().and_then(|w| w.parse().ok());
@@ -182,7 +200,11 @@ async fn read_record(storage: &dyn Storage, path: &str) -> Result<Option<RefReco
 /// The highest record number in a branch's folder, by listing (when the hint is no help).
 async fn highest_listed_seq(storage: &dyn Storage, name: &str) -> Result<u64> {
     let listed = storage.list(&format!("{}/", branch_folder(name))).await?;
-    Ok(listed.iter().filter_map(|o| o.path.parse::<u64>().ok()).max().unwrap_or(0))
+    // Record names are made only of ASCII digits (spec §8.2 step 3); `+1` or a temporary
+    // file is not a record.
+    let seq =
+        |name: &str| name.bytes().all(|b| b.is_ascii_digit()).then(|| name.parse::<u64>().ok()).flatten();
+    Ok(listed.iter().filter_map(|o| seq(&o.path)).max().unwrap_or(0))
 }
 
 /// The last record, found without listing (plain HTTP servers cannot list): records are
@@ -441,8 +463,12 @@ pub async fn list_tags(storage: &Arc<dyn Storage>) -> Result<BTreeSet<String>> {
     let folders = storage.list_folders("refs/").await?;
     let names: Vec<String> =
         folders.iter().filter_map(|f| f.strip_prefix("tag.")).map(str::to_string).collect();
+    // A tag is a folder with a `ref` object and no `deleted` object (spec §8.3): a folder
+    // without `ref` (a crashed create, or stray objects) is no tag.
     let alive = try_join_all(names.iter().map(|name| async move {
-        Ok::<_, IcechunkError>(storage.get(&tag_tombstone_path(name)).await?.is_none())
+        let (record, tombstone) = (tag_path(name), tag_tombstone_path(name));
+        let (record, tombstone) = futures::try_join!(storage.get(&record), storage.get(&tombstone))?;
+        Ok::<_, IcechunkError>(record.is_some() && tombstone.is_none())
     }))
     .await?;
     Ok(names.into_iter().zip(alive).filter_map(|(n, a)| a.then_some(n)).collect())
@@ -451,6 +477,79 @@ pub async fn list_tags(storage: &Arc<dyn Storage>) -> Result<BTreeSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(json: &str) -> Result<RefRecord> {
+        RefRecord::decode("r", &header::encode(ObjectType::Ref, json.as_bytes(), None).unwrap())
+    }
+
+    #[test]
+    fn ref_records_follow_the_spec() {
+        let id = "000G40O40K30E209185G";
+        let good = record(&format!(r#"{{"snapshot":"{id}","write_id":"0123456789abcdef","deleted":false}}"#))
+            .unwrap();
+        assert_eq!(good.snapshot_id("r").unwrap().unwrap().to_string(), id);
+        // Whitespace between tokens, unknown members, a missing `deleted`, a null snapshot.
+        let spaced =
+            record(&format!(" {{ \"write_id\" : \"w\", \"snapshot\": \"{id}\", \"x\": [1, {{}}] }}\n"))
+                .unwrap();
+        assert!(!spaced.deleted);
+        let tombstone = record(r#"{"snapshot":null,"write_id":"w","deleted":true}"#).unwrap();
+        assert_eq!(tombstone.snapshot_id("r").unwrap(), None);
+        assert_eq!(record(r#"{"write_id":"w","deleted":true}"#).unwrap(), tombstone);
+        for bad in [
+            r#"{"snapshot":null,"deleted":true}"#.to_string(),
+            r#"{"snapshot":null,"write_id":7}"#.to_string(),
+            r#"{"snapshot":null,"write_id":null}"#.to_string(),
+            r#"{"snapshot":1,"write_id":"w"}"#.to_string(),
+            r#"{"write_id":"w","deleted":"no"}"#.to_string(),
+            r#"{"write_id":"w","deleted":null}"#.to_string(),
+            r#"{"write_id":"w","write_id":"w"}"#.to_string(),
+            r#"{"write_id":"w","x":1,"x":2}"#.to_string(),
+            r#"{"write_id":"w"} {}"#.to_string(),
+            "\u{feff}{\"write_id\":\"w\"}".to_string(),
+            r#"["write_id"]"#.to_string(),
+            "".to_string(),
+        ] {
+            assert_eq!(record(&bad).unwrap_err().kind(), crate::error::ErrorKind::Format, "{bad}");
+        }
+        // A live record without a valid snapshot id is Corrupt when used.
+        for snapshot in ["null", "\"000g40o40k30e209185g\"", "\"000G40O40K30E209185H\"", "\"x\""] {
+            let r = record(&format!(r#"{{"snapshot":{snapshot},"write_id":"w"}}"#)).unwrap();
+            assert!(r.snapshot_id("r").is_err(), "{snapshot}");
+        }
+    }
+
+    #[test]
+    fn hints_follow_the_grammar() {
+        let id: SnapshotId = "000G40O40K30E209185G".parse().unwrap();
+        let hint = |s: &str| TipHint::decode(s.as_bytes()).map(|h| (h.seq, h.snapshot));
+        assert_eq!(hint("7 000G40O40K30E209185G\n"), Some((7, Some(id))));
+        assert_eq!(
+            TipHint { seq: 7, snapshot: Some(id), record: None }.encode(),
+            &b"7 000G40O40K30E209185G\n"[..]
+        );
+        assert_eq!(hint("7"), Some((7, None)));
+        assert_eq!(hint("  +7\t000G40O40K30E209185G more words\r\n"), Some((7, Some(id))));
+        assert_eq!(hint("007 nonsense"), Some((7, None)));
+        assert_eq!(hint(&format!("{MAX_HINT_SEQ}")), Some((MAX_HINT_SEQ, None)));
+        for bad in [
+            "",
+            " \n",
+            "0",
+            "-1",
+            "+",
+            "++1",
+            "1.0",
+            "0x10",
+            "7a",
+            "a 7",
+            "9223372036854775807",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(hint(bad), None, "{bad:?}");
+        }
+        assert_eq!(TipHint::decode(b"\xff 7"), None);
+    }
 
     #[test]
     fn names() {

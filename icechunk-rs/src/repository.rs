@@ -11,7 +11,6 @@ use crate::asset_cache::AssetCache;
 use crate::config::RepositoryConfig;
 use crate::diff::{Diff, DiffBuilder};
 use crate::error::{IcechunkError, Result};
-use crate::format::header::{self, ObjectType};
 use crate::format::paths;
 use crate::format::snapshot::Snapshot;
 use crate::format::txlog::TransactionLog;
@@ -59,10 +58,7 @@ impl std::fmt::Debug for Repository {
 
 async fn read_config(storage: &dyn Storage) -> Result<Option<RepositoryConfig>> {
     let Some(stored) = storage.get(paths::CONFIG).await? else { return Ok(None) };
-    let json = header::decode(paths::CONFIG, ObjectType::Config, &stored)?;
-    let config = serde_json::from_slice(&json)
-        .map_err(|e| IcechunkError::corrupt(paths::CONFIG, format!("invalid config: {e}")))?;
-    Ok(Some(config))
+    Ok(Some(RepositoryConfig::decode(&stored)?))
 }
 
 impl Repository {
@@ -148,9 +144,8 @@ impl Repository {
         if !listed.is_empty() {
             return Err(IcechunkError::LocationNotEmpty { location });
         }
-        let json = serde_json::to_vec_pretty(&config).expect("config serializes");
         // The config decides the race between two creators: only one creates it.
-        if !storage.put_if_absent(paths::CONFIG, header::encode(ObjectType::Config, &json, None)?).await? {
+        if !storage.put_if_absent(paths::CONFIG, config.encode()?).await? {
             return Err(IcechunkError::RepositoryAlreadyExists { location });
         }
         let repo = Self::from_parts(storage, config);

@@ -134,7 +134,9 @@ pub(crate) async fn write_commit(
     let merged: Vec<(ShardJob, Vec<(ChunkCoords, ChunkRef)>)> = futures::stream::iter(jobs)
         .map(|job| async move {
             let merged = match &job.old {
-                Some(old) => merge_refs(assets.shard(old).await?.iter(), &job.changes),
+                Some(old) => {
+                    merge_refs(assets.shard(job.node_id, &job.block, old).await?.iter(), &job.changes)
+                }
                 None => merge_refs(std::iter::empty(), &job.changes),
             };
             Ok::<_, IcechunkError>((job, merged))

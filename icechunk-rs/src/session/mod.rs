@@ -6,6 +6,7 @@
 
 mod commit;
 mod fork;
+pub use fork::SessionParts;
 mod rebase;
 mod uploads;
 
@@ -188,12 +189,14 @@ impl Session {
             }
             let Some(node) = state.base.node(path) else { return Ok(None) };
             let NodeKind::Array(array) = &node.kind else { return Ok(None) };
-            match array.shards.get(&array.block_of(coords)) {
-                Some(info) => info.clone(),
+            let block = array.block_of(coords);
+            match array.shards.get(&block) {
+                Some(info) => (node.id, block, info.clone()),
                 None => return Ok(None),
             }
         };
-        let shard = self.inner.repo.assets().shard(&shard).await?;
+        let (node_id, block, info) = shard;
+        let shard = self.inner.repo.assets().shard(node_id, &block, &info).await?;
         Ok(shard.lookup(coords))
     }
 
@@ -233,8 +236,12 @@ impl Session {
         let (shards, changes) = {
             let state = self.state();
             let shards: Vec<_> = if state.changes.base_chunks_visible(&state.base, path) {
-                match state.base.node(path).map(|n| &n.kind) {
-                    Some(NodeKind::Array(array)) => array.shards.values().cloned().collect(),
+                match state.base.node(path).map(|n| (n.id, &n.kind)) {
+                    Some((node_id, NodeKind::Array(array))) => array
+                        .shards
+                        .iter()
+                        .map(|(block, info)| (node_id, block.clone(), info.clone()))
+                        .collect(),
                     _ => Vec::new(),
                 }
             } else {
@@ -243,7 +250,10 @@ impl Session {
             (shards, state.changes.chunks.get(path).cloned().unwrap_or_default())
         };
         let assets = self.inner.repo.assets();
-        let loaded = futures::future::try_join_all(shards.iter().map(|info| assets.shard(info))).await?;
+        let loaded = futures::future::try_join_all(
+            shards.iter().map(|(node_id, block, info)| assets.shard(*node_id, block, info)),
+        )
+        .await?;
         let mut chunks: BTreeMap<ChunkCoords, u64> = BTreeMap::new();
         for shard in &loaded {
             chunks.extend(shard.iter_lengths());
