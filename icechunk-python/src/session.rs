@@ -1,10 +1,12 @@
 //! `Session`: one version of the repository, read-only or with uncommitted changes.
 
+use icechunk::session::ChunkKind;
 use icechunk::store::Store;
 use icechunk::Session;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::config::PyRepositoryConfig;
 use crate::conflicts::PyConflictSolver;
 use crate::conversions::dict_to_json;
 use crate::diff::PyDiff;
@@ -82,8 +84,91 @@ impl PySession {
     }
 }
 
+/// Where a chunk lives (`Session.chunk_type`).
+#[pyclass(name = "ChunkType", module = "icechunk._icechunk", eq, eq_int, frozen, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum PyChunkType {
+    uninitialized = 0,
+    native = 1,
+    r#virtual = 2,
+    inline = 3,
+}
+
+impl From<ChunkKind> for PyChunkType {
+    fn from(kind: ChunkKind) -> Self {
+        match kind {
+            ChunkKind::Uninitialized => PyChunkType::uninitialized,
+            ChunkKind::Native => PyChunkType::native,
+            ChunkKind::Inline => PyChunkType::inline,
+        }
+    }
+}
+
+/// What a session may do (`Session.mode`).
+#[pyclass(name = "SessionMode", module = "icechunk._icechunk", eq, eq_int, frozen, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum PySessionMode {
+    readonly = 0,
+    writable = 1,
+    rearrange = 2,
+}
+
+#[pymethods]
+impl PySession {
+    #[getter]
+    fn mode(&self) -> PySessionMode {
+        if self.session.read_only() {
+            PySessionMode::readonly
+        } else {
+            PySessionMode::writable
+        }
+    }
+
+    /// The configuration of the repository this session reads.
+    #[getter]
+    fn config(&self) -> PyRepositoryConfig {
+        PyRepositoryConfig::from(self.session.repository().config())
+    }
+}
+
 twins! {
     impl PySession {
+        /// Like `commit`, replacing the branch tip (this session's base) instead of adding a
+        /// commit after it.
+        #[pyo3(signature = (message, metadata=None, *, allow_empty=false))]
+        fn amend / amend_async(&self, message: String, metadata: Option<Bound<'_, PyDict>>, allow_empty: bool) -> String {
+            let session = self.session.clone();
+            let metadata = metadata.as_ref().map(dict_to_json).transpose();
+            async move { Ok(session.amend(&message, metadata?, allow_empty).await.py()?.to_string()) }
+        }
+
+        /// The changes as a new snapshot that no branch points at; the session is then
+        /// read-only, on it.
+        #[pyo3(signature = (message, *, metadata=None))]
+        fn flush / flush_async(&self, message: String, metadata: Option<Bound<'_, PyDict>>) -> String {
+            let session = self.session.clone();
+            let metadata = metadata.as_ref().map(dict_to_json).transpose();
+            async move { Ok(session.flush(&message, metadata?).await.py()?.to_string()) }
+        }
+
+        fn get_node_id / get_node_id_async(&self, path: String) -> String {
+            let id = self.session.node_id(&path).py().map(|id| id.to_string());
+            async move { id }
+        }
+
+        fn chunk_type / chunk_type_async(&self, array_path: String, chunk_coordinates: Vec<u32>) -> PyChunkType {
+            let session = self.session.clone();
+            async move { Ok(PyChunkType::from(session.chunk_kind(&array_path, &chunk_coordinates).await.py()?)) }
+        }
+
+        /// Every chunk's coordinates, in order.
+        fn chunk_coordinates_list / chunk_coordinates_async(&self, array_path: String) -> Vec<Vec<u32>> {
+            let session = self.session.clone();
+            async move { session.chunk_coordinates(&array_path).await.py() }
+        }
+
         /// Write the changes as a new snapshot and move the branch to it; returns its id.
         /// With `rebase_with` (a conflict solver), a moved branch is rebased onto and the
         /// commit retried, up to `rebase_tries` times.
@@ -127,5 +212,7 @@ twins! {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyChunkType>()?;
+    m.add_class::<PySessionMode>()?;
     m.add_class::<PySession>()
 }

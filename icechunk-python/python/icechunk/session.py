@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from icechunk._icechunk import ChunkType, Diff, PySession, RepositoryConfig, SessionMode
 from icechunk._icechunk import ConflictSolver as _ConflictSolver
-from icechunk._icechunk import Diff, PySession
 from icechunk.errors import SessionStateError
 from icechunk.store import IcechunkStore
 
@@ -57,6 +58,41 @@ class Session:
     @property
     def repository(self) -> Repository:
         return self._repository
+
+    @property
+    def mode(self) -> SessionMode:
+        """``SessionMode.readonly`` or ``SessionMode.writable``."""
+        return self._session.mode
+
+    @property
+    def config(self) -> RepositoryConfig:
+        """The configuration of the repository this session reads (a copy)."""
+        return self._session.config
+
+    def get_node_id(self, path: str) -> str:
+        """The id of the group or array at ``path`` (``/group/array``), kept for its whole
+        life; ``NodeNotFoundError`` if there is none."""
+        return self._session.get_node_id(path)
+
+    async def get_node_id_async(self, path: str) -> str:
+        return await self._session.get_node_id_async(path)
+
+    def chunk_type(self, array_path: str, chunk_coordinates: Sequence[int]) -> ChunkType:
+        """Where the chunk lives: ``native`` (an object of its own), ``inline`` (inside its
+        manifest), or ``uninitialized`` (no chunk: reads give the fill value)."""
+        return self._session.chunk_type(array_path, list(chunk_coordinates))
+
+    async def chunk_type_async(
+        self, array_path: str, chunk_coordinates: Sequence[int]
+    ) -> ChunkType:
+        return await self._session.chunk_type_async(array_path, list(chunk_coordinates))
+
+    async def chunk_coordinates(
+        self, array_path: str, batch_size: int = 1000
+    ) -> AsyncIterator[tuple[int, ...]]:
+        """The coordinates of every chunk the array has, in order (an async iterator)."""
+        for coords in await self._session.chunk_coordinates_async(array_path):
+            yield tuple(coords)
 
     @property
     def store(self) -> IcechunkStore:
@@ -119,6 +155,28 @@ class Session:
             rebase_tries=rebase_tries,
             allow_empty=allow_empty,
         )
+
+    def amend(
+        self, message: str, *, metadata: dict[str, Any] | None = None, allow_empty: bool = False
+    ) -> str:
+        """Like ``commit``, but the new snapshot replaces the branch tip (this session's base)
+        instead of following it: it holds the tip's changes and this session's. Raises
+        ``ConflictError`` if the branch moved; the repository's first snapshot cannot be
+        amended. Returns the new snapshot id; the session is then read-only."""
+        return self._session.amend(message, metadata, allow_empty=allow_empty)
+
+    async def amend_async(
+        self, message: str, *, metadata: dict[str, Any] | None = None, allow_empty: bool = False
+    ) -> str:
+        return await self._session.amend_async(message, metadata, allow_empty=allow_empty)
+
+    def flush(self, message: str, *, metadata: dict[str, Any] | None = None) -> str:
+        """Write the changes as a new snapshot without moving any branch (tag it, or create a
+        branch on it, to keep it). Returns its id; the session is then read-only, on it."""
+        return self._session.flush(message, metadata=metadata)
+
+    async def flush_async(self, message: str, *, metadata: dict[str, Any] | None = None) -> str:
+        return await self._session.flush_async(message, metadata=metadata)
 
     def rebase(self, solver: ConflictSolver) -> None:
         """Move this session onto the current branch tip, replaying its changes on each

@@ -301,7 +301,7 @@ impl Session {
                     .into(),
             ));
         }
-        self.flush().await?;
+        self.wait_for_uploads().await?;
         let state = self.state();
         encode_wire(
             &spec,
