@@ -9,14 +9,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
+use icechunk::ids::ManifestId;
 use icechunk::{Repository, RepositoryConfig, SnapshotInfo, Storage};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::config::PyRepositoryConfig;
-use crate::conversions::{map_to_py, parse_snapshot_id, version_info};
+use crate::conversions::{dict_to_json, map_to_py, parse_snapshot_id, version_info, Json};
 use crate::diff::PyDiff;
-use crate::errors::CoreResultExt;
+use crate::errors::{invalid_input, CoreResultExt};
 use crate::runtime::{block_on, future_into_py};
 use crate::session::PySession;
 use crate::storage::PyStorage;
@@ -104,6 +105,16 @@ impl PyRepository {
     #[getter]
     fn config(&self) -> PyRepositoryConfig {
         PyRepositoryConfig::from(self.repo.config())
+    }
+
+    /// Metadata merged under every commit's own, in sessions opened after this call.
+    fn set_default_commit_metadata(&self, metadata: &Bound<'_, PyDict>) -> PyResult<()> {
+        self.repo.set_default_commit_metadata(dict_to_json(metadata)?);
+        Ok(())
+    }
+
+    fn default_commit_metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        map_to_py(py, &self.repo.default_commit_metadata())
     }
 }
 
@@ -247,6 +258,29 @@ twins! {
         ) -> PySession {
             let (repo, version) = (self.repo.clone(), version_info(branch, tag, snapshot_id, as_of));
             async move { Ok(PySession::new(repo.readonly_session(&version?).await.py()?)) }
+        }
+
+        fn inspect_snapshot / inspect_snapshot_async(&self, snapshot_id: String) -> Json {
+            let (repo, id) = (self.repo.clone(), parse_snapshot_id(&snapshot_id));
+            async move { Ok(Json(repo.inspect_snapshot(&id?).await.py()?)) }
+        }
+
+        fn inspect_manifest / inspect_manifest_async(&self, manifest_id: String) -> Json {
+            let repo = self.repo.clone();
+            let id = manifest_id
+                .parse::<ManifestId>()
+                .map_err(|_| invalid_input(format!("`{manifest_id}` is not a manifest id")));
+            async move { Ok(Json(repo.inspect_manifest(&id?).await.py()?)) }
+        }
+
+        fn inspect_transaction_log / inspect_transaction_log_async(&self, snapshot_id: String) -> Json {
+            let (repo, id) = (self.repo.clone(), parse_snapshot_id(&snapshot_id));
+            async move { Ok(Json(repo.inspect_transaction_log(&id?).await.py()?)) }
+        }
+
+        fn inspect_repo_info / inspect_repo_info_async(&self) -> Json {
+            let repo = self.repo.clone();
+            async move { Ok(Json(repo.inspect_repo_info().await.py()?)) }
         }
 
         fn writable_session / writable_session_async(&self, branch: String) -> PySession {

@@ -11,8 +11,9 @@
 //!   S3-compatibles, GCS, Azure, HTTP
 //! - [`refs`]: branches and tags on create-if-absent; [`asset_cache`]: the immutable objects,
 //!   verified and cached
-//! - [`change_set`], [`conflicts`], [`diff`], [`history`]: uncommitted changes, conflicts
-//!   between them and a commit that landed, what changed between versions, ancestry
+//! - [`change_set`], [`conflicts`], [`diff`], [`history`], [`inspect`]: uncommitted changes,
+//!   conflicts between them and a commit that landed, what changed between versions,
+//!   ancestry, objects as JSON documents
 //! - [`session`]: a change set over one snapshot, and the commit
 //! - [`store`]: the Zarr key space on top of a session
 //! - [`repository`]: create/open, refs, history, sessions
@@ -29,6 +30,7 @@ pub mod error;
 pub mod format;
 pub mod history;
 pub mod ids;
+pub mod inspect;
 pub mod refs;
 pub mod repository;
 pub mod session;

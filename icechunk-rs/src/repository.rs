@@ -15,7 +15,8 @@ use crate::format::paths;
 use crate::format::snapshot::Snapshot;
 use crate::format::txlog::TransactionLog;
 use crate::history::{self, SnapshotInfo};
-use crate::ids::SnapshotId;
+use crate::ids::{ManifestId, SnapshotId};
+use crate::inspect;
 use crate::refs::{self, BranchTip, TipHint, TipStart, MAIN_BRANCH};
 use crate::session::Session;
 use crate::storage::{LimitedStorage, Storage};
@@ -43,7 +44,12 @@ struct Inner {
     /// The last tip this process saw of each branch: the next resolution starts there and
     /// reads one record (the next one, which must not exist) instead of the `hint` first.
     tips: Mutex<HashMap<String, TipHint>>,
+    /// Merged under the metadata of every commit of sessions opened from now on (this
+    /// process only; a commit's own keys win).
+    default_commit_metadata: Mutex<JsonMap>,
 }
+
+type JsonMap = serde_json::Map<String, serde_json::Value>;
 
 #[derive(Clone)]
 pub struct Repository {
@@ -66,7 +72,14 @@ impl Repository {
         let storage: Arc<dyn Storage> =
             Arc::new(LimitedStorage::new(storage, config.max_concurrent_requests as usize));
         let assets = Arc::new(AssetCache::new(storage.clone(), config.clone()));
-        Repository { inner: Arc::new(Inner { storage, assets, config, tips: Default::default() }) }
+        let inner = Inner {
+            storage,
+            assets,
+            config,
+            tips: Default::default(),
+            default_commit_metadata: Default::default(),
+        };
+        Repository { inner: Arc::new(inner) }
     }
 
     fn known_tip(&self, branch: &str) -> Option<TipHint> {
@@ -210,6 +223,15 @@ impl Repository {
         Ok(storage.get(paths::CONFIG).await?.is_some())
     }
 
+    /// Metadata merged under every commit's own in sessions opened after this call.
+    pub fn set_default_commit_metadata(&self, metadata: JsonMap) {
+        *lock(&self.inner.default_commit_metadata) = metadata;
+    }
+
+    pub fn default_commit_metadata(&self) -> JsonMap {
+        lock(&self.inner.default_commit_metadata).clone()
+    }
+
     pub fn config(&self) -> &RepositoryConfig {
         &self.inner.config
     }
@@ -340,6 +362,42 @@ impl Repository {
             builder.apply(log);
         }
         Ok(builder.finish())
+    }
+
+    // ------------------------------------------------------------------ inspection
+
+    /// The snapshot as a JSON document (see [`inspect`]).
+    pub async fn inspect_snapshot(&self, id: &SnapshotId) -> Result<serde_json::Value> {
+        Ok(inspect::snapshot(&*self.assets().snapshot(id).await?))
+    }
+
+    /// The manifest shard stored as object `manifests/<id>`, as a JSON document.
+    pub async fn inspect_manifest(&self, id: &ManifestId) -> Result<serde_json::Value> {
+        Ok(inspect::manifest(&inspect::manifest_object(self.assets(), id).await?))
+    }
+
+    /// The transaction log of a commit, as a JSON document.
+    pub async fn inspect_transaction_log(&self, id: &SnapshotId) -> Result<serde_json::Value> {
+        Ok(inspect::transaction_log(id, &*self.assets().transaction_log(id).await?))
+    }
+
+    /// The repository's config, branches and tags (with the snapshots they name) and format
+    /// version, as a JSON document.
+    pub async fn inspect_repo_info(&self) -> Result<serde_json::Value> {
+        let (branches, tags) = futures::try_join!(self.list_branches(), self.list_tags())?;
+        let tips = futures::future::try_join_all(branches.iter().map(|b| self.lookup_branch(b)));
+        let targets = futures::future::try_join_all(tags.iter().map(|t| self.lookup_tag(t)));
+        let (tips, targets) = futures::try_join!(tips, targets)?;
+        let named =
+            |names: BTreeSet<String>, ids: Vec<SnapshotId>| -> serde_json::Map<String, serde_json::Value> {
+                names.into_iter().zip(ids).map(|(name, id)| (name, id.to_string().into())).collect()
+            };
+        Ok(serde_json::json!({
+            "format_version": crate::format::header::FORMAT_VERSION,
+            "config": self.config(),
+            "branches": named(branches, tips),
+            "tags": named(tags, targets),
+        }))
     }
 
     // ------------------------------------------------------------------ sessions

@@ -98,6 +98,45 @@ class Repository:
     def __repr__(self) -> str:
         return f"<icechunk.Repository at {self._storage!r}>"
 
+    # ---- commit metadata and inspection -------------------------------------------------
+    def set_default_commit_metadata(self, metadata: dict[str, Any]) -> None:
+        """Metadata merged under every commit's own (a commit's keys win), in sessions opened
+        after this call, in this process. ``{}`` clears it."""
+        self._repository.set_default_commit_metadata(metadata)
+
+    def default_commit_metadata(self) -> dict[str, Any]:
+        return self._repository.default_commit_metadata()
+
+    def inspect_snapshot(self, snapshot_id: str) -> dict[str, Any]:
+        """The snapshot as a JSON document: its commit, nodes (with each array's manifests)
+        and ancestor summaries."""
+        return self._repository.inspect_snapshot(snapshot_id)
+
+    async def inspect_snapshot_async(self, snapshot_id: str) -> dict[str, Any]:
+        return await self._repository.inspect_snapshot_async(snapshot_id)
+
+    def inspect_manifest(self, manifest_id: str) -> dict[str, Any]:
+        """A manifest object (``manifests/<id>``) as a JSON document: its chunk references.
+        Small manifests live inside their snapshot (``inline`` in ``inspect_snapshot``)."""
+        return self._repository.inspect_manifest(manifest_id)
+
+    async def inspect_manifest_async(self, manifest_id: str) -> dict[str, Any]:
+        return await self._repository.inspect_manifest_async(manifest_id)
+
+    def inspect_transaction_log(self, snapshot_id: str) -> dict[str, Any]:
+        """What the commit ``snapshot_id`` changed, as a JSON document."""
+        return self._repository.inspect_transaction_log(snapshot_id)
+
+    async def inspect_transaction_log_async(self, snapshot_id: str) -> dict[str, Any]:
+        return await self._repository.inspect_transaction_log_async(snapshot_id)
+
+    def inspect_repo_info(self) -> dict[str, Any]:
+        """The config, branches and tags (with their snapshots) and the format version."""
+        return self._repository.inspect_repo_info()
+
+    async def inspect_repo_info_async(self) -> dict[str, Any]:
+        return await self._repository.inspect_repo_info_async()
+
     # ---- sessions --------------------------------------------------------------------
     def readonly_session(
         self,

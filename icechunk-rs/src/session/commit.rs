@@ -312,6 +312,16 @@ impl Session {
             .ok_or_else(|| IcechunkError::SessionState(format!("only a session on a branch can {verb}")))
     }
 
+    /// The repository's default metadata (as of this session's start), then the commit's own.
+    fn commit_metadata(
+        &self,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut merged = self.inner.default_metadata.clone();
+        merged.extend(metadata.unwrap_or_default());
+        merged
+    }
+
     async fn publish(
         &self,
         publish: Publish,
@@ -334,7 +344,7 @@ impl Session {
             &base,
             &changes,
             message,
-            metadata.unwrap_or_default(),
+            self.commit_metadata(metadata),
             // Objects before references: the chunks the snapshot names are stored before
             // the branch moves to it.
             self.wait_for_uploads(),

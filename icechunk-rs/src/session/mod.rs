@@ -53,6 +53,8 @@ struct Inner {
     fork: bool,
     /// The runtime this session's background work (chunk uploads) runs on.
     runtime: Handle,
+    /// The repository's default commit metadata when the session was opened.
+    default_metadata: serde_json::Map<String, serde_json::Value>,
     state: Mutex<State>,
     /// Uploads of chunks set in this session (and in forks merged into it) not yet known to
     /// have landed.
@@ -91,7 +93,9 @@ impl Session {
             State { base, changes: ChangeSet::default(), committed: false, array_infos: HashMap::new() };
         let uploads = Mutex::new(vec![Arc::new(Uploads::new(repo.assets().clone(), runtime.clone()))]);
         let state = Mutex::new(state);
-        Session { inner: Arc::new(Inner { repo, branch, writable, fork, runtime, state, uploads }) }
+        let default_metadata = repo.default_commit_metadata();
+        let inner = Inner { repo, branch, writable, fork, runtime, default_metadata, state, uploads };
+        Session { inner: Arc::new(inner) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
