@@ -54,10 +54,7 @@ impl RepositoryConfig {
     /// or out of its integer range is Corrupt. The values are checked by [`Self::validate`]
     /// when the repository is opened.
     pub fn decode(stored: &[u8]) -> Result<Self> {
-        let json = header::decode(paths::CONFIG, ObjectType::Config, stored)?;
-        let invalid = |e: String| IcechunkError::corrupt(paths::CONFIG, format!("invalid config: {e}"));
-        crate::format::check_unique_members(&json).map_err(invalid)?;
-        serde_json::from_slice(&json).map_err(|e| invalid(e.to_string()))
+        crate::format::decode_json_object(paths::CONFIG, ObjectType::Config, "config", stored)
     }
 
     pub fn validate(&self) -> Result<()> {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::try_join_all;
+use futures::{StreamExt, TryStreamExt};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -35,17 +36,56 @@ pub struct RefRecord {
     pub write_id: String,
     #[serde(default)]
     pub deleted: bool,
+    /// When the record was written (RFC 3339, UTC), for the operations log; absent in records
+    /// of older writers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// What moved the ref, for the operations log; absent in records of older writers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<RefOp>,
+}
+
+/// Why a ref record was written (spec §8.1, member `op`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefOp {
+    /// The branch or tag was created (for `main`: the repository was).
+    Create,
+    /// A commit moved the branch to a child of its tip.
+    Commit,
+    /// An amend replaced the branch's tip.
+    Amend,
+    /// The branch was pointed elsewhere.
+    Reset,
+    /// The ref was deleted.
+    Delete,
+    /// Written by a newer version of this format: shown as a reset.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Now, as the `at` of records (microseconds, like Python's datetimes).
+pub fn timestamp_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl RefRecord {
-    fn new(snapshot: Option<SnapshotId>) -> Self {
+    fn new(snapshot: Option<SnapshotId>, op: RefOp) -> Self {
         let mut id = [0u8; 8];
         rand::rng().fill_bytes(&mut id);
         RefRecord {
             deleted: snapshot.is_none(),
             snapshot: snapshot.map(|s| s.to_string()),
             write_id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            at: Some(timestamp_now()),
+            op: Some(op),
         }
+    }
+
+    /// When the record was written, if it says (and says it readably: the log is advisory).
+    pub fn written_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let at = chrono::DateTime::parse_from_rfc3339(self.at.as_deref()?).ok()?;
+        Some(at.with_timezone(&chrono::Utc))
     }
 
     pub fn snapshot_id(&self, path: &str) -> Result<Option<SnapshotId>> {
@@ -71,10 +111,7 @@ impl RefRecord {
     /// (missing: false); unknown members are ignored. Whether `snapshot` is a valid id is
     /// checked when the record is used ([`Self::snapshot_id`]).
     pub fn decode(path: &str, stored: &[u8]) -> Result<Self> {
-        let json = header::decode(path, ObjectType::Ref, stored)?;
-        let invalid = |e: String| IcechunkError::corrupt(path, format!("invalid ref record: {e}"));
-        crate::format::check_unique_members(&json).map_err(invalid)?;
-        serde_json::from_slice(&json).map_err(|e| invalid(e.to_string()))
+        crate::format::decode_json_object(path, ObjectType::Ref, "ref record", stored)
     }
 }
 
@@ -200,11 +237,49 @@ async fn read_record(storage: &dyn Storage, path: &str) -> Result<Option<RefReco
 /// The highest record number in a branch's folder, by listing (when the hint is no help).
 async fn highest_listed_seq(storage: &dyn Storage, name: &str) -> Result<u64> {
     let listed = storage.list(&format!("{}/", branch_folder(name))).await?;
-    // Record names are made only of ASCII digits (spec §8.2 step 3); `+1` or a temporary
-    // file is not a record.
-    let seq =
-        |name: &str| name.bytes().all(|b| b.is_ascii_digit()).then(|| name.parse::<u64>().ok()).flatten();
-    Ok(listed.iter().filter_map(|o| seq(&o.path)).max().unwrap_or(0))
+    Ok(listed.iter().filter_map(|o| record_seq(&o.path)).max().unwrap_or(0))
+}
+
+/// The number of a listed record: record names are made only of ASCII digits (spec §8.2
+/// step 3); `+1` or a temporary file is not a record.
+pub(crate) fn record_seq(name: &str) -> Option<u64> {
+    name.bytes().all(|b| b.is_ascii_digit()).then(|| name.parse::<u64>().ok()).flatten()
+}
+
+/// Every record of a branch, oldest first, tombstones included (for the operations log).
+pub async fn branch_records(storage: &dyn Storage, name: &str) -> Result<Vec<(u64, RefRecord)>> {
+    let listed = storage.list(&format!("{}/", branch_folder(name))).await?;
+    let mut seqs: Vec<u64> = listed.iter().filter_map(|o| record_seq(&o.path)).collect();
+    seqs.sort_unstable();
+    futures::stream::iter(seqs)
+        .map(|seq| async move {
+            let path = branch_record_path(name, seq);
+            let record = read_record(storage, &path)
+                .await?
+                .ok_or_else(|| IcechunkError::corrupt(&path, "listed ref record vanished"))?;
+            Ok::<_, IcechunkError>((seq, record))
+        })
+        .buffered(32)
+        .try_collect()
+        .await
+}
+
+/// A tag's record and tombstone, if they exist (for the operations log).
+pub async fn tag_records(
+    storage: &dyn Storage,
+    name: &str,
+) -> Result<(Option<RefRecord>, Option<RefRecord>)> {
+    let (created, deleted) = (tag_path(name), tag_tombstone_path(name));
+    futures::try_join!(read_record(storage, &created), read_record(storage, &deleted))
+}
+
+/// The names of every branch and tag folder, deleted ones included: `(branches, tags)`.
+pub async fn ref_folders(storage: &dyn Storage) -> Result<(Vec<String>, Vec<String>)> {
+    let folders = storage.list_folders("refs/").await?;
+    let named = |prefix: &str| -> Vec<String> {
+        folders.iter().filter_map(|f| f.strip_prefix(prefix)).map(str::to_string).collect()
+    };
+    Ok((named("branch."), named("tag.")))
 }
 
 /// The last record, found without listing (plain HTTP servers cannot list): records are
@@ -216,28 +291,37 @@ async fn probed_tip(
     name: &str,
     known: Option<BranchTip>,
 ) -> Result<Option<BranchTip>> {
-    let read = |seq: u64| async move {
-        let record = read_record(storage, &branch_record_path(name, seq)).await?;
-        Ok::<_, IcechunkError>(record.map(|record| BranchTip { seq, record }))
-    };
+    let known = known.map(|tip| (tip.seq, tip.record));
+    let read = |seq| async move { read_record(storage, &branch_record_path(name, seq)).await };
+    let found = probe_last(known, read).await?;
+    Ok(found.map(|(seq, record)| BranchTip { seq, record }))
+}
+
+/// The last of records numbered 1, 2, 3... without gaps, by reading only (see [`probed_tip`]);
+/// shared with the repository's own records ([`crate::repo_info`]).
+pub(crate) async fn probe_last<T, F, Fut>(known: Option<(u64, T)>, read: F) -> Result<Option<(u64, T)>>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
     let mut lo = known;
     let mut step = 1;
     let mut hi = loop {
-        let probe = lo.as_ref().map_or(0, |t| t.seq) + step;
+        let probe = lo.as_ref().map_or(0, |(seq, _)| *seq) + step;
         match read(probe).await? {
-            Some(found) => lo = Some(found),
+            Some(found) => lo = Some((probe, found)),
             None => break probe,
         }
         step *= 2;
     };
     loop {
-        let lo_seq = lo.as_ref().map_or(0, |t| t.seq);
+        let lo_seq = lo.as_ref().map_or(0, |(seq, _)| *seq);
         if hi - lo_seq <= 1 {
             return Ok(lo);
         }
         let mid = lo_seq + (hi - lo_seq) / 2;
         match read(mid).await? {
-            Some(found) => lo = Some(found),
+            Some(found) => lo = Some((mid, found)),
             None => hi = mid,
         }
     }
@@ -356,6 +440,7 @@ pub async fn move_branch<F>(
     storage: &Arc<dyn Storage>,
     name: &str,
     target: Option<SnapshotId>,
+    op: RefOp,
     start: Option<TipHint>,
     precondition: F,
     runtime: &tokio::runtime::Handle,
@@ -364,7 +449,7 @@ where
     F: Fn(Option<SnapshotId>) -> Result<()>,
 {
     validate_ref_name(name)?;
-    let record = RefRecord::new(target);
+    let record = RefRecord::new(target, op);
     let stored = record.encode()?;
     let mut known = start.and_then(|hint| {
         let record = hint.record?;
@@ -423,7 +508,7 @@ fn tag_tombstone_path(name: &str) -> String {
 
 pub async fn create_tag(storage: &dyn Storage, name: &str, snapshot: SnapshotId) -> Result<()> {
     validate_ref_name(name)?;
-    let record = RefRecord::new(Some(snapshot));
+    let record = RefRecord::new(Some(snapshot), RefOp::Create);
     let path = tag_path(name);
     let created = storage.put_if_absent(&path, record.encode()?).await?
         || read_record(storage, &path).await?.is_some_and(|r| r.write_id == record.write_id);
@@ -448,7 +533,7 @@ pub async fn tag_snapshot(storage: &dyn Storage, name: &str) -> Result<SnapshotI
 
 pub async fn delete_tag(storage: &dyn Storage, name: &str) -> Result<()> {
     tag_snapshot(storage, name).await?;
-    let record = RefRecord::new(None);
+    let record = RefRecord::new(None, RefOp::Delete);
     let path = tag_tombstone_path(name);
     let deleted = storage.put_if_absent(&path, record.encode()?).await?
         || read_record(storage, &path).await?.is_some_and(|r| r.write_id == record.write_id);

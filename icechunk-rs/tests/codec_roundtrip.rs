@@ -13,7 +13,8 @@ use icechunk::format::manifest::{ChunkLocation, ChunkRef, ManifestShard};
 use icechunk::format::snapshot::{AncestorInfo, ArrayData, Node, NodeKind, ShardInfo, Snapshot};
 use icechunk::format::txlog::TransactionLog;
 use icechunk::ids::{ChunkId, ManifestId};
-use icechunk::refs::{RefRecord, TipHint, MAX_HINT_SEQ};
+use icechunk::refs::{RefOp, RefRecord, TipHint, MAX_HINT_SEQ};
+use icechunk::repo_info::{Availability, RepoChange, RepoRecord, RepoState, RepoStatus};
 use icechunk::session::SessionParts;
 use icechunk::zarr_json::parse_zarr_json;
 use icechunk::{NodeId, RepositoryConfig, SnapshotId, StorageSpec};
@@ -298,9 +299,41 @@ proptest! {
     }
 
     #[test]
-    fn ref_records(snapshot in proptest::option::of(".{0,24}"), write_id in ".{0,20}", deleted in any::<bool>()) {
-        let record = RefRecord { snapshot, write_id, deleted };
+    fn ref_records(
+        snapshot in proptest::option::of(".{0,24}"),
+        write_id in ".{0,20}",
+        deleted in any::<bool>(),
+        at in proptest::option::of(".{0,32}"),
+        op in proptest::option::of(prop_oneof![
+            Just(RefOp::Create), Just(RefOp::Commit), Just(RefOp::Amend), Just(RefOp::Reset), Just(RefOp::Delete)
+        ]),
+    ) {
+        let record = RefRecord { snapshot, write_id, deleted, at, op };
         prop_assert_eq!(RefRecord::decode("r", &record.encode().unwrap()).unwrap(), record);
+    }
+
+    #[test]
+    fn repo_records(
+        metadata in btree_map(".{0,8}", any::<i64>(), 0..4),
+        flags in btree_map("[a-z_]{1,12}", any::<bool>(), 0..4),
+        read_only in any::<bool>(),
+        reason in proptest::option::of(".{0,16}"),
+        config in proptest::option::of(config()),
+        at in ".{0,32}",
+        write_id in ".{0,20}",
+    ) {
+        let state = RepoState {
+            status: RepoStatus {
+                availability: if read_only { Availability::ReadOnly } else { Availability::Online },
+                set_at: at.clone(),
+                reason,
+            },
+            metadata: metadata.into_iter().map(|(k, v)| (k, v.into())).collect(),
+            feature_flags: flags,
+            config,
+        };
+        let record = RepoRecord { state, change: RepoChange::MetadataChanged, at, write_id };
+        prop_assert_eq!(RepoRecord::decode("r", &record.encode().unwrap()).unwrap(), record);
     }
 
     #[test]

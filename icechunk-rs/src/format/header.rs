@@ -32,6 +32,8 @@ pub enum ObjectType {
     TransactionLog = 3,
     Ref = 4,
     Config = 5,
+    /// A record of the repository's own state (`repo/<seq>`, spec §12).
+    RepoInfo = 6,
 }
 
 impl ObjectType {
@@ -42,6 +44,7 @@ impl ObjectType {
             ObjectType::TransactionLog => "transaction log",
             ObjectType::Ref => "ref",
             ObjectType::Config => "config",
+            ObjectType::RepoInfo => "repository record",
         }
     }
 }

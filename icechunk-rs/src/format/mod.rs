@@ -35,6 +35,21 @@ pub(crate) fn verifier_options(len: usize) -> flatbuffers::VerifierOptions {
 /// Bytes the verifier may check per payload byte (see [`verifier_options`]).
 pub(crate) const APPARENT_SIZE_FACTOR: usize = 8;
 
+/// Decodes a JSON object stored behind a header (ref records §8.1, config §11, repository
+/// records §12): the header checks of §4.1, unique member names, then the fields; any failure
+/// is Corrupt, naming `what` was expected.
+pub(crate) fn decode_json_object<T: serde::de::DeserializeOwned>(
+    path: &str,
+    object_type: header::ObjectType,
+    what: &str,
+    stored: &[u8],
+) -> crate::error::Result<T> {
+    let json = header::decode(path, object_type, stored)?;
+    let invalid = |e: String| crate::error::IcechunkError::corrupt(path, format!("invalid {what}: {e}"));
+    check_unique_members(&json).map_err(invalid)?;
+    serde_json::from_slice(&json).map_err(|e| invalid(e.to_string()))
+}
+
 /// Checks that a JSON payload (ref records §8.1, config §11) is one object whose member names
 /// are unique; serde catches repeated known members, this catches repeated unknown ones too.
 pub(crate) fn check_unique_members(json: &[u8]) -> std::result::Result<(), String> {

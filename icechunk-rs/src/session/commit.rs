@@ -18,6 +18,7 @@ use crate::format::manifest::{ChunkLocation, ChunkRef};
 use crate::format::snapshot::{block_of, ArrayData, Node, NodeKind, ShardInfo, Snapshot};
 use crate::format::txlog::TransactionLog;
 use crate::ids::{ChunkCoords, ManifestId, NodeId, SnapshotId};
+use crate::refs::RefOp;
 use crate::repository::Repository;
 use crate::zarr_json::{ArrayInfo, NodeType};
 
@@ -221,11 +222,13 @@ pub(crate) async fn write_commit(
         .buffer_unordered(SHARD_WRITES_IN_FLIGHT)
         .try_collect::<Vec<()>>();
     // The chunks still uploading finish alongside: nothing is reachable before the ref moves.
-    let (_, _, snapshot, ()) = futures::try_join!(
+    // The repository's status is checked alongside: a commit refused for it costs no time.
+    let (_, _, snapshot, (), ()) = futures::try_join!(
         write_shards,
         assets.write_transaction_log(id, log),
         assets.write_snapshot(snapshot),
-        chunk_uploads
+        chunk_uploads,
+        repo.check_writable("cannot commit"),
     )?;
 
     let branch = match &publish {
@@ -233,7 +236,11 @@ pub(crate) async fn write_commit(
         Publish::Anonymous => return Ok(snapshot),
     };
     let expected = base.id;
-    repo.move_branch(branch, Some(id), |current| {
+    let op = match &publish {
+        Publish::Amend { .. } => RefOp::Amend,
+        _ => RefOp::Commit,
+    };
+    repo.move_branch(branch, Some(id), op, |current| {
         if current == Some(expected) {
             Ok(())
         } else {

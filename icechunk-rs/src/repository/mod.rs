@@ -17,10 +17,16 @@ use crate::format::txlog::TransactionLog;
 use crate::history::{self, SnapshotInfo};
 use crate::ids::{ManifestId, SnapshotId};
 use crate::inspect;
-use crate::refs::{self, BranchTip, TipHint, TipStart, MAIN_BRANCH};
+
+mod ops_log;
+mod state;
+
+use crate::refs::{self, BranchTip, RefOp, TipHint, TipStart, MAIN_BRANCH};
+use crate::repo_info;
 use crate::session::Session;
 use crate::storage::{LimitedStorage, Storage};
 use crate::sync::{current_runtime, lock};
+pub use ops_log::{Operation, OperationKind};
 
 pub const INITIAL_COMMIT_MESSAGE: &str = "Repository initialized";
 
@@ -38,6 +44,9 @@ pub enum VersionInfo {
 }
 
 struct Inner {
+    /// The store as given, for `reopen` (which limits it anew).
+    base_storage: Arc<dyn Storage>,
+    /// The store behind this repository's limit on requests in flight.
     storage: Arc<dyn Storage>,
     assets: Arc<AssetCache>,
     config: RepositoryConfig,
@@ -68,11 +77,12 @@ async fn read_config(storage: &dyn Storage) -> Result<Option<RepositoryConfig>> 
 }
 
 impl Repository {
-    fn from_parts(storage: Arc<dyn Storage>, config: RepositoryConfig) -> Self {
+    fn from_parts(base_storage: Arc<dyn Storage>, config: RepositoryConfig) -> Self {
         let storage: Arc<dyn Storage> =
-            Arc::new(LimitedStorage::new(storage, config.max_concurrent_requests as usize));
+            Arc::new(LimitedStorage::new(base_storage.clone(), config.max_concurrent_requests as usize));
         let assets = Arc::new(AssetCache::new(storage.clone(), config.clone()));
         let inner = Inner {
+            base_storage,
             storage,
             assets,
             config,
@@ -124,6 +134,7 @@ impl Repository {
         &self,
         branch: &str,
         target: Option<SnapshotId>,
+        op: RefOp,
         precondition: F,
     ) -> Result<()>
     where
@@ -131,7 +142,8 @@ impl Repository {
     {
         let start = self.known_tip(branch).filter(|hint| hint.record.is_some());
         let runtime = current_runtime()?;
-        let tip = refs::move_branch(self.storage(), branch, target, start, precondition, &runtime).await?;
+        let tip =
+            refs::move_branch(self.storage(), branch, target, op, start, precondition, &runtime).await?;
         self.remember_tip(branch, tip.as_hint());
         Ok(())
     }
@@ -177,7 +189,7 @@ impl Repository {
             assets.write_transaction_log(id, TransactionLog::default()),
             assets.write_snapshot(initial)
         )?;
-        repo.move_branch(MAIN_BRANCH, Some(id), |current| match current {
+        repo.move_branch(MAIN_BRANCH, Some(id), RefOp::Create, |current| match current {
             None => Ok(()),
             Some(_) => Err(IcechunkError::RefAlreadyExists { kind: "branch", name: MAIN_BRANCH.into() }),
         })
@@ -187,12 +199,14 @@ impl Repository {
 
     /// Opens an existing repository. `config` overrides the stored one for this process.
     ///
-    /// Three things happen at once: the config is read, the `main` hint is fetched (most
-    /// sessions read `main`; a hint is never trusted, so an early one is harmless), and a
-    /// store that cannot create-if-absent is refused (see [`Storage::check_conditional_writes`]).
+    /// Four things happen at once: the config is read with the newest repository record
+    /// (a config saved with `save_config` wins over the one stored at creation), the `main`
+    /// hint is fetched (most sessions read `main`; a hint is never trusted, so an early one is
+    /// harmless), and a store that cannot create-if-absent is refused (see
+    /// [`Storage::check_conditional_writes`]).
     pub async fn open(storage: Arc<dyn Storage>, config: Option<RepositoryConfig>) -> Result<Self> {
         let (stored, main_hint, ()) = futures::try_join!(
-            read_config(storage.as_ref()),
+            Self::fetch_config(storage.clone()),
             refs::read_hint(storage.as_ref(), MAIN_BRANCH),
             storage.check_conditional_writes(),
         )?;
@@ -248,8 +262,8 @@ impl Repository {
 
     pub async fn create_branch(&self, name: &str, snapshot: &SnapshotId) -> Result<()> {
         refs::validate_ref_name(name)?;
-        self.assets().snapshot(snapshot).await?;
-        self.move_branch(name, Some(*snapshot), |current| match current {
+        futures::try_join!(self.assets().snapshot(snapshot), self.check_writable("cannot create a branch"))?;
+        self.move_branch(name, Some(*snapshot), RefOp::Create, |current| match current {
             None => Ok(()),
             Some(_) => Err(IcechunkError::RefAlreadyExists { kind: "branch", name: name.to_string() }),
         })
@@ -270,7 +284,8 @@ impl Repository {
         if name == MAIN_BRANCH {
             return Err(IcechunkError::InvalidInput("the main branch cannot be deleted".into()));
         }
-        self.move_branch(name, None, |current| match current {
+        self.check_writable("cannot delete a branch").await?;
+        self.move_branch(name, None, RefOp::Delete, |current| match current {
             Some(_) => Ok(()),
             None => Err(IcechunkError::RefNotFound { kind: "branch", name: name.to_string() }),
         })
@@ -280,8 +295,8 @@ impl Repository {
     /// Points `name` at `to` (the undo). With `from`, only if the tip is still `from`.
     pub async fn reset_branch(&self, name: &str, to: &SnapshotId, from: Option<&SnapshotId>) -> Result<()> {
         refs::validate_ref_name(name)?;
-        self.assets().snapshot(to).await?;
-        self.move_branch(name, Some(*to), |current| match (current, from) {
+        futures::try_join!(self.assets().snapshot(to), self.check_writable("cannot reset a branch"))?;
+        self.move_branch(name, Some(*to), RefOp::Reset, |current| match (current, from) {
             (None, _) => Err(IcechunkError::RefNotFound { kind: "branch", name: name.to_string() }),
             (Some(current), Some(from)) if current != *from => Err(IcechunkError::Conflict {
                 branch: name.to_string(),
@@ -297,7 +312,12 @@ impl Repository {
 
     pub async fn create_tag(&self, name: &str, snapshot: &SnapshotId) -> Result<()> {
         refs::validate_ref_name(name)?;
-        self.assets().snapshot(snapshot).await?;
+        let allowed = async {
+            let state = repo_info::current(self.storage().as_ref()).await?;
+            state.check_writable("cannot create a tag")?;
+            state.check_flag("create_tag")
+        };
+        futures::try_join!(self.assets().snapshot(snapshot), allowed)?;
         refs::create_tag(self.storage().as_ref(), name, *snapshot).await
     }
 
@@ -310,6 +330,10 @@ impl Repository {
     }
 
     pub async fn delete_tag(&self, name: &str) -> Result<()> {
+        refs::validate_ref_name(name)?;
+        let state = repo_info::current(self.storage().as_ref()).await?;
+        state.check_writable("cannot delete a tag")?;
+        state.check_flag("delete_tag")?;
         refs::delete_tag(self.storage().as_ref(), name).await
     }
 
@@ -413,7 +437,10 @@ impl Repository {
     }
 
     pub async fn writable_session(&self, branch: &str) -> Result<Session> {
-        let id = self.lookup_branch(branch).await?;
+        let (id, ()) = futures::try_join!(
+            self.lookup_branch(branch),
+            self.check_writable("cannot open a writable session")
+        )?;
         let snapshot = self.assets().snapshot(&id).await?;
         Ok(Session::new(self.clone(), snapshot, Some(branch.to_string()), true, current_runtime()?))
     }
