@@ -153,3 +153,52 @@ async fn the_operations_log_reads_back_every_change_newest_first() {
     );
     assert!(log.windows(2).all(|w| w[0].at >= w[1].at));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunk_storage_counts_each_reachable_byte_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = local_storage(dir.path());
+    let config = RepositoryConfig {
+        inline_chunk_threshold_bytes: 8,
+        inline_manifest_threshold_bytes: 0,
+        ..Default::default()
+    };
+    let repo = Repository::create(storage, Some(config)).await.unwrap();
+    let empty = repo.chunk_storage_stats(8).await.unwrap();
+    assert_eq!((empty.native_bytes, empty.inlined_bytes), (0, 0));
+
+    let array = array_json(&[4, 4], &[2, 2], "uint8");
+    let first = write_commit(
+        &repo,
+        "main",
+        &[
+            ("zarr.json", group_json()),
+            ("a/zarr.json", array),
+            ("a/c/0/0", pattern(1, 100)),
+            ("a/c/0/1", pattern(2, 4)),
+        ],
+        "one",
+    )
+    .await;
+    let stats = repo.chunk_storage_stats(8).await.unwrap();
+    assert_eq!((stats.native_bytes, stats.inlined_bytes), (100, 4));
+    // A branch sharing the history and a commit that overwrites one chunk: the old chunk is
+    // still reachable (from `first`), so both count; a chunk object shared by both snapshots
+    // once. The inline chunk is stored again in the new shard: its bytes count twice.
+    repo.create_branch("dev", &first).await.unwrap();
+    write_commit(&repo, "main", &[("a/c/0/0", pattern(3, 50))], "two").await;
+    let stats = repo.chunk_storage_stats(8).await.unwrap();
+    assert_eq!((stats.native_bytes, stats.inlined_bytes), (150, 8));
+    // The chunk objects on disk are exactly what is counted.
+    let chunks = dir.path().join("chunks");
+    let on_disk: u64 =
+        files_under(&chunks).iter().map(|f| std::fs::metadata(chunks.join(f)).unwrap().len()).sum();
+    assert_eq!(on_disk, 150);
+
+    let tip = repo.lookup_branch("main").await.unwrap();
+    let manifests = repo.list_manifest_files(&tip).await.unwrap();
+    assert_eq!(manifests.len(), 1);
+    assert_eq!(manifests[0].num_chunk_refs, 2);
+    let stored = std::fs::metadata(dir.path().join(format!("manifests/{}", manifests[0].id))).unwrap().len();
+    assert_eq!(manifests[0].size_bytes, stored);
+}

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from icechunk._icechunk import ChunkType, Diff, PySession, RepositoryConfig, SessionMode
 from icechunk._icechunk import ConflictSolver as _ConflictSolver
-from icechunk.errors import SessionStateError
 from icechunk.store import IcechunkStore
 
 if TYPE_CHECKING:
@@ -235,7 +234,7 @@ class Session:
             # Its changes travel with it (InvalidInputError for in-memory repositories).
             return (_session_from_bytes, (self._session.to_bytes(), self._repository))
         if not self.read_only:
-            raise SessionStateError(_PICKLE_WRITABLE)
+            raise ValueError(_PICKLE_WRITABLE)  # Icechunk's class for this refusal
         return (_readonly_session, (self._repository, self.snapshot_id))
 
 

@@ -17,16 +17,18 @@ use crate::format::txlog::TransactionLog;
 use crate::history::{self, SnapshotInfo};
 use crate::ids::{ManifestId, SnapshotId};
 use crate::inspect;
-
-mod ops_log;
-mod state;
-
 use crate::refs::{self, BranchTip, RefOp, TipHint, TipStart, MAIN_BRANCH};
 use crate::repo_info;
 use crate::session::Session;
 use crate::storage::{LimitedStorage, Storage};
 use crate::sync::{current_runtime, lock};
+
+mod ops_log;
+mod state;
+mod stats;
+
 pub use ops_log::{Operation, OperationKind};
+pub use stats::{ChunkStorageStats, ManifestFileInfo};
 
 pub const INITIAL_COMMIT_MESSAGE: &str = "Repository initialized";
 
@@ -282,7 +284,8 @@ impl Repository {
     pub async fn delete_branch(&self, name: &str) -> Result<()> {
         refs::validate_ref_name(name)?;
         if name == MAIN_BRANCH {
-            return Err(IcechunkError::InvalidInput("the main branch cannot be deleted".into()));
+            // SessionState, as Icechunk: the name is valid, the operation is not allowed.
+            return Err(IcechunkError::SessionState("the main branch cannot be deleted".into()));
         }
         self.check_writable("cannot delete a branch").await?;
         self.move_branch(name, None, RefOp::Delete, |current| match current {

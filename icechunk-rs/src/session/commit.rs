@@ -307,6 +307,12 @@ impl Session {
                 "this session already committed; open a new writable session to {verb} again"
             )));
         }
+        if !self.inner.writable {
+            // Icechunk's class for this situation (a read-only session asked to publish).
+            return Err(IcechunkError::SessionState(format!(
+                "a read-only session cannot {verb}: open a writable session (Repository.writable_session)"
+            )));
+        }
         self.check_writable()?;
         if self.inner.fork {
             return Err(IcechunkError::SessionState(format!(
