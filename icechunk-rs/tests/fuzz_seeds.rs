@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use icechunk::format::header::{self, ObjectType};
 use icechunk::format::manifest::{ChunkLocation, ManifestShard};
 use icechunk::format::snapshot::{NodeKind, Snapshot};
+use icechunk::repo_info::Availability;
 use icechunk::{Repository, RepositoryConfig, Session};
 
 use common::*;
@@ -111,6 +112,14 @@ async fn build(dir: &Path, config: RepositoryConfig) -> Vec<Vec<u8>> {
         write_commit(&repo, "main", &[("g/a/c/0/1", pattern(20 + i, 4))], &format!("commit {i}")).await;
     }
     wires.push(repo.readonly_session(&tag("v1")).await.unwrap().to_bytes().await.unwrap());
+    // Repository records (spec §12) of every kind.
+    let metadata = serde_json::from_str(r#"{"owner":"fuzz","nested":{"a":[1,2.5,null,true]}}"#).unwrap();
+    repo.update_metadata(metadata).await.unwrap();
+    repo.set_feature_flag("create_tag", Some(false)).await.unwrap();
+    repo.set_status(Availability::ReadOnly, Some("seeding".into())).await.unwrap();
+    repo.set_status(Availability::Online, None).await.unwrap();
+    repo.set_feature_flag("create_tag", None).await.unwrap();
+    repo.save_config().await.unwrap();
     wires
 }
 
@@ -147,6 +156,7 @@ fn collect(dir: &Path, corpus: &mut Corpus) {
                 continue;
             }
             "refs" => corpus.add_payload("ref_record", ObjectType::Ref, &bytes),
+            "repo" => corpus.add_payload("repo_record", ObjectType::RepoInfo, &bytes),
             _ => continue,
         }
         corpus.add("header", &bytes);
