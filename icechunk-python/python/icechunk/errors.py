@@ -10,10 +10,10 @@ The Rust core raises these by kind (see ``icechunk-python/src/errors.rs``)::
     │   ├── RefNotFoundError          branch or tag
     │   ├── SnapshotNotFoundError
     │   └── NodeNotFoundError         array, group or key
-    ├── AlreadyExistsError
+    ├── AlreadyExistsError            also a move onto an existing node
     ├── ReadOnlyError (also ValueError, like zarr's read-only stores)
     ├── InvalidInputError (also ValueError)
-    ├── SessionStateError
+    ├── SessionStateError             also moves refused (rearrange sessions)
     ├── StorageError
     └── FormatError                   corrupt or unsupported objects
 """
