@@ -192,3 +192,32 @@ async def test_async_twins(repo: ic.Repository, path: Path) -> None:
     writable = await repo.writable_session_async("main")
     with pytest.raises(ic.SessionStateError):
         await writable.move_async("/a", "/b")
+
+
+def test_diff_over_several_commits_agrees_with_the_spec_reader(
+    repo: ic.Repository, path: Path
+) -> None:
+    start = repo.lookup_branch("main")
+    with repo.transaction("main", message="new array") as store:
+        zarr.create_array(store, name="g/n", shape=(2,), chunks=(1,), dtype="i1")[:] = 1
+    for source, target in [("/g", "/h"), ("/h/n", "/n"), ("/x", "/h/x")]:
+        session = repo.rearrange_session("main")
+        session.move(source, target)
+        session.commit(f"{source} -> {target}")
+    tip = repo.lookup_branch("main")
+    diff = repo.diff(from_snapshot_id=start, to_snapshot_id=tip)
+    # /g/n was created in the range: new at its last path, not moved.
+    assert diff.new_arrays == {"/n"}
+    assert diff.updated_chunks == {"/n": [[0], [1]]}
+    assert diff.moved_nodes == [
+        ("/g", "/h"),
+        ("/g/a", "/h/a"),
+        ("/g/sub", "/h/sub"),
+        ("/x", "/h/x"),
+    ]
+    spec = sr.Repository.open(path)
+    for older in [start, *[info.id for info in repo.ancestry(branch="main")][1:4]]:
+        mine = spec.diff(older, tip)
+        theirs = repo.diff(from_snapshot_id=older, to_snapshot_id=tip)
+        assert mine["moved_nodes"] == theirs.moved_nodes
+        assert mine["new_arrays"] == theirs.new_arrays
