@@ -17,7 +17,9 @@ use libfuzzer_sys::fuzz_target;
 fn ranges(length: u64, seed: &[u8]) -> Vec<Range<u64>> {
     let mut out = vec![0..length.min(1), length.saturating_sub(1)..length, length / 3..length - length / 3];
     for pair in seed.chunks_exact(2).take(4) {
-        let (a, b) = (pair[0] as u64 * length / 255, pair[1] as u64 * length / 255);
+        // In 128 bits: a table may describe a chunk of up to 2^64 - 1 bytes.
+        let at = |x: u8| (x as u128 * length as u128 / 255) as u64;
+        let (a, b) = (at(pair[0]), at(pair[1]));
         out.push(a.min(b)..a.max(b));
     }
     out
