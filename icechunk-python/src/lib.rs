@@ -5,23 +5,35 @@
 
 mod cloud;
 mod config;
+mod config_class;
+mod conflicts;
 mod conversions;
+mod diff;
 mod errors;
 mod repository;
 mod runtime;
 mod session;
+mod storage;
 mod store;
+mod twins;
 
 use pyo3::prelude::*;
 
 #[pymodule]
 fn _icechunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    storage::register(m)?;
     config::register(m)?;
     cloud::register(m)?;
+    conflicts::register(m)?;
+    diff::register(m)?;
     repository::register(m)?;
     session::register(m)?;
     store::register(m)?;
     m.add_class::<runtime::Finished>()?;
+    // Before the interpreter finalizes, runtime threads must stop calling into it (see
+    // the `runtime` module docs).
+    let exiting = wrap_pyfunction!(runtime::python_exiting, m)?;
+    m.py().import("atexit")?.call_method1("register", (exiting,))?;
     Ok(())
 }

@@ -1,15 +1,19 @@
 //! `Session`: one version of the repository, read-only or with uncommitted changes.
 
-use icechunk::conflicts::{BasicConflictSolver, ConflictDetector, ConflictSolver, VersionSelection};
+use icechunk::session::ChunkKind;
+use icechunk::store::Store;
 use icechunk::Session;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::config::PyRepositoryConfig;
+use crate::conflicts::PyConflictSolver;
 use crate::conversions::dict_to_json;
-use crate::errors::{invalid_input, CoreResultExt};
-use crate::repository::PyDiff;
+use crate::diff::PyDiff;
+use crate::errors::CoreResultExt;
 use crate::runtime::block_on;
 use crate::store::PyStore;
+use crate::twins::twins;
 
 #[pyclass(name = "PySession", module = "icechunk._icechunk", frozen)]
 pub struct PySession {
@@ -52,43 +56,6 @@ impl PySession {
         self.session.discard_changes().py()
     }
 
-    /// Write the changes as a new snapshot and move the branch to it; returns its id.
-    /// With `rebase_with` (a solver spec, see `solver_from_spec`), a moved branch is
-    /// rebased onto and the commit retried, up to `rebase_tries` times.
-    #[pyo3(signature = (message, metadata=None, allow_empty=false, rebase_with=None, rebase_tries=1000))]
-    fn commit(
-        &self,
-        py: Python<'_>,
-        message: &str,
-        metadata: Option<&Bound<'_, PyDict>>,
-        allow_empty: bool,
-        rebase_with: Option<(String, u8, bool, bool)>,
-        rebase_tries: u32,
-    ) -> PyResult<String> {
-        let metadata = metadata.map(dict_to_json).transpose()?;
-        let id = match rebase_with {
-            None => block_on(py, self.session.commit(message, metadata, allow_empty)).py()?,
-            Some(spec) => {
-                let solver = solver_from_spec(spec)?;
-                let fut = self.session.commit_rebasing(
-                    message,
-                    metadata,
-                    allow_empty,
-                    solver.as_ref(),
-                    rebase_tries,
-                );
-                block_on(py, fut).py()?
-            }
-        };
-        Ok(id.to_string())
-    }
-
-    /// Move the base to the branch tip, keeping the changes as the solver decides.
-    fn rebase(&self, py: Python<'_>, solver: (String, u8, bool, bool)) -> PyResult<()> {
-        let solver = solver_from_spec(solver)?;
-        block_on(py, self.session.rebase(solver.as_ref())).py()
-    }
-
     #[getter]
     fn is_fork(&self) -> bool {
         self.session.is_fork()
@@ -97,12 +64,6 @@ impl PySession {
     /// A writable session for a worker; merge it back with `merge`.
     fn fork(&self) -> PyResult<PySession> {
         Ok(PySession::new(self.session.fork().py()?))
-    }
-
-    /// Fold the changes of `forks` into this session (all or nothing).
-    fn merge(&self, forks: Vec<PyRef<'_, PySession>>) -> PyResult<()> {
-        let forks: Vec<Session> = forks.iter().map(|f| f.session.clone()).collect();
-        self.session.merge(&forks).py()
     }
 
     /// The session as bytes for another process (forks and read-only sessions only).
@@ -119,34 +80,139 @@ impl PySession {
     }
 
     fn store(&self) -> PyStore {
-        PyStore::new(self.session.store())
+        PyStore::new(Store::new(self.session.clone()))
     }
 }
 
-/// A solver from its Python description: `(kind, on_chunk_conflict, fail_on_delete_of_updated_array,
-/// fail_on_delete_of_updated_group)`, kind "detector" or "basic", on_chunk_conflict 0 = Fail,
-/// 1 = UseOurs, 2 = UseTheirs.
-fn solver_from_spec(spec: (String, u8, bool, bool)) -> PyResult<Box<dyn ConflictSolver>> {
-    let (kind, on_chunk, fail_array, fail_group) = spec;
-    match kind.as_str() {
-        "detector" => Ok(Box::new(ConflictDetector)),
-        "basic" => {
-            let on_chunk_conflict = match on_chunk {
-                0 => VersionSelection::Fail,
-                1 => VersionSelection::UseOurs,
-                2 => VersionSelection::UseTheirs,
-                other => return Err(invalid_input(format!("unknown version selection {other}"))),
-            };
-            Ok(Box::new(BasicConflictSolver {
-                on_chunk_conflict,
-                fail_on_delete_of_updated_array: fail_array,
-                fail_on_delete_of_updated_group: fail_group,
-            }))
+/// Where a chunk lives (`Session.chunk_type`).
+#[pyclass(name = "ChunkType", module = "icechunk._icechunk", eq, eq_int, frozen, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum PyChunkType {
+    uninitialized = 0,
+    native = 1,
+    r#virtual = 2,
+    inline = 3,
+}
+
+impl From<ChunkKind> for PyChunkType {
+    fn from(kind: ChunkKind) -> Self {
+        match kind {
+            ChunkKind::Uninitialized => PyChunkType::uninitialized,
+            ChunkKind::Native => PyChunkType::native,
+            ChunkKind::Inline => PyChunkType::inline,
         }
-        other => Err(invalid_input(format!("unknown conflict solver `{other}`"))),
+    }
+}
+
+/// What a session may do (`Session.mode`).
+#[pyclass(name = "SessionMode", module = "icechunk._icechunk", eq, eq_int, frozen, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum PySessionMode {
+    readonly = 0,
+    writable = 1,
+    rearrange = 2,
+}
+
+#[pymethods]
+impl PySession {
+    #[getter]
+    fn mode(&self) -> PySessionMode {
+        if self.session.read_only() {
+            PySessionMode::readonly
+        } else {
+            PySessionMode::writable
+        }
+    }
+
+    /// The configuration of the repository this session reads.
+    #[getter]
+    fn config(&self) -> PyRepositoryConfig {
+        PyRepositoryConfig::from(self.session.repository().config())
+    }
+}
+
+twins! {
+    impl PySession {
+        /// Like `commit`, replacing the branch tip (this session's base) instead of adding a
+        /// commit after it.
+        #[pyo3(signature = (message, metadata=None, *, allow_empty=false))]
+        fn amend / amend_async(&self, message: String, metadata: Option<Bound<'_, PyDict>>, allow_empty: bool) -> String {
+            let session = self.session.clone();
+            let metadata = metadata.as_ref().map(dict_to_json).transpose();
+            async move { Ok(session.amend(&message, metadata?, allow_empty).await.py()?.to_string()) }
+        }
+
+        /// The changes as a new snapshot that no branch points at; the session is then
+        /// read-only, on it.
+        #[pyo3(signature = (message, *, metadata=None))]
+        fn flush / flush_async(&self, message: String, metadata: Option<Bound<'_, PyDict>>) -> String {
+            let session = self.session.clone();
+            let metadata = metadata.as_ref().map(dict_to_json).transpose();
+            async move { Ok(session.flush(&message, metadata?).await.py()?.to_string()) }
+        }
+
+        fn get_node_id / get_node_id_async(&self, path: String) -> String {
+            let id = self.session.node_id(&path).py().map(|id| id.to_string());
+            async move { id }
+        }
+
+        fn chunk_type / chunk_type_async(&self, array_path: String, chunk_coordinates: Vec<u32>) -> PyChunkType {
+            let session = self.session.clone();
+            async move { Ok(PyChunkType::from(session.chunk_kind(&array_path, &chunk_coordinates).await.py()?)) }
+        }
+
+        /// Every chunk's coordinates, in order.
+        fn chunk_coordinates_list / chunk_coordinates_async(&self, array_path: String) -> Vec<Vec<u32>> {
+            let session = self.session.clone();
+            async move { session.chunk_coordinates(&array_path).await.py() }
+        }
+
+        /// Write the changes as a new snapshot and move the branch to it; returns its id.
+        /// With `rebase_with` (a conflict solver), a moved branch is rebased onto and the
+        /// commit retried, up to `rebase_tries` times.
+        #[pyo3(signature = (message, metadata=None, *, rebase_with=None, rebase_tries=1000, allow_empty=false))]
+        fn commit / commit_async(
+            &self,
+            message: String,
+            metadata: Option<Bound<'_, PyDict>>,
+            rebase_with: Option<PyRef<'_, PyConflictSolver>>,
+            rebase_tries: u32,
+            allow_empty: bool,
+        ) -> String {
+            let session = self.session.clone();
+            let metadata = metadata.as_ref().map(dict_to_json).transpose();
+            let solver = rebase_with.map(|solver| solver.solver.clone());
+            async move {
+                let metadata = metadata?;
+                let id = match solver {
+                    None => session.commit(&message, metadata, allow_empty).await,
+                    Some(solver) => {
+                        session.commit_rebasing(&message, metadata, allow_empty, solver.as_ref(), rebase_tries).await
+                    }
+                };
+                Ok(id.py()?.to_string())
+            }
+        }
+
+        /// Move the base to the branch tip, keeping the changes as the solver decides.
+        fn rebase / rebase_async(&self, solver: PyRef<'_, PyConflictSolver>) -> () {
+            let (session, solver) = (self.session.clone(), solver.solver.clone());
+            async move { session.rebase(solver.as_ref()).await.py() }
+        }
+
+        /// Fold the changes of `forks` into this session (all or nothing).
+        fn merge / merge_async(&self, forks: Vec<PyRef<'_, PySession>>) -> () {
+            let session = self.session.clone();
+            let forks: Vec<Session> = forks.iter().map(|f| f.session.clone()).collect();
+            async move { session.merge(&forks).py() }
+        }
     }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyChunkType>()?;
+    m.add_class::<PySessionMode>()?;
     m.add_class::<PySession>()
 }

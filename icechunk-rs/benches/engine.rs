@@ -1,12 +1,13 @@
 //! Hot paths of the engine: manifest shard encode/decode, chunk reference lookup, snapshot
-//! node lookup, a one-chunk commit as the array grows, and opening a repository to read one
-//! chunk. Run: `cargo bench -p icechunk-rs --bench engine`.
+//! node lookup, a one-chunk commit as the array grows, opening a repository to read one
+//! chunk, and the block tables of range reads. Run: `cargo bench -p icechunk-rs --bench engine`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use icechunk::format::chunk::{self, BlockTable};
 use icechunk::format::manifest::{ChunkLocation, ChunkRef, ManifestShard};
 use icechunk::format::snapshot::{Node, NodeKind, Snapshot};
 use icechunk::ids::{ChunkId, ManifestId, NodeId, SnapshotId};
@@ -139,5 +140,26 @@ fn commits(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, manifests, snapshot_lookup, commits);
+/// What a range read adds: writing a chunk's table, and checking a fetched table against the
+/// chunk's checksum (once per chunk object; the table is then cached).
+fn block_tables(c: &mut Criterion) {
+    let mut group = c.benchmark_group("block table");
+    for len in [1usize << 20, 64 << 20] {
+        let data = Bytes::from((0..len).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+        let log2 = chunk::block_size_log2_for(len as u64);
+        let object = chunk::encode_object(&data, log2);
+        let whole = chunk::checksum(&data);
+        let table = object.slice(len..);
+        let mib = len >> 20;
+        group.bench_function(format!("encode object {mib} MiB"), |b| {
+            b.iter(|| chunk::encode_object(&data, log2))
+        });
+        group.bench_function(format!("verify table {mib} MiB ({} blocks)", table.len() / 4), |b| {
+            b.iter(|| BlockTable::decode("c", &table, len as u64, log2, whole).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, manifests, snapshot_lookup, commits, block_tables);
 criterion_main!(benches);

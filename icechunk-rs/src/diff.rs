@@ -41,8 +41,12 @@ struct NodeHistory {
     chunks: BTreeSet<ChunkCoords>,
 }
 
-/// Folds transaction logs, oldest first, into one diff, tracking nodes by id so that a node
-/// created and deleted within the range disappears.
+/// Folds transaction logs, oldest first, into one diff, tracking nodes by id (a path can be
+/// taken by another node later): a node created and deleted within the range disappears;
+/// otherwise a node is reported in every category the range touched it in, as Icechunk does
+/// (created and then updated: new and updated; updated and then deleted: updated and
+/// deleted, with its chunks, unless a node created in the range took its path: a path's
+/// chunks are then the new node's).
 #[derive(Default)]
 pub struct DiffBuilder {
     nodes: BTreeMap<NodeId, NodeHistory>,
@@ -78,8 +82,6 @@ impl DiffBuilder {
                     self.nodes.remove(id);
                 } else {
                     node.deleted = true;
-                    node.updated = false;
-                    node.chunks.clear();
                 }
             }
         }
@@ -87,19 +89,26 @@ impl DiffBuilder {
 
     pub fn finish(self) -> Diff {
         let mut diff = Diff::default();
-        for node in self.nodes.into_values() {
-            let path = node.path.clone();
-            match (node.is_array, node.created, node.deleted) {
-                (_, _, true) if node.is_array => diff.deleted_arrays.insert(path.clone()),
-                (_, _, true) => diff.deleted_groups.insert(path.clone()),
-                (true, true, _) => diff.new_arrays.insert(path.clone()),
-                (false, true, _) => diff.new_groups.insert(path.clone()),
-                (true, false, _) if node.updated => diff.updated_arrays.insert(path.clone()),
-                (false, false, _) if node.updated => diff.updated_groups.insert(path.clone()),
-                _ => false,
+        let created: BTreeSet<&str> =
+            self.nodes.values().filter(|n| n.created).map(|n| n.path.as_str()).collect();
+        for node in self.nodes.values() {
+            let path = || node.path.clone();
+            let (new, deleted, updated) = match node.is_array {
+                true => (&mut diff.new_arrays, &mut diff.deleted_arrays, &mut diff.updated_arrays),
+                false => (&mut diff.new_groups, &mut diff.deleted_groups, &mut diff.updated_groups),
             };
-            if !node.deleted && !node.chunks.is_empty() {
-                diff.updated_chunks.entry(path).or_default().extend(node.chunks);
+            if node.created {
+                new.insert(path());
+            }
+            if node.deleted {
+                deleted.insert(path());
+            }
+            if node.updated {
+                updated.insert(path());
+            }
+            let path_taken = node.deleted && created.contains(node.path.as_str());
+            if !node.chunks.is_empty() && !path_taken {
+                diff.updated_chunks.entry(path()).or_default().extend(node.chunks.iter().cloned());
             }
         }
         diff

@@ -113,12 +113,6 @@ impl ArrayInfo {
             .collect();
         coords.filter(|c| c.len() == self.ndim())
     }
-
-    /// The first segment of every chunk key, for listing a folder (`c` for the default encoding).
-    pub fn first_key_segment(&self, coords: &[u32]) -> String {
-        let key = self.chunk_key(coords);
-        key.split('/').next().unwrap_or_default().to_string()
-    }
 }
 
 fn item_size(data_type: &str) -> Option<u64> {

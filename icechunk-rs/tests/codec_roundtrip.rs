@@ -132,16 +132,15 @@ fn chunk_ref() -> impl Strategy<Value = ChunkRef> {
             location: ChunkLocation::Inline(bytes.into()),
             checksum,
         }),
-        (any::<[u8; 12]>(), any::<u64>(), any::<u64>(), any::<u32>(), 0u8..=63).prop_map(
-            |(id, offset, length, checksum, block_size_log2)| {
+        (any::<[u8; 12]>(), any::<u64>(), any::<u64>(), any::<u32>(), prop_oneof![Just(0u8), 14u8..=30])
+            .prop_map(|(id, offset, length, checksum, block_size_log2)| {
                 let length = length.min(u64::MAX - offset);
                 ChunkRef {
                     location: ChunkLocation::Object { id: ChunkId(id), offset, block_size_log2 },
                     length,
                     checksum,
                 }
-            }
-        ),
+            }),
     ]
 }
 
@@ -316,7 +315,7 @@ proptest! {
     }
 
     #[test]
-    fn block_tables(data in vec(any::<u8>(), 0..6000), block_size_log2 in 1u8..=16) {
+    fn block_tables(data in vec(any::<u8>(), 0..70_000), block_size_log2 in 14u8..=16) {
         let bytes = Bytes::from(data);
         let object = chunk::encode_object(&bytes, block_size_log2);
         let at = BlockTable::position(bytes.len() as u64, block_size_log2).unwrap();

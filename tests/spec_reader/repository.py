@@ -448,23 +448,25 @@ def fold_logs(logs: list[TransactionLog]) -> dict[str, Any]:
                 if node.created:
                     del nodes[node_id]  # created and deleted within the range: nowhere
                 else:
-                    node.deleted, node.updated = True, False
-                    node.chunks.clear()
+                    node.deleted = True
     out: dict[str, Any] = {
         f"{change}_{kind}": set()
         for change in ("new", "deleted", "updated")
         for kind in ("groups", "arrays")
     }
     out["updated_chunks"] = {}
+    created_paths = {node.path for node in nodes.values() if node.created}
     for node in nodes.values():
         kind = "arrays" if node.is_array else "groups"
-        if node.deleted:
-            out[f"deleted_{kind}"].add(node.path)
-        elif node.created:
-            out[f"new_{kind}"].add(node.path)
-        elif node.updated:
-            out[f"updated_{kind}"].add(node.path)
-        if node.chunks:
+        for flag, change in (
+            (node.created, "new"),
+            (node.deleted, "deleted"),
+            (node.updated, "updated"),
+        ):
+            if flag:
+                out[f"{change}_{kind}"].add(node.path)
+        path_taken = node.deleted and node.path in created_paths  # the new node's chunks only
+        if node.chunks and not path_taken:
             out["updated_chunks"].setdefault(node.path, set()).update(node.chunks)
     return out
 

@@ -12,9 +12,11 @@ branches, tags and history give undo and time travel.
 """
 
 from icechunk._icechunk import (
+    ChunkType,
     Diff,
     NetworkOptions,
     RepositoryConfig,
+    SessionMode,
     SnapshotInfo,
     Storage,
     __version__,
@@ -58,6 +60,7 @@ from icechunk.store import IcechunkStore
 __all__ = [
     "AlreadyExistsError",
     "BasicConflictSolver",
+    "ChunkType",
     "Conflict",
     "ConflictDetector",
     "ConflictError",
@@ -78,6 +81,7 @@ __all__ = [
     "RepositoryConfig",
     "RepositoryNotFoundError",
     "Session",
+    "SessionMode",
     "SessionStateError",
     "SnapshotInfo",
     "SnapshotNotFoundError",

@@ -14,6 +14,13 @@ from __future__ import annotations
 
 import enum
 
+from icechunk._icechunk import (
+    BasicConflictSolver,
+    ConflictDetector,
+    ConflictSolver,
+    VersionSelection,
+)
+
 __all__ = [
     "BasicConflictSolver",
     "Conflict",
@@ -22,14 +29,6 @@ __all__ = [
     "ConflictType",
     "VersionSelection",
 ]
-
-
-class VersionSelection(enum.Enum):
-    """Which side wins a chunk both sides wrote."""
-
-    Fail = 0
-    UseOurs = 1
-    UseTheirs = 2
 
 
 class ConflictType(enum.StrEnum):
@@ -96,58 +95,4 @@ class Conflict:
         return (
             f"Conflict({str(self.conflict_type)!r}, {self.path!r}, "
             f"conflicted_chunks={self.conflicted_chunks!r})"
-        )
-
-
-class ConflictSolver:
-    """Base class of conflict solvers; use ``ConflictDetector`` or ``BasicConflictSolver``."""
-
-    def _spec(self) -> tuple[str, int, bool, bool]:
-        """The solver as the binding takes it."""
-        raise NotImplementedError
-
-
-class ConflictDetector(ConflictSolver):
-    """Fails the rebase on any conflict; disjoint changes rebase cleanly."""
-
-    def _spec(self) -> tuple[str, int, bool, bool]:
-        return ("detector", VersionSelection.Fail.value, True, True)
-
-    def __repr__(self) -> str:
-        return "ConflictDetector()"
-
-
-class BasicConflictSolver(ConflictSolver):
-    """Settles chunks both sides wrote per ``on_chunk_conflict`` (``UseOurs`` keeps ours,
-    ``UseTheirs`` drops ours, ``Fail`` fails); our deletion of a node they updated wins
-    unless ``fail_on_delete_of_updated_array`` / ``..._group``. Other conflicts fail."""
-
-    def __init__(
-        self,
-        *,
-        on_chunk_conflict: VersionSelection = VersionSelection.UseOurs,
-        fail_on_delete_of_updated_array: bool = False,
-        fail_on_delete_of_updated_group: bool = False,
-    ) -> None:
-        if not isinstance(on_chunk_conflict, VersionSelection):
-            raise TypeError(
-                f"on_chunk_conflict must be a VersionSelection, got {on_chunk_conflict!r}"
-            )
-        self.on_chunk_conflict = on_chunk_conflict
-        self.fail_on_delete_of_updated_array = fail_on_delete_of_updated_array
-        self.fail_on_delete_of_updated_group = fail_on_delete_of_updated_group
-
-    def _spec(self) -> tuple[str, int, bool, bool]:
-        return (
-            "basic",
-            self.on_chunk_conflict.value,
-            bool(self.fail_on_delete_of_updated_array),
-            bool(self.fail_on_delete_of_updated_group),
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"BasicConflictSolver(on_chunk_conflict={self.on_chunk_conflict}, "
-            f"fail_on_delete_of_updated_array={self.fail_on_delete_of_updated_array}, "
-            f"fail_on_delete_of_updated_group={self.fail_on_delete_of_updated_group})"
         )

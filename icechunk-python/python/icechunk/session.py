@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from icechunk._icechunk import Diff, PySession
+from icechunk._icechunk import ChunkType, Diff, PySession, RepositoryConfig, SessionMode
+from icechunk._icechunk import ConflictSolver as _ConflictSolver
 from icechunk.errors import SessionStateError
 from icechunk.store import IcechunkStore
 
@@ -58,6 +60,41 @@ class Session:
         return self._repository
 
     @property
+    def mode(self) -> SessionMode:
+        """``SessionMode.readonly`` or ``SessionMode.writable``."""
+        return self._session.mode
+
+    @property
+    def config(self) -> RepositoryConfig:
+        """The configuration of the repository this session reads (a copy)."""
+        return self._session.config
+
+    def get_node_id(self, path: str) -> str:
+        """The id of the group or array at ``path`` (``/group/array``), kept for its whole
+        life; ``NodeNotFoundError`` if there is none."""
+        return self._session.get_node_id(path)
+
+    async def get_node_id_async(self, path: str) -> str:
+        return await self._session.get_node_id_async(path)
+
+    def chunk_type(self, array_path: str, chunk_coordinates: Sequence[int]) -> ChunkType:
+        """Where the chunk lives: ``native`` (an object of its own), ``inline`` (inside its
+        manifest), or ``uninitialized`` (no chunk: reads give the fill value)."""
+        return self._session.chunk_type(array_path, list(chunk_coordinates))
+
+    async def chunk_type_async(
+        self, array_path: str, chunk_coordinates: Sequence[int]
+    ) -> ChunkType:
+        return await self._session.chunk_type_async(array_path, list(chunk_coordinates))
+
+    async def chunk_coordinates(
+        self, array_path: str, batch_size: int = 1000
+    ) -> AsyncIterator[tuple[int, ...]]:
+        """The coordinates of every chunk the array has, in order (an async iterator)."""
+        for coords in await self._session.chunk_coordinates_async(array_path):
+            yield tuple(coords)
+
+    @property
     def store(self) -> IcechunkStore:
         """The zarr store of this session."""
         if self._store is None:
@@ -80,9 +117,10 @@ class Session:
         self,
         message: str,
         metadata: dict[str, Any] | None = None,
-        allow_empty: bool = False,
+        *,
         rebase_with: ConflictSolver | None = None,
         rebase_tries: int = 1_000,
+        allow_empty: bool = False,
     ) -> str:
         """Write the changes as a new snapshot and move the branch to it, atomically.
 
@@ -90,8 +128,55 @@ class Session:
         ``ConflictError``, or with ``rebase_with`` a rebase with that solver and another
         try, up to ``rebase_tries`` times (``RebaseFailedError`` if the solver fails).
         """
-        spec = None if rebase_with is None else _solver_spec(rebase_with)
-        return self._session.commit(message, metadata, allow_empty, spec, rebase_tries)
+        solver = None if rebase_with is None else _solver(rebase_with)
+        return self._session.commit(
+            message,
+            metadata,
+            rebase_with=solver,
+            rebase_tries=rebase_tries,
+            allow_empty=allow_empty,
+        )
+
+    async def commit_async(
+        self,
+        message: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        rebase_with: ConflictSolver | None = None,
+        rebase_tries: int = 1_000,
+        allow_empty: bool = False,
+    ) -> str:
+        """``commit`` for asyncio: the event loop runs other tasks meanwhile."""
+        solver = None if rebase_with is None else _solver(rebase_with)
+        return await self._session.commit_async(
+            message,
+            metadata,
+            rebase_with=solver,
+            rebase_tries=rebase_tries,
+            allow_empty=allow_empty,
+        )
+
+    def amend(
+        self, message: str, *, metadata: dict[str, Any] | None = None, allow_empty: bool = False
+    ) -> str:
+        """Like ``commit``, but the new snapshot replaces the branch tip (this session's base)
+        instead of following it: it holds the tip's changes and this session's. Raises
+        ``ConflictError`` if the branch moved; the repository's first snapshot cannot be
+        amended. Returns the new snapshot id; the session is then read-only."""
+        return self._session.amend(message, metadata, allow_empty=allow_empty)
+
+    async def amend_async(
+        self, message: str, *, metadata: dict[str, Any] | None = None, allow_empty: bool = False
+    ) -> str:
+        return await self._session.amend_async(message, metadata, allow_empty=allow_empty)
+
+    def flush(self, message: str, *, metadata: dict[str, Any] | None = None) -> str:
+        """Write the changes as a new snapshot without moving any branch (tag it, or create a
+        branch on it, to keep it). Returns its id; the session is then read-only, on it."""
+        return self._session.flush(message, metadata=metadata)
+
+    async def flush_async(self, message: str, *, metadata: dict[str, Any] | None = None) -> str:
+        return await self._session.flush_async(message, metadata=metadata)
 
     def rebase(self, solver: ConflictSolver) -> None:
         """Move this session onto the current branch tip, replaying its changes on each
@@ -100,7 +185,10 @@ class Session:
         Raises ``RebaseFailedError`` (listing the conflicts) when the solver cannot settle
         them; the session is then left as it was.
         """
-        self._session.rebase(_solver_spec(solver))
+        self._session.rebase(_solver(solver))
+
+    async def rebase_async(self, solver: ConflictSolver) -> None:
+        await self._session.rebase_async(_solver(solver))
 
     # ---- distributed writes ------------------------------------------------------------
     def fork(self) -> Session:
@@ -116,10 +204,10 @@ class Session:
         Raises ``ConflictError`` if two of them (or a fork and this session) wrote the
         same chunk or different metadata for one node.
         """
-        for fork in forks:
-            if not isinstance(fork, Session):
-                raise TypeError(f"Session.merge takes sessions, got {type(fork).__name__}")
-        self._session.merge([fork._session for fork in forks])
+        self._session.merge(_cores(forks))
+
+    async def merge_async(self, *forks: Session) -> None:
+        await self._session.merge_async(_cores(forks))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Session):
@@ -151,16 +239,21 @@ class Session:
         return (_readonly_session, (self._repository, self.snapshot_id))
 
 
+def _cores(forks: tuple[Session, ...]) -> list[PySession]:
+    for fork in forks:
+        if not isinstance(fork, Session):
+            raise TypeError(f"Session.merge takes sessions, got {type(fork).__name__}")
+    return [fork._session for fork in forks]
+
+
 def _readonly_session(repository: Repository, snapshot_id: str) -> Session:
     return repository.readonly_session(snapshot_id=snapshot_id)
 
 
-def _solver_spec(solver: ConflictSolver) -> tuple[str, int, bool, bool]:
-    from icechunk.conflicts import ConflictSolver
-
-    if not isinstance(solver, ConflictSolver):
+def _solver(solver: ConflictSolver) -> ConflictSolver:
+    if not isinstance(solver, _ConflictSolver):
         raise TypeError(
             "expected a conflict solver (icechunk.ConflictDetector() or "
             f"icechunk.BasicConflictSolver(...)), got {type(solver).__name__}"
         )
-    return solver._spec()
+    return solver

@@ -23,10 +23,16 @@ use crate::error::{IcechunkError, Result};
 pub const MIN_BLOCK_SIZE_LOG2: u8 = 14;
 /// Larger chunks get larger blocks, so that a table has at most this many entries (16 KiB).
 pub const MAX_BLOCKS: u64 = 4096;
-/// The largest block a writer uses (1 GiB: chunks of up to 4 TiB keep 4096 blocks at most).
+/// The largest block (1 GiB: chunks of up to 4 TiB keep 4096 blocks at most). Readers refuse
+/// block sizes outside 2^14..=2^30 as corrupt (spec §6.4): a table is then at most 1/4096 of
+/// its chunk, so what a range read fetches stays bounded by what it asked for.
 pub const MAX_BLOCK_SIZE_LOG2: u8 = 30;
-/// Readers accept any block size from 2^1 to 2^63 (spec §6.4: above 63 is corrupt).
-pub const MAX_READ_BLOCK_SIZE_LOG2: u8 = 63;
+
+/// Whether a chunk reference's `block_size_log2` is one a reader accepts: 0 (no table), or a
+/// block size of 2^14 to 2^30.
+pub fn valid_block_size_log2(log2: u8) -> bool {
+    log2 == 0 || (MIN_BLOCK_SIZE_LOG2..=MAX_BLOCK_SIZE_LOG2).contains(&log2)
+}
 
 /// CRC-32C of chunk bytes, as kept in chunk references.
 pub fn checksum(bytes: &[u8]) -> u32 {
@@ -129,9 +135,9 @@ impl BlockTable {
     /// Where the table of a chunk of `length` bytes sits in its object, relative to the chunk's
     /// first byte.
     pub fn position(length: u64, block_size_log2: u8) -> Result<Range<u64>> {
-        if !(1..=MAX_READ_BLOCK_SIZE_LOG2).contains(&block_size_log2) {
+        if !(MIN_BLOCK_SIZE_LOG2..=MAX_BLOCK_SIZE_LOG2).contains(&block_size_log2) {
             return Err(IcechunkError::InvalidInput(format!(
-                "block size 2^{block_size_log2} is outside 2^1..=2^{MAX_READ_BLOCK_SIZE_LOG2}"
+                "block size 2^{block_size_log2} is outside 2^{MIN_BLOCK_SIZE_LOG2}..=2^{MAX_BLOCK_SIZE_LOG2}"
             )));
         }
         let entries = length.div_ceil(1 << block_size_log2);
@@ -316,20 +322,23 @@ mod tests {
     }
 
     #[test]
-    fn block_sizes_from_2_to_2_pow_63_are_read() {
-        for log2 in [1u8, 13, 31, 63] {
+    fn only_block_sizes_writers_use_are_read() {
+        for log2 in [14u8, 20, 30] {
             assert!(BlockTable::position(1000, log2).is_ok(), "{log2}");
+            assert!(valid_block_size_log2(log2));
         }
-        for log2 in [0u8, 64, 255] {
+        for log2 in [1u8, 13, 31, 63, 64, 255] {
             assert!(BlockTable::position(1000, log2).is_err(), "{log2}");
+            assert!(!valid_block_size_log2(log2));
         }
-        // A table that would end past 2^64 is refused, not wrapped.
-        assert!(BlockTable::position(u64::MAX, 1).is_err());
-        assert_eq!(covering(u64::MAX, 63, &(5..u64::MAX)), 0..u64::MAX);
-        let data = data(1000);
-        let table = BlockTable::compute(&data, 3);
+        assert!(valid_block_size_log2(0)); // no table
+                                           // A table that would end past 2^64 is refused, not wrapped.
+        assert!(BlockTable::position(u64::MAX, 14).is_err());
+        assert_eq!(covering(u64::MAX, 30, &(5..u64::MAX)), 0..u64::MAX);
+        let data = data(100_000);
+        let table = BlockTable::compute(&data, 14);
         let stored = table.encode();
-        assert_eq!(BlockTable::decode("c", &stored, 1000, 3, checksum(&data)).unwrap(), table);
+        assert_eq!(BlockTable::decode("c", &stored, 100_000, 14, checksum(&data)).unwrap(), table);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
-use super::fb;
 use super::header::{self, ObjectType};
+use super::{chunk, fb};
 use crate::error::{IcechunkError, Result};
 use crate::ids::{ChunkCoords, ChunkId, ManifestId, NodeId};
 
@@ -37,10 +37,6 @@ pub struct ManifestShard {
     /// The verified flatbuffer.
     buf: Vec<u8>,
 }
-
-/// The largest `block_size_log2` of a chunk object's reference (spec §6.4); inline references
-/// ignore the field.
-pub const MAX_BLOCK_SIZE_LOG2: u8 = 63;
 
 pub(crate) fn cmp_coords(stored: flatbuffers::Vector<'_, u32>, wanted: &[u32]) -> Ordering {
     stored.iter().cmp(wanted.iter().copied())
@@ -87,7 +83,9 @@ impl ManifestShard {
                     if entry.offset().checked_add(entry.length()).is_none() {
                         return Err(corrupt(format!("reference {i} has a byte range past 2^64")));
                     }
-                    if entry.block_size_log2() > MAX_BLOCK_SIZE_LOG2 {
+                    let log2 = entry.block_size_log2();
+                    if log2 != 0 && !(chunk::MIN_BLOCK_SIZE_LOG2..=chunk::MAX_BLOCK_SIZE_LOG2).contains(&log2)
+                    {
                         return Err(corrupt(format!(
                             "reference {i} has a block size of 2^{}",
                             entry.block_size_log2()
@@ -310,13 +308,14 @@ mod tests {
             (raw(&[0], &[(vec![1], Some(b"a"), None, 0, 2, 0)]), "length"),
             (raw(&[0], &[(vec![1], None, id, u64::MAX, 1, 0)]), "2^64"),
             (raw(&[0], &[(vec![1], None, id, 0, 1, 64)]), "block size"),
+            (raw(&[0], &[(vec![1], None, id, 0, 1, 13)]), "block size"),
         ];
         for (stored, reason) in cases {
             let err = refused(&stored);
             assert!(err.contains(reason), "{err} should mention {reason}");
         }
-        // Every block size up to 2^63 is read (spec §6.4).
-        assert!(ManifestShard::decode("m", &raw(&[0], &[(vec![1], None, id, 0, 1, 63)])).is_ok());
+        // Block sizes writers use are read (spec §6.4).
+        assert!(ManifestShard::decode("m", &raw(&[0], &[(vec![1], None, id, 0, 1, 30)])).is_ok());
     }
 
     #[test]

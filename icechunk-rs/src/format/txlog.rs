@@ -35,6 +35,49 @@ impl TransactionLog {
             && self.updated_chunks.is_empty()
     }
 
+    /// One log for two commits in a row, this one and then `later` (as amending a commit
+    /// folds its changes into the commit it replaces), by node id: a node created here and
+    /// deleted later appears nowhere; a node created here stays "new" whatever `later` did to
+    /// it; a node deleted later loses its updates and chunks; chunk coordinates add up.
+    pub fn followed_by(&self, later: &TransactionLog) -> TransactionLog {
+        let ids = |lists: &[&Vec<ChangedNode>]| -> HashSet<NodeId> {
+            lists.iter().flat_map(|list| list.iter().map(|(id, _)| *id)).collect()
+        };
+        let created = ids(&[&self.new_groups, &self.new_arrays]);
+        let deleted_later = ids(&[&later.deleted_groups, &later.deleted_arrays]);
+        let gone = |id: &NodeId| created.contains(id) && deleted_later.contains(id);
+        let keep = |list: &Vec<ChangedNode>, drop: &dyn Fn(&NodeId) -> bool| -> Vec<ChangedNode> {
+            list.iter().filter(|(id, _)| !drop(id)).cloned().collect()
+        };
+        let updated_or_new = |id: &NodeId| deleted_later.contains(id) || created.contains(id);
+        let mut log = TransactionLog {
+            new_groups: [keep(&self.new_groups, &gone), later.new_groups.clone()].concat(),
+            new_arrays: [keep(&self.new_arrays, &gone), later.new_arrays.clone()].concat(),
+            deleted_groups: [self.deleted_groups.clone(), keep(&later.deleted_groups, &gone)].concat(),
+            deleted_arrays: [self.deleted_arrays.clone(), keep(&later.deleted_arrays, &gone)].concat(),
+            updated_groups: Vec::new(),
+            updated_arrays: Vec::new(),
+            updated_chunks: BTreeMap::new(),
+        };
+        for (list, mine, theirs) in [
+            (&mut log.updated_groups, &self.updated_groups, &later.updated_groups),
+            (&mut log.updated_arrays, &self.updated_arrays, &later.updated_arrays),
+        ] {
+            let mut seen = HashSet::new();
+            for (id, path) in mine.iter().chain(theirs) {
+                if !updated_or_new(id) && seen.insert(*id) {
+                    list.push((*id, path.clone()));
+                }
+            }
+        }
+        for ((id, path), coords) in self.updated_chunks.iter().chain(&later.updated_chunks) {
+            if !deleted_later.contains(id) {
+                log.updated_chunks.entry((*id, path.clone())).or_default().extend(coords.iter().cloned());
+            }
+        }
+        log
+    }
+
     pub fn encode(&self, id: SnapshotId, zstd_level: i32) -> Result<Bytes> {
         let mut fbb = flatbuffers::FlatBufferBuilder::with_capacity(1024);
         macro_rules! nodes {
@@ -158,6 +201,36 @@ impl TransactionLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_logs_fold_into_one_by_node_id() {
+        let [a, b, c, d] = [1u8, 2, 3, 4].map(|n| NodeId([n; 8]));
+        let node = |id: NodeId, path: &str| (id, path.to_string());
+        let first = TransactionLog {
+            new_arrays: vec![node(a, "/a"), node(b, "/b")],
+            updated_arrays: vec![node(c, "/c")],
+            updated_chunks: BTreeMap::from([
+                ((a, "/a".into()), BTreeSet::from([vec![0]])),
+                ((c, "/c".into()), BTreeSet::from([vec![1]])),
+            ]),
+            ..Default::default()
+        };
+        let later = TransactionLog {
+            deleted_arrays: vec![node(b, "/b"), node(c, "/c")],
+            updated_arrays: vec![node(a, "/a"), node(d, "/d")],
+            updated_chunks: BTreeMap::from([((a, "/a".into()), BTreeSet::from([vec![2]]))]),
+            ..Default::default()
+        };
+        let folded = first.followed_by(&later);
+        // b: created then deleted, nowhere. c: updated then deleted, deleted only. a: new.
+        assert_eq!(folded.new_arrays, vec![node(a, "/a")]);
+        assert_eq!(folded.deleted_arrays, vec![node(c, "/c")]);
+        assert_eq!(folded.updated_arrays, vec![node(d, "/d")]);
+        assert_eq!(
+            folded.updated_chunks,
+            BTreeMap::from([((a, "/a".into()), BTreeSet::from([vec![0], vec![2]]))])
+        );
+    }
 
     /// A log whose `updated_chunks` entries are (node id, ndim, flat coordinates), as given.
     fn raw(entries: &[(NodeId, u32, Vec<u32>)]) -> Vec<u8> {

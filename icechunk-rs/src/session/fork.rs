@@ -15,7 +15,8 @@ use super::Session;
 use crate::change_set::{ChangeSet, NodeChange};
 use crate::config::RepositoryConfig;
 use crate::error::{IcechunkError, Result};
-use crate::format::manifest::{ChunkLocation, ChunkRef, MAX_BLOCK_SIZE_LOG2};
+use crate::format::chunk::valid_block_size_log2;
+use crate::format::manifest::{ChunkLocation, ChunkRef};
 use crate::format::snapshot::valid_node_path;
 use crate::ids::{ChunkId, NodeId, SnapshotId};
 use crate::refs::validate_ref_name;
@@ -203,7 +204,7 @@ fn from_wire_chunk(chunk: WireChunk) -> Result<ChunkRef> {
             ChunkRef { length: bytes.len() as u64, location: ChunkLocation::Inline(bytes.into()), checksum }
         }
         WireChunk::Object(id, offset, length, checksum, block_size_log2) => {
-            if offset.checked_add(length).is_none() || block_size_log2 > MAX_BLOCK_SIZE_LOG2 {
+            if offset.checked_add(length).is_none() || !valid_block_size_log2(block_size_log2) {
                 return Err(IcechunkError::InvalidInput(format!(
                     "invalid chunk reference in a session: bytes {offset}+{length}, block size 2^{block_size_log2}"
                 )));
@@ -300,7 +301,7 @@ impl Session {
                     .into(),
             ));
         }
-        self.flush().await?;
+        self.wait_for_uploads().await?;
         let state = self.state();
         encode_wire(
             &spec,

@@ -6,6 +6,7 @@
 
 mod commit;
 mod fork;
+mod inspect;
 pub use fork::SessionParts;
 mod rebase;
 mod uploads;
@@ -14,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+pub use inspect::ChunkKind;
 use tokio::runtime::Handle;
 use uploads::Uploads;
 
@@ -224,7 +226,7 @@ impl Session {
 
     /// Waits until every chunk set in this session (or in forks merged into it) is stored.
     /// Commit does it first; so must anything else that sends the references elsewhere.
-    pub async fn flush(&self) -> Result<()> {
+    pub(crate) async fn wait_for_uploads(&self) -> Result<()> {
         for uploads in self.uploads() {
             uploads.flush().await?;
         }
@@ -356,62 +358,5 @@ impl Session {
         self.check_writable()?;
         self.state().changes.set_chunk(path, coords, None);
         Ok(())
-    }
-
-    // ------------------------------------------------------------------ commit
-
-    /// Writes the changes as a new snapshot and moves the branch to it, if the branch still
-    /// points at this session's base snapshot (else `Conflict`, and nothing is lost: the
-    /// session keeps its changes).
-    pub async fn commit(
-        &self,
-        message: &str,
-        metadata: Option<serde_json::Map<String, serde_json::Value>>,
-        allow_empty: bool,
-    ) -> Result<SnapshotId> {
-        if self.inner.writable && self.state().committed {
-            return Err(IcechunkError::SessionState(
-                "this session already committed; open a new writable session to commit again".into(),
-            ));
-        }
-        self.check_writable()?;
-        if self.inner.fork {
-            return Err(IcechunkError::SessionState(
-                "a fork cannot commit: merge it into the session it came from (session.merge(fork))".into(),
-            ));
-        }
-        let branch = self
-            .inner
-            .branch
-            .clone()
-            .ok_or_else(|| IcechunkError::SessionState("only a session on a branch can commit".into()))?;
-        let (base, changes) = {
-            let state = self.state();
-            (state.base.clone(), state.changes.clone())
-        };
-        if changes.is_empty() && !allow_empty {
-            return Err(IcechunkError::SessionState(
-                "no changes to commit; pass allow_empty=True to commit anyway".into(),
-            ));
-        }
-        let snapshot = commit::write_commit(
-            &self.inner.repo,
-            &branch,
-            &base,
-            &changes,
-            message,
-            metadata.unwrap_or_default(),
-            // Objects before references: the chunks the snapshot names are stored before
-            // the branch moves to it.
-            self.flush(),
-        )
-        .await?;
-        let id = snapshot.id;
-        let mut state = self.state();
-        state.base = snapshot;
-        state.changes = ChangeSet::default();
-        state.array_infos.clear();
-        state.committed = true;
-        Ok(id)
     }
 }

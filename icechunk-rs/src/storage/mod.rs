@@ -9,6 +9,7 @@
 //! (R2, Tigris, MinIO), Google Cloud Storage, Azure Blob Storage, and read-only HTTP.
 
 pub mod cloud;
+mod credentials;
 mod limit;
 mod object_store_backend;
 
@@ -25,8 +26,9 @@ use crate::error::{IcechunkError, Result};
 pub use cloud::{
     new_azure_storage, new_gcs_storage, new_http_storage, new_http_storage_with, new_r2_storage,
     new_s3_storage, new_tigris_storage, AzureCredentials, AzureOptions, GcsCredentials, GcsOptions,
-    HttpOptions, NetworkOptions, S3Options, S3Provider, Secret,
+    HttpOptions, NetworkOptions, S3Options, S3Provider,
 };
+pub use credentials::Secret;
 pub use limit::LimitedStorage;
 pub use object_store_backend::{BackendSettings, CreateIfAbsent, LargeReads, ObjectStorage};
 

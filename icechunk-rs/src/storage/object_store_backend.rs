@@ -13,7 +13,7 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use rand::Rng;
 
-use super::cloud::Secret;
+use super::credentials::{scrub, Secret};
 use super::{ListedObject, Storage, StorageSpec};
 use crate::error::{IcechunkError, Result};
 
@@ -356,14 +356,6 @@ fn concat(parts: impl IntoIterator<Item = Bytes>, len: u64) -> Bytes {
         out.extend_from_slice(&part);
     }
     out.freeze()
-}
-
-/// `text` with every secret replaced by `***`.
-pub(crate) fn scrub(text: &str, secrets: &[Secret]) -> String {
-    let mut secrets: Vec<&str> = secrets.iter().map(Secret::expose).filter(|s| !s.is_empty()).collect();
-    // Longest first, so that a secret containing another is replaced whole.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    secrets.into_iter().fold(text.to_string(), |text, s| text.replace(s, "***"))
 }
 
 /// An error after which the request may or may not have been applied, and that

@@ -75,6 +75,11 @@ impl Store {
     /// The value at `key`, or a range of it; a chunk's range is read from storage as such
     /// (only the blocks covering it), not by reading the whole chunk.
     pub async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Option<Bytes>> {
+        if let Some(ByteRange::Bounded { start, end }) = range {
+            if start > end {
+                return Err(IcechunkError::InvalidInput(format!("invalid byte range {start}..{end}")));
+            }
+        }
         Ok(match self.resolve_for_read(key)? {
             Some(Target::Metadata { path }) => {
                 let json = self.session.node(&path).map(|n| n.zarr_json().clone());

@@ -6,12 +6,13 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::*;
 use crate::error::ErrorKind;
-use crate::storage::from_spec;
+use crate::storage::{from_spec, Storage};
 
 const KEY_ID: &str = "AKIAFAKEKEYID0000001";
 const SECRET: &str = "fake/Secret+Key-0123456789abcdefABCDEF";
