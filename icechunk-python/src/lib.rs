@@ -10,6 +10,7 @@ mod conflicts;
 mod conversions;
 mod diff;
 mod errors;
+mod repo_state;
 mod repository;
 mod runtime;
 mod session;
@@ -28,6 +29,7 @@ fn _icechunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     conflicts::register(m)?;
     diff::register(m)?;
     repository::register(m)?;
+    repo_state::register(m)?;
     session::register(m)?;
     store::register(m)?;
     m.add_class::<runtime::Finished>()?;
