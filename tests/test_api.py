@@ -134,7 +134,7 @@ def test_readonly_session_refuses_writes(repo: ic.Repository) -> None:
     session = repo.readonly_session(branch="main")
     with pytest.raises(ic.ReadOnlyError):
         zarr.open_array(session.store, path="a")[:] = 5
-    with pytest.raises(ic.ReadOnlyError):
+    with pytest.raises(ic.SessionStateError):  # as Icechunk
         session.commit("no", allow_empty=True)
     with pytest.raises(ic.ReadOnlyError):
         ic.IcechunkStore(session, read_only=False)
@@ -200,7 +200,7 @@ def test_branches(repo: ic.Repository) -> None:
         repo.writable_session("dev")
     with pytest.raises(ic.RefNotFoundError):
         repo.delete_branch("dev")
-    with pytest.raises(ic.InvalidInputError):
+    with pytest.raises(ic.SessionStateError):  # Icechunk's class: valid name, refused operation
         repo.delete_branch("main")
     repo.create_branch("dev", dev_tip)  # a deleted branch's name can be used again
     assert repo.lookup_branch("dev") == dev_tip
@@ -277,7 +277,7 @@ def test_diff(repo: ic.Repository) -> None:
     assert d.deleted_arrays == {"/b"}
     assert d.updated_arrays == {"/a"}
     assert d.updated_groups == {"/"}
-    assert d.updated_chunks == {"/a": [(0, 1)]}
+    assert d.updated_chunks == {"/a": [[0, 1]]}  # lists of coordinate lists, as Icechunk
     assert repo.diff(from_snapshot_id=v2, to_snapshot_id=v2).is_empty()
     with pytest.raises(ic.InvalidInputError):  # not an ancestor
         repo.diff(from_branch="main", to_tag="v1")
@@ -300,7 +300,7 @@ def test_pickle_readonly_session_and_store(local_repo: ic.Repository) -> None:
 def test_pickle_writable_session_is_refused(repo: ic.Repository) -> None:
     session = repo.writable_session("main")
     for obj in (session, session.store):
-        with pytest.raises(ic.SessionStateError, match=r"fork\(\).*to_icechunk"):
+        with pytest.raises(ValueError, match=r"fork\(\).*to_icechunk"):
             pickle.dumps(obj)
 
 

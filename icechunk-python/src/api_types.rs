@@ -1,6 +1,7 @@
-//! Small classes of Icechunk 2.x's API: the enums `ChunkType`, `SessionMode`,
-//! `RepoAvailability` and `SpecVersion`, and the value classes `RepoStatus`, `Attribution`,
-//! `FeatureFlag`, `ManifestFileInfo`, `Update`, `UpdateType` and `AncestryGraph`.
+//! Small classes of Icechunk 2.x's API: the enums `RepoAvailability` and `SpecVersion`
+//! (`ChunkType` and `SessionMode` are the session's, in `session.rs`), and the value classes
+//! `RepoStatus`, `Attribution`, `FeatureFlag`, `ManifestFileInfo`, `Update`, `UpdateType` and
+//! `AncestryGraph`.
 //!
 //! The value classes that the repository hands out (`FeatureFlag`, `ManifestFileInfo`,
 //! `Update`, `AncestryGraph`) have no Python constructor, as in Icechunk 2.x; Rust code builds
@@ -20,57 +21,6 @@ pub type ReducedMember<'py> = PyResult<(Bound<'py, PyAny>, (Bound<'py, PyAny>, S
 pub fn reduce_member<'py, T: pyo3::PyClass>(slf: &Bound<'py, T>, name: &str) -> ReducedMember<'py> {
     let getattr = slf.py().import("builtins")?.getattr("getattr")?;
     Ok((getattr, (slf.as_any().get_type().into_any(), name.to_string())))
-}
-
-/// What a chunk is: not written, in its own object, a reference to another file, or inline.
-#[pyclass(name = "ChunkType", module = "icechunk._icechunk", eq, eq_int, hash, frozen, from_py_object)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum PyChunkType {
-    #[pyo3(name = "uninitialized")]
-    Uninitialized = 0,
-    #[pyo3(name = "native")]
-    Native = 1,
-    #[pyo3(name = "virtual")]
-    Virtual = 2,
-    #[pyo3(name = "inline")]
-    Inline = 3,
-}
-
-#[pymethods]
-impl PyChunkType {
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> ReducedMember<'py> {
-        let name = match *slf.get() {
-            PyChunkType::Uninitialized => "uninitialized",
-            PyChunkType::Native => "native",
-            PyChunkType::Virtual => "virtual",
-            PyChunkType::Inline => "inline",
-        };
-        reduce_member(slf, name)
-    }
-}
-
-/// What a session may do: read, write, or only move nodes.
-#[pyclass(name = "SessionMode", module = "icechunk._icechunk", eq, eq_int, hash, frozen, from_py_object)]
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum PySessionMode {
-    #[pyo3(name = "readonly")]
-    Readonly = 0,
-    #[pyo3(name = "writable")]
-    Writable = 1,
-    #[pyo3(name = "rearrange")]
-    Rearrange = 2,
-}
-
-#[pymethods]
-impl PySessionMode {
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> ReducedMember<'py> {
-        let name = match *slf.get() {
-            PySessionMode::Readonly => "readonly",
-            PySessionMode::Writable => "writable",
-            PySessionMode::Rearrange => "rearrange",
-        };
-        reduce_member(slf, name)
-    }
 }
 
 /// Whether a repository takes writes.
@@ -247,23 +197,6 @@ impl PyAttribution {
         kwargs.set_item("workload", self.workload.clone())?;
         kwargs.set_item("principal", self.principal.clone())?;
         Ok((PyTuple::empty(py), kwargs))
-    }
-}
-
-impl PyAttribution {
-    /// The comment to append to a `User-Agent`: `(client; workload=...; principal=...)`.
-    pub fn user_agent_comment(&self) -> Option<String> {
-        let mut parts = Vec::new();
-        if let Some(c) = &self.client {
-            parts.push(c.clone());
-        }
-        if let Some(w) = &self.workload {
-            parts.push(format!("workload={w}"));
-        }
-        if let Some(p) = &self.principal {
-            parts.push(format!("principal={p}"));
-        }
-        (!parts.is_empty()).then(|| format!("({})", parts.join("; ")))
     }
 }
 
@@ -497,8 +430,6 @@ fn _api_samples(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyChunkType>()?;
-    m.add_class::<PySessionMode>()?;
     m.add_class::<PyRepoAvailability>()?;
     m.add_class::<PySpecVersion>()?;
     m.add_class::<PyRepoStatus>()?;

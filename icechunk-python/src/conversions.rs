@@ -110,3 +110,17 @@ pub fn map_to_py<'py>(py: Python<'py>, map: &JsonMap) -> PyResult<Bound<'py, PyD
     }
     Ok(dict)
 }
+
+/// A JSON value on its way to Python (as dicts, lists, str, int, float, bool, None): what the
+/// async twins return when the result is a JSON document.
+pub struct Json(pub Value);
+
+impl<'py> IntoPyObject<'py> for Json {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        json_to_py(py, &self.0)
+    }
+}

@@ -2,7 +2,7 @@
 
 use icechunk::Diff;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PySet, PyTuple};
+use pyo3::types::{PyDict, PyList, PySet};
 
 /// What changed between two versions (or in a session). Paths are absolute ("/a/b").
 #[pyclass(name = "Diff", module = "icechunk._icechunk", frozen)]
@@ -34,14 +34,14 @@ impl PyDiff {
     fn updated_arrays<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PySet>> {
         PySet::new(py, &self.0.updated_arrays)
     }
-    /// Array path -> sorted list of the chunk coordinates (tuples) written.
+    /// Array path -> sorted list of the chunk coordinates (lists, as Icechunk) written.
     #[getter]
     fn updated_chunks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
         for (path, coords) in &self.0.updated_chunks {
             let list = PyList::empty(py);
             for c in coords {
-                list.append(PyTuple::new(py, c)?)?;
+                list.append(PyList::new(py, c)?)?;
             }
             out.set_item(path, list)?;
         }

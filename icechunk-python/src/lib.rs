@@ -18,6 +18,7 @@ mod session;
 mod storage;
 mod storage_settings;
 mod store;
+mod twins;
 
 use pyo3::prelude::*;
 

@@ -1,16 +1,20 @@
 //! `Session`: one version of the repository, read-only or with uncommitted changes.
 
+use icechunk::session::ChunkKind;
 use icechunk::store::Store;
 use icechunk::Session;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::api_types::{reduce_member, ReducedMember};
+use crate::config::PyRepositoryConfig;
 use crate::conflicts::PyConflictSolver;
 use crate::conversions::dict_to_json;
 use crate::diff::PyDiff;
 use crate::errors::CoreResultExt;
 use crate::runtime::block_on;
 use crate::store::PyStore;
+use crate::twins::twins;
 
 #[pyclass(name = "PySession", module = "icechunk._icechunk", frozen)]
 pub struct PySession {
@@ -53,43 +57,6 @@ impl PySession {
         self.session.discard_changes().py()
     }
 
-    /// Write the changes as a new snapshot and move the branch to it; returns its id.
-    /// With `rebase_with` (a conflict solver), a moved branch is rebased onto and the
-    /// commit retried, up to `rebase_tries` times.
-    #[pyo3(signature = (message, metadata=None, allow_empty=false, rebase_with=None, rebase_tries=1000))]
-    fn commit(
-        &self,
-        py: Python<'_>,
-        message: &str,
-        metadata: Option<&Bound<'_, PyDict>>,
-        allow_empty: bool,
-        rebase_with: Option<PyRef<'_, PyConflictSolver>>,
-        rebase_tries: u32,
-    ) -> PyResult<String> {
-        let metadata = metadata.map(dict_to_json).transpose()?;
-        let id = match rebase_with {
-            None => block_on(py, self.session.commit(message, metadata, allow_empty)).py()?,
-            Some(solver) => {
-                let solver = solver.solver.clone();
-                let fut = self.session.commit_rebasing(
-                    message,
-                    metadata,
-                    allow_empty,
-                    solver.as_ref(),
-                    rebase_tries,
-                );
-                block_on(py, fut).py()?
-            }
-        };
-        Ok(id.to_string())
-    }
-
-    /// Move the base to the branch tip, keeping the changes as the solver decides.
-    fn rebase(&self, py: Python<'_>, solver: PyRef<'_, PyConflictSolver>) -> PyResult<()> {
-        let solver = solver.solver.clone();
-        block_on(py, self.session.rebase(solver.as_ref())).py()
-    }
-
     #[getter]
     fn is_fork(&self) -> bool {
         self.session.is_fork()
@@ -98,12 +65,6 @@ impl PySession {
     /// A writable session for a worker; merge it back with `merge`.
     fn fork(&self) -> PyResult<PySession> {
         Ok(PySession::new(self.session.fork().py()?))
-    }
-
-    /// Fold the changes of `forks` into this session (all or nothing).
-    fn merge(&self, forks: Vec<PyRef<'_, PySession>>) -> PyResult<()> {
-        let forks: Vec<Session> = forks.iter().map(|f| f.session.clone()).collect();
-        self.session.merge(&forks).py()
     }
 
     /// The session as bytes for another process (forks and read-only sessions only).
@@ -124,6 +85,160 @@ impl PySession {
     }
 }
 
+/// Where a chunk lives (`Session.chunk_type`).
+#[pyclass(name = "ChunkType", module = "icechunk._icechunk", eq, eq_int, hash, frozen, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)]
+pub enum PyChunkType {
+    uninitialized = 0,
+    native = 1,
+    r#virtual = 2,
+    inline = 3,
+}
+
+#[pymethods]
+impl PyChunkType {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> ReducedMember<'py> {
+        let name = match *slf.get() {
+            PyChunkType::uninitialized => "uninitialized",
+            PyChunkType::native => "native",
+            PyChunkType::r#virtual => "virtual",
+            PyChunkType::inline => "inline",
+        };
+        reduce_member(slf, name)
+    }
+}
+
+impl From<ChunkKind> for PyChunkType {
+    fn from(kind: ChunkKind) -> Self {
+        match kind {
+            ChunkKind::Uninitialized => PyChunkType::uninitialized,
+            ChunkKind::Native => PyChunkType::native,
+            ChunkKind::Inline => PyChunkType::inline,
+        }
+    }
+}
+
+/// What a session may do (`Session.mode`).
+#[pyclass(name = "SessionMode", module = "icechunk._icechunk", eq, eq_int, hash, frozen, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)]
+pub enum PySessionMode {
+    readonly = 0,
+    writable = 1,
+    rearrange = 2,
+}
+
+#[pymethods]
+impl PySessionMode {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> ReducedMember<'py> {
+        let name = match *slf.get() {
+            PySessionMode::readonly => "readonly",
+            PySessionMode::writable => "writable",
+            PySessionMode::rearrange => "rearrange",
+        };
+        reduce_member(slf, name)
+    }
+}
+
+#[pymethods]
+impl PySession {
+    #[getter]
+    fn mode(&self) -> PySessionMode {
+        if self.session.read_only() {
+            PySessionMode::readonly
+        } else {
+            PySessionMode::writable
+        }
+    }
+
+    /// The configuration of the repository this session reads.
+    #[getter]
+    fn config(&self) -> PyRepositoryConfig {
+        PyRepositoryConfig::from(self.session.repository().config())
+    }
+}
+
+twins! {
+    impl PySession {
+        /// Like `commit`, replacing the branch tip (this session's base) instead of adding a
+        /// commit after it.
+        #[pyo3(signature = (message, metadata=None, *, allow_empty=false))]
+        fn amend / amend_async(&self, message: String, metadata: Option<Bound<'_, PyDict>>, allow_empty: bool) -> String {
+            let session = self.session.clone();
+            let metadata = metadata.as_ref().map(dict_to_json).transpose();
+            async move { Ok(session.amend(&message, metadata?, allow_empty).await.py()?.to_string()) }
+        }
+
+        /// The changes as a new snapshot that no branch points at; the session is then
+        /// read-only, on it.
+        #[pyo3(signature = (message, *, metadata=None))]
+        fn flush / flush_async(&self, message: String, metadata: Option<Bound<'_, PyDict>>) -> String {
+            let session = self.session.clone();
+            let metadata = metadata.as_ref().map(dict_to_json).transpose();
+            async move { Ok(session.flush(&message, metadata?).await.py()?.to_string()) }
+        }
+
+        fn get_node_id / get_node_id_async(&self, path: String) -> String {
+            let id = self.session.node_id(&path).py().map(|id| id.to_string());
+            async move { id }
+        }
+
+        fn chunk_type / chunk_type_async(&self, array_path: String, chunk_coordinates: Vec<u32>) -> PyChunkType {
+            let session = self.session.clone();
+            async move { Ok(PyChunkType::from(session.chunk_kind(&array_path, &chunk_coordinates).await.py()?)) }
+        }
+
+        /// Every chunk's coordinates, in order.
+        fn chunk_coordinates_list / chunk_coordinates_async(&self, array_path: String) -> Vec<Vec<u32>> {
+            let session = self.session.clone();
+            async move { session.chunk_coordinates(&array_path).await.py() }
+        }
+
+        /// Write the changes as a new snapshot and move the branch to it; returns its id.
+        /// With `rebase_with` (a conflict solver), a moved branch is rebased onto and the
+        /// commit retried, up to `rebase_tries` times.
+        #[pyo3(signature = (message, metadata=None, *, rebase_with=None, rebase_tries=1000, allow_empty=false))]
+        fn commit / commit_async(
+            &self,
+            message: String,
+            metadata: Option<Bound<'_, PyDict>>,
+            rebase_with: Option<PyRef<'_, PyConflictSolver>>,
+            rebase_tries: u32,
+            allow_empty: bool,
+        ) -> String {
+            let session = self.session.clone();
+            let metadata = metadata.as_ref().map(dict_to_json).transpose();
+            let solver = rebase_with.map(|solver| solver.solver.clone());
+            async move {
+                let metadata = metadata?;
+                let id = match solver {
+                    None => session.commit(&message, metadata, allow_empty).await,
+                    Some(solver) => {
+                        session.commit_rebasing(&message, metadata, allow_empty, solver.as_ref(), rebase_tries).await
+                    }
+                };
+                Ok(id.py()?.to_string())
+            }
+        }
+
+        /// Move the base to the branch tip, keeping the changes as the solver decides.
+        fn rebase / rebase_async(&self, solver: PyRef<'_, PyConflictSolver>) -> () {
+            let (session, solver) = (self.session.clone(), solver.solver.clone());
+            async move { session.rebase(solver.as_ref()).await.py() }
+        }
+
+        /// Fold the changes of `forks` into this session (all or nothing).
+        fn merge / merge_async(&self, forks: Vec<PyRef<'_, PySession>>) -> () {
+            let session = self.session.clone();
+            let forks: Vec<Session> = forks.iter().map(|f| f.session.clone()).collect();
+            async move { session.merge(&forks).py() }
+        }
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyChunkType>()?;
+    m.add_class::<PySessionMode>()?;
     m.add_class::<PySession>()
 }

@@ -130,6 +130,10 @@ impl PyStore {
     fn delete_sync(&self, py: Python<'_>, key: &str) -> PyResult<()> {
         block_on(py, self.store.delete(key)).py()
     }
+
+    fn delete_dir_sync(&self, py: Python<'_>, prefix: &str) -> PyResult<()> {
+        block_on(py, self.store.delete_dir(prefix)).py()
+    }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

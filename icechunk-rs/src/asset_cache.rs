@@ -127,36 +127,54 @@ impl AssetCache {
         Ok(snapshot)
     }
 
-    pub async fn manifest(&self, id: &ManifestId) -> Result<Arc<ManifestShard>> {
-        cached(&self.manifests, *id, async {
-            let path = paths::manifest(id);
-            let stored = self
-                .storage
-                .get(&path)
-                .await?
-                .ok_or_else(|| IcechunkError::corrupt(&path, "manifest shard is missing"))?;
-            let shard = ManifestShard::decode(&path, &stored)?;
-            if shard.id() != *id {
-                return Err(IcechunkError::corrupt(path, "manifest id does not match its name"));
+    /// The shard `info` points at, for block `block` of the array node `node_id`: decoded from
+    /// the snapshot's own bytes when it is inline there, else fetched from its object. The
+    /// shard must name itself `info.manifest_id` and belong to that node and block (spec §5).
+    pub async fn shard(
+        &self,
+        node_id: NodeId,
+        block: &[u32],
+        info: &ShardInfo,
+    ) -> Result<Arc<ManifestShard>> {
+        let id = info.manifest_id;
+        let (name, shard) = match &info.inline {
+            None => {
+                let path = paths::manifest(&id);
+                let shard = cached(&self.manifests, id, async {
+                    let stored = self
+                        .storage
+                        .get(&path)
+                        .await?
+                        .ok_or_else(|| IcechunkError::corrupt(&path, "manifest shard is missing"))?;
+                    Ok(Arc::new(ManifestShard::decode(&path, &stored)?))
+                })
+                .await?;
+                (path, shard)
             }
-            Ok(Arc::new(shard))
-        })
-        .await
-    }
-
-    /// The shard `info` points at: decoded from the snapshot's own bytes when it is inline
-    /// there, else fetched from its object.
-    pub async fn shard(&self, info: &ShardInfo) -> Result<Arc<ManifestShard>> {
-        let Some(stored) = &info.inline else { return self.manifest(&info.manifest_id).await };
-        cached(&self.manifests, info.manifest_id, async {
-            let name = format!("inline manifest {}", info.manifest_id);
-            let shard = ManifestShard::decode(&name, stored)?;
-            if shard.id() != info.manifest_id {
-                return Err(IcechunkError::corrupt(name, "manifest id does not match its reference"));
+            Some(stored) => {
+                let name = format!("inline manifest {id}");
+                let shard = cached(&self.manifests, id, async {
+                    Ok(Arc::new(ManifestShard::decode(&name, stored)?))
+                })
+                .await?;
+                (name, shard)
             }
-            Ok(Arc::new(shard))
-        })
-        .await
+        };
+        // Checked on every use, cached or not: two references to one shard id must agree too.
+        if shard.id() != id {
+            return Err(IcechunkError::corrupt(name, "manifest id does not match its reference"));
+        }
+        if shard.node_id() != node_id || !shard.is_block(block) {
+            return Err(IcechunkError::corrupt(
+                name,
+                format!(
+                    "the shard holds block {:?} of node {}, its reference block {block:?} of node {node_id}",
+                    shard.block(),
+                    shard.node_id()
+                ),
+            ));
+        }
+        Ok(shard)
     }
 
     /// A new shard's stored bytes: uncompressed when it is to live inside a snapshot (whose
@@ -185,7 +203,11 @@ impl AssetCache {
                 .get(&path)
                 .await?
                 .ok_or_else(|| IcechunkError::corrupt(&path, "transaction log is missing"))?;
-            Ok(Arc::new(TransactionLog::decode(&path, &stored)?))
+            let (log_id, log) = TransactionLog::decode(&path, &stored)?;
+            if log_id != *id {
+                return Err(IcechunkError::corrupt(path, "transaction log id does not match its name"));
+            }
+            Ok(Arc::new(log))
         })
         .await
     }

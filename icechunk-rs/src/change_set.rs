@@ -12,7 +12,7 @@ use crate::ids::{ChunkCoords, NodeId};
 use crate::zarr_json::NodeType;
 
 /// A node created or whose `zarr.json` changed in this session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodeChange {
     pub id: NodeId,
     pub zarr_json: Bytes,
@@ -21,7 +21,7 @@ pub struct NodeChange {
     pub is_new: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChangeSet {
     pub nodes: BTreeMap<String, NodeChange>,
     /// Base-snapshot nodes deleted in this session, path -> id (a path may also be re-created).

@@ -1,8 +1,11 @@
 //! The repository configuration, persisted in `config.json` when the repository is created.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IcechunkError, Result};
+use crate::format::header::{self, ObjectType};
+use crate::format::paths;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -40,6 +43,20 @@ impl Default for RepositoryConfig {
 }
 
 impl RepositoryConfig {
+    /// The stored `config.json`: header (type 5, no compression) and indented JSON.
+    pub fn encode(&self) -> Result<Bytes> {
+        let json = serde_json::to_vec_pretty(self).expect("config serializes");
+        header::encode(ObjectType::Config, &json, None)
+    }
+
+    /// Decodes a stored `config.json` (spec §11): a JSON object with unique member names;
+    /// missing fields take their defaults, unknown ones are ignored, a field of the wrong type
+    /// or out of its integer range is Corrupt. The values are checked by [`Self::validate`]
+    /// when the repository is opened.
+    pub fn decode(stored: &[u8]) -> Result<Self> {
+        crate::format::decode_json_object(paths::CONFIG, ObjectType::Config, "config", stored)
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(IcechunkError::InvalidInput(m.to_string()));
         if self.manifest_shard_size == 0 {
@@ -52,5 +69,38 @@ impl RepositoryConfig {
             return bad("compression_level must be between 1 and 22");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: &str) -> Result<RepositoryConfig> {
+        RepositoryConfig::decode(&header::encode(ObjectType::Config, json.as_bytes(), None).unwrap())
+    }
+
+    #[test]
+    fn stored_configs_follow_the_spec() {
+        let config_default = RepositoryConfig::default();
+        assert_eq!(RepositoryConfig::decode(&config_default.encode().unwrap()).unwrap(), config_default);
+        assert_eq!(config("{}").unwrap(), config_default);
+        let some = config(r#"{"compression_level": 9, "future_field": {"a": [1]}}"#).unwrap();
+        assert_eq!(some.compression_level, 9);
+        for bad in [
+            r#"{"compression_level": 9, "compression_level": 9}"#,
+            r#"{"x": 1, "x": 2}"#,
+            r#"{"compression_level": "9"}"#,
+            r#"{"compression_level": 9.0}"#,
+            r#"{"compression_level": null}"#,
+            r#"{"inline_chunk_threshold_bytes": 4294967296}"#,
+            r#"{"inline_chunk_threshold_bytes": -1}"#,
+            r#"[]"#,
+            r#"{} {}"#,
+        ] {
+            assert_eq!(config(bad).unwrap_err().kind(), crate::error::ErrorKind::Format, "{bad}");
+        }
+        // Values are checked when a repository is opened, not when the object is decoded.
+        assert!(config(r#"{"compression_level": 99}"#).unwrap().validate().is_err());
     }
 }

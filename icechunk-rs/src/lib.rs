@@ -9,10 +9,12 @@
 //!   logs, chunk objects) and [`zarr_json`], what the engine reads from a node's `zarr.json`
 //! - [`storage`]: one async trait over the `object_store` crate: memory, local disk, S3 and
 //!   S3-compatibles, GCS, Azure, HTTP
-//! - [`refs`]: branches and tags on create-if-absent; [`asset_cache`]: the immutable objects,
-//!   verified and cached
-//! - [`change_set`], [`conflicts`], [`diff`], [`history`]: uncommitted changes, conflicts
-//!   between them and a commit that landed, what changed between versions, ancestry
+//! - [`refs`]: branches and tags on create-if-absent; [`repo_info`]: the repository's own
+//!   status, metadata, feature flags and saved config, the same way; [`asset_cache`]: the
+//!   immutable objects, verified and cached
+//! - [`change_set`], [`conflicts`], [`diff`], [`history`], [`inspect`]: uncommitted changes,
+//!   conflicts between them and a commit that landed, what changed between versions,
+//!   ancestry, objects as JSON documents
 //! - [`session`]: a change set over one snapshot, and the commit
 //! - [`store`]: the Zarr key space on top of a session
 //! - [`repository`]: create/open, refs, history, sessions
@@ -29,7 +31,9 @@ pub mod error;
 pub mod format;
 pub mod history;
 pub mod ids;
+pub mod inspect;
 pub mod refs;
+pub mod repo_info;
 pub mod repository;
 pub mod session;
 pub mod storage;

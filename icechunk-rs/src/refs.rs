@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::try_join_all;
+use futures::{StreamExt, TryStreamExt};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,8 @@ use crate::storage::Storage;
 
 pub const MAIN_BRANCH: &str = "main";
 const SEQ_WIDTH: usize = 20;
+/// The highest record number a hint may name (spec §8.2), so that `seq + 1` always fits.
+pub const MAX_HINT_SEQ: u64 = (1 << 63) - 2;
 
 /// One ref object's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,17 +36,56 @@ pub struct RefRecord {
     pub write_id: String,
     #[serde(default)]
     pub deleted: bool,
+    /// When the record was written (RFC 3339, UTC), for the operations log; absent in records
+    /// of older writers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// What moved the ref, for the operations log; absent in records of older writers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<RefOp>,
+}
+
+/// Why a ref record was written (spec §8.1, member `op`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefOp {
+    /// The branch or tag was created (for `main`: the repository was).
+    Create,
+    /// A commit moved the branch to a child of its tip.
+    Commit,
+    /// An amend replaced the branch's tip.
+    Amend,
+    /// The branch was pointed elsewhere.
+    Reset,
+    /// The ref was deleted.
+    Delete,
+    /// Written by a newer version of this format: shown as a reset.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Now, as the `at` of records (microseconds, like Python's datetimes).
+pub fn timestamp_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl RefRecord {
-    fn new(snapshot: Option<SnapshotId>) -> Self {
+    fn new(snapshot: Option<SnapshotId>, op: RefOp) -> Self {
         let mut id = [0u8; 8];
         rand::rng().fill_bytes(&mut id);
         RefRecord {
             deleted: snapshot.is_none(),
             snapshot: snapshot.map(|s| s.to_string()),
             write_id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            at: Some(timestamp_now()),
+            op: Some(op),
         }
+    }
+
+    /// When the record was written, if it says (and says it readably: the log is advisory).
+    pub fn written_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let at = chrono::DateTime::parse_from_rfc3339(self.at.as_deref()?).ok()?;
+        Some(at.with_timezone(&chrono::Utc))
     }
 
     pub fn snapshot_id(&self, path: &str) -> Result<Option<SnapshotId>> {
@@ -57,15 +99,19 @@ impl RefRecord {
         }
     }
 
-    fn encode(&self) -> Result<Bytes> {
+    /// The stored object: header (type 4, no compression) and compact JSON, members in the
+    /// order of spec §8.1.
+    pub fn encode(&self) -> Result<Bytes> {
         let json = serde_json::to_vec(self).expect("a ref record serializes");
         header::encode(ObjectType::Ref, &json, None)
     }
 
-    fn decode(path: &str, stored: &[u8]) -> Result<Self> {
-        let json = header::decode(path, ObjectType::Ref, stored)?;
-        serde_json::from_slice(&json)
-            .map_err(|e| IcechunkError::corrupt(path, format!("invalid ref record: {e}")))
+    /// Decodes a stored ref object (spec §8.1): one JSON object with unique member names,
+    /// `write_id` a string, `snapshot` a string or null (missing: null), `deleted` a boolean
+    /// (missing: false); unknown members are ignored. Whether `snapshot` is a valid id is
+    /// checked when the record is used ([`Self::snapshot_id`]).
+    pub fn decode(path: &str, stored: &[u8]) -> Result<Self> {
+        crate::format::decode_json_object(path, ObjectType::Ref, "ref record", stored)
     }
 }
 
@@ -139,20 +185,29 @@ pub struct TipHint {
 }
 
 impl TipHint {
-    fn encode(&self) -> Bytes {
+    /// The `hint` object (spec §8.2): the number, a space, the snapshot id, a line feed.
+    pub fn encode(&self) -> Bytes {
         match self.snapshot {
             Some(id) => Bytes::from(format!("{} {id}\n", self.seq)),
             None => Bytes::from(format!("{}\n", self.seq)),
         }
     }
 
-    /// `"<seq> [<snapshot id>]"`; anything else is no hint.
-    fn decode(stored: &[u8]) -> Option<Self> {
+    /// Parses a `hint` object (spec §8.2): UTF-8 words separated by white space; the first is
+    /// the number (ASCII digits, optionally after `+`, 1 to 2^63 − 2), the second, if it is a
+    /// valid snapshot id, that record's snapshot; more words are ignored. Anything else is no
+    /// hint, never an error: a hint is never trusted.
+    pub fn decode(stored: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(stored).ok()?;
         let mut words = text.split_whitespace();
-        let seq = words.next()?.parse::<u64>().ok()?;
+        let number = words.next()?;
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let seq = digits.parse::<u64>().ok()?;
         // An absurd value would only send us probing: ignore it.
-        if seq == 0 || seq >= u64::MAX / 2 {
+        if seq == 0 || seq > MAX_HINT_SEQ {
             return None;
         }
         let snapshot = words.next().and_then(|w| w.parse().ok());
@@ -182,7 +237,49 @@ async fn read_record(storage: &dyn Storage, path: &str) -> Result<Option<RefReco
 /// The highest record number in a branch's folder, by listing (when the hint is no help).
 async fn highest_listed_seq(storage: &dyn Storage, name: &str) -> Result<u64> {
     let listed = storage.list(&format!("{}/", branch_folder(name))).await?;
-    Ok(listed.iter().filter_map(|o| o.path.parse::<u64>().ok()).max().unwrap_or(0))
+    Ok(listed.iter().filter_map(|o| record_seq(&o.path)).max().unwrap_or(0))
+}
+
+/// The number of a listed record: record names are made only of ASCII digits (spec §8.2
+/// step 3); `+1` or a temporary file is not a record.
+pub(crate) fn record_seq(name: &str) -> Option<u64> {
+    name.bytes().all(|b| b.is_ascii_digit()).then(|| name.parse::<u64>().ok()).flatten()
+}
+
+/// Every record of a branch, oldest first, tombstones included (for the operations log).
+pub async fn branch_records(storage: &dyn Storage, name: &str) -> Result<Vec<(u64, RefRecord)>> {
+    let listed = storage.list(&format!("{}/", branch_folder(name))).await?;
+    let mut seqs: Vec<u64> = listed.iter().filter_map(|o| record_seq(&o.path)).collect();
+    seqs.sort_unstable();
+    futures::stream::iter(seqs)
+        .map(|seq| async move {
+            let path = branch_record_path(name, seq);
+            let record = read_record(storage, &path)
+                .await?
+                .ok_or_else(|| IcechunkError::corrupt(&path, "listed ref record vanished"))?;
+            Ok::<_, IcechunkError>((seq, record))
+        })
+        .buffered(32)
+        .try_collect()
+        .await
+}
+
+/// A tag's record and tombstone, if they exist (for the operations log).
+pub async fn tag_records(
+    storage: &dyn Storage,
+    name: &str,
+) -> Result<(Option<RefRecord>, Option<RefRecord>)> {
+    let (created, deleted) = (tag_path(name), tag_tombstone_path(name));
+    futures::try_join!(read_record(storage, &created), read_record(storage, &deleted))
+}
+
+/// The names of every branch and tag folder, deleted ones included: `(branches, tags)`.
+pub async fn ref_folders(storage: &dyn Storage) -> Result<(Vec<String>, Vec<String>)> {
+    let folders = storage.list_folders("refs/").await?;
+    let named = |prefix: &str| -> Vec<String> {
+        folders.iter().filter_map(|f| f.strip_prefix(prefix)).map(str::to_string).collect()
+    };
+    Ok((named("branch."), named("tag.")))
 }
 
 /// The last record, found without listing (plain HTTP servers cannot list): records are
@@ -194,28 +291,37 @@ async fn probed_tip(
     name: &str,
     known: Option<BranchTip>,
 ) -> Result<Option<BranchTip>> {
-    let read = |seq: u64| async move {
-        let record = read_record(storage, &branch_record_path(name, seq)).await?;
-        Ok::<_, IcechunkError>(record.map(|record| BranchTip { seq, record }))
-    };
+    let known = known.map(|tip| (tip.seq, tip.record));
+    let read = |seq| async move { read_record(storage, &branch_record_path(name, seq)).await };
+    let found = probe_last(known, read).await?;
+    Ok(found.map(|(seq, record)| BranchTip { seq, record }))
+}
+
+/// The last of records numbered 1, 2, 3... without gaps, by reading only (see [`probed_tip`]);
+/// shared with the repository's own records ([`crate::repo_info`]).
+pub(crate) async fn probe_last<T, F, Fut>(known: Option<(u64, T)>, read: F) -> Result<Option<(u64, T)>>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
     let mut lo = known;
     let mut step = 1;
     let mut hi = loop {
-        let probe = lo.as_ref().map_or(0, |t| t.seq) + step;
+        let probe = lo.as_ref().map_or(0, |(seq, _)| *seq) + step;
         match read(probe).await? {
-            Some(found) => lo = Some(found),
+            Some(found) => lo = Some((probe, found)),
             None => break probe,
         }
         step *= 2;
     };
     loop {
-        let lo_seq = lo.as_ref().map_or(0, |t| t.seq);
+        let lo_seq = lo.as_ref().map_or(0, |(seq, _)| *seq);
         if hi - lo_seq <= 1 {
             return Ok(lo);
         }
         let mid = lo_seq + (hi - lo_seq) / 2;
         match read(mid).await? {
-            Some(found) => lo = Some(found),
+            Some(found) => lo = Some((mid, found)),
             None => hi = mid,
         }
     }
@@ -334,6 +440,7 @@ pub async fn move_branch<F>(
     storage: &Arc<dyn Storage>,
     name: &str,
     target: Option<SnapshotId>,
+    op: RefOp,
     start: Option<TipHint>,
     precondition: F,
     runtime: &tokio::runtime::Handle,
@@ -342,7 +449,7 @@ where
     F: Fn(Option<SnapshotId>) -> Result<()>,
 {
     validate_ref_name(name)?;
-    let record = RefRecord::new(target);
+    let record = RefRecord::new(target, op);
     let stored = record.encode()?;
     let mut known = start.and_then(|hint| {
         let record = hint.record?;
@@ -401,7 +508,7 @@ fn tag_tombstone_path(name: &str) -> String {
 
 pub async fn create_tag(storage: &dyn Storage, name: &str, snapshot: SnapshotId) -> Result<()> {
     validate_ref_name(name)?;
-    let record = RefRecord::new(Some(snapshot));
+    let record = RefRecord::new(Some(snapshot), RefOp::Create);
     let path = tag_path(name);
     let created = storage.put_if_absent(&path, record.encode()?).await?
         || read_record(storage, &path).await?.is_some_and(|r| r.write_id == record.write_id);
@@ -426,7 +533,7 @@ pub async fn tag_snapshot(storage: &dyn Storage, name: &str) -> Result<SnapshotI
 
 pub async fn delete_tag(storage: &dyn Storage, name: &str) -> Result<()> {
     tag_snapshot(storage, name).await?;
-    let record = RefRecord::new(None);
+    let record = RefRecord::new(None, RefOp::Delete);
     let path = tag_tombstone_path(name);
     let deleted = storage.put_if_absent(&path, record.encode()?).await?
         || read_record(storage, &path).await?.is_some_and(|r| r.write_id == record.write_id);
@@ -441,8 +548,12 @@ pub async fn list_tags(storage: &Arc<dyn Storage>) -> Result<BTreeSet<String>> {
     let folders = storage.list_folders("refs/").await?;
     let names: Vec<String> =
         folders.iter().filter_map(|f| f.strip_prefix("tag.")).map(str::to_string).collect();
+    // A tag is a folder with a `ref` object and no `deleted` object (spec §8.3): a folder
+    // without `ref` (a crashed create, or stray objects) is no tag.
     let alive = try_join_all(names.iter().map(|name| async move {
-        Ok::<_, IcechunkError>(storage.get(&tag_tombstone_path(name)).await?.is_none())
+        let (record, tombstone) = (tag_path(name), tag_tombstone_path(name));
+        let (record, tombstone) = futures::try_join!(storage.get(&record), storage.get(&tombstone))?;
+        Ok::<_, IcechunkError>(record.is_some() && tombstone.is_none())
     }))
     .await?;
     Ok(names.into_iter().zip(alive).filter_map(|(n, a)| a.then_some(n)).collect())
@@ -451,6 +562,79 @@ pub async fn list_tags(storage: &Arc<dyn Storage>) -> Result<BTreeSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(json: &str) -> Result<RefRecord> {
+        RefRecord::decode("r", &header::encode(ObjectType::Ref, json.as_bytes(), None).unwrap())
+    }
+
+    #[test]
+    fn ref_records_follow_the_spec() {
+        let id = "000G40O40K30E209185G";
+        let good = record(&format!(r#"{{"snapshot":"{id}","write_id":"0123456789abcdef","deleted":false}}"#))
+            .unwrap();
+        assert_eq!(good.snapshot_id("r").unwrap().unwrap().to_string(), id);
+        // Whitespace between tokens, unknown members, a missing `deleted`, a null snapshot.
+        let spaced =
+            record(&format!(" {{ \"write_id\" : \"w\", \"snapshot\": \"{id}\", \"x\": [1, {{}}] }}\n"))
+                .unwrap();
+        assert!(!spaced.deleted);
+        let tombstone = record(r#"{"snapshot":null,"write_id":"w","deleted":true}"#).unwrap();
+        assert_eq!(tombstone.snapshot_id("r").unwrap(), None);
+        assert_eq!(record(r#"{"write_id":"w","deleted":true}"#).unwrap(), tombstone);
+        for bad in [
+            r#"{"snapshot":null,"deleted":true}"#.to_string(),
+            r#"{"snapshot":null,"write_id":7}"#.to_string(),
+            r#"{"snapshot":null,"write_id":null}"#.to_string(),
+            r#"{"snapshot":1,"write_id":"w"}"#.to_string(),
+            r#"{"write_id":"w","deleted":"no"}"#.to_string(),
+            r#"{"write_id":"w","deleted":null}"#.to_string(),
+            r#"{"write_id":"w","write_id":"w"}"#.to_string(),
+            r#"{"write_id":"w","x":1,"x":2}"#.to_string(),
+            r#"{"write_id":"w"} {}"#.to_string(),
+            "\u{feff}{\"write_id\":\"w\"}".to_string(),
+            r#"["write_id"]"#.to_string(),
+            "".to_string(),
+        ] {
+            assert_eq!(record(&bad).unwrap_err().kind(), crate::error::ErrorKind::Format, "{bad}");
+        }
+        // A live record without a valid snapshot id is Corrupt when used.
+        for snapshot in ["null", "\"000g40o40k30e209185g\"", "\"000G40O40K30E209185H\"", "\"x\""] {
+            let r = record(&format!(r#"{{"snapshot":{snapshot},"write_id":"w"}}"#)).unwrap();
+            assert!(r.snapshot_id("r").is_err(), "{snapshot}");
+        }
+    }
+
+    #[test]
+    fn hints_follow_the_grammar() {
+        let id: SnapshotId = "000G40O40K30E209185G".parse().unwrap();
+        let hint = |s: &str| TipHint::decode(s.as_bytes()).map(|h| (h.seq, h.snapshot));
+        assert_eq!(hint("7 000G40O40K30E209185G\n"), Some((7, Some(id))));
+        assert_eq!(
+            TipHint { seq: 7, snapshot: Some(id), record: None }.encode(),
+            &b"7 000G40O40K30E209185G\n"[..]
+        );
+        assert_eq!(hint("7"), Some((7, None)));
+        assert_eq!(hint("  +7\t000G40O40K30E209185G more words\r\n"), Some((7, Some(id))));
+        assert_eq!(hint("007 nonsense"), Some((7, None)));
+        assert_eq!(hint(&format!("{MAX_HINT_SEQ}")), Some((MAX_HINT_SEQ, None)));
+        for bad in [
+            "",
+            " \n",
+            "0",
+            "-1",
+            "+",
+            "++1",
+            "1.0",
+            "0x10",
+            "7a",
+            "a 7",
+            "9223372036854775807",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(hint(bad), None, "{bad:?}");
+        }
+        assert_eq!(TipHint::decode(b"\xff 7"), None);
+    }
 
     #[test]
     fn names() {

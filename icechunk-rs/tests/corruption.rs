@@ -280,3 +280,55 @@ async fn corrupt_transaction_log_never_gives_a_wrong_diff() {
         .await;
     }
 }
+
+/// A manifest shard that is valid and carries the id it was reached through, but belongs to
+/// another node or block, is refused (spec §5: readers check `node_id` and `block`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_of_another_node_or_block_is_refused() {
+    use icechunk::format::manifest::ManifestShard;
+    use icechunk::NodeId;
+    let fx = fixture_with_manifest_object().await;
+    let file = fx.root.join("manifests").join(&files_under(&fx.root.join("manifests"))[0]);
+    let good = std::fs::read(&file).unwrap();
+    let shard = ManifestShard::decode("m", &good).unwrap();
+    let refs: Vec<_> = shard.iter().collect();
+    let other_node =
+        ManifestShard::encode(shard.id(), NodeId::random(), &shard.block(), &refs, Some(3)).unwrap();
+    let other_block = ManifestShard::encode(shard.id(), shard.node_id(), &[9, 9], &refs, Some(3)).unwrap();
+    for stored in [other_node, other_block] {
+        std::fs::write(&file, &stored).unwrap();
+        let err = read_everything(&fx.root).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Format, "{err}");
+        assert!(err.to_string().contains("holds block"), "{err}");
+    }
+    std::fs::write(&file, &good).unwrap();
+    assert_eq!(read_everything(&fx.root).await.unwrap(), fx.expected);
+}
+
+/// A transaction log stored under another snapshot's id is refused, not used for a diff.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_log_under_another_id_is_refused() {
+    let fx = fixture().await;
+    let logs = fx.root.join("transactions");
+    std::fs::copy(logs.join(fx.s0.to_string()), logs.join(fx.s1.to_string())).unwrap();
+    let repo = open_local(&fx.root).await;
+    let err = repo.diff(&snap(&fx.s0), &snap(&fx.s1)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Format, "{err}");
+    assert!(err.to_string().contains("does not match its name"), "{err}");
+}
+
+/// A tag folder without its `ref` object (a crash can leave one) is no tag (spec §8.3).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tag_folder_without_its_ref_is_not_a_tag() {
+    let fx = fixture().await;
+    let repo = open_local(&fx.root).await;
+    repo.create_tag("kept", &fx.s1).await.unwrap();
+    repo.create_tag("gone", &fx.s1).await.unwrap();
+    repo.delete_tag("gone").await.unwrap();
+    let ghost = fx.root.join("refs").join("tag.ghost");
+    std::fs::create_dir_all(&ghost).unwrap();
+    std::fs::write(ghost.join("stray"), b"x").unwrap();
+    let tags = repo.list_tags().await.unwrap();
+    assert_eq!(tags.into_iter().collect::<Vec<_>>(), vec!["kept".to_string()]);
+    assert_eq!(err_kind(repo.lookup_tag("ghost").await), ErrorKind::RefNotFound);
+}

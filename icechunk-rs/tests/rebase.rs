@@ -153,6 +153,33 @@ async fn concurrent_committers_that_rebase_all_land() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebased_commit_records_its_attempts_and_lands_even_when_the_solver_drops_everything() {
+    let repo = repo_with_array().await;
+    let ours = repo.writable_session("main").await.unwrap();
+    let theirs = repo.writable_session("main").await.unwrap();
+    theirs.store().set("a/c/0", chunk(1)).await.unwrap();
+    theirs.commit("theirs", None, false).await.unwrap();
+    ours.store().set("a/c/0", chunk(2)).await.unwrap();
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("by".into(), "us".into());
+    let solver = basic(VersionSelection::UseTheirs);
+    let id = ours.commit_rebasing("ours", Some(metadata), false, &solver, 5).await.unwrap();
+    // Their chunk won, our only change was dropped, and the commit landed all the same.
+    assert_eq!(read_at(&repo, &main_branch(), "a/c/0").await.unwrap(), chunk(1));
+    assert_eq!(repo.lookup_branch("main").await.unwrap(), id);
+    let info = repo.lookup_snapshot(&id).await.unwrap();
+    assert_eq!(
+        serde_json::Value::Object(info.metadata),
+        serde_json::json!({"by": "us", "__icechunk": {"rebase_attempts": 1}})
+    );
+    // Without a race, nothing is recorded.
+    let plain = repo.writable_session("main").await.unwrap();
+    plain.store().set("a/c/1", chunk(3)).await.unwrap();
+    let id = plain.commit_rebasing("plain", None, false, &solver, 5).await.unwrap();
+    assert!(repo.lookup_snapshot(&id).await.unwrap().metadata.is_empty());
+}
+
 /// A change set over the 8 chunks: Some(value) writes, None deletes.
 fn changes() -> impl Strategy<Value = BTreeMap<u8, Option<u8>>> {
     proptest::collection::btree_map(0u8..8, proptest::option::weighted(0.8, any::<u8>()), 0..6)

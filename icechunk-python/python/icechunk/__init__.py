@@ -25,7 +25,6 @@ from icechunk import snapshots as snapshots
 from icechunk import storage as storage
 from icechunk import store as store
 from icechunk import types as types
-from icechunk._fork import ForkSession
 from icechunk._icechunk import (
     ChunkType,
     Diff,
@@ -106,7 +105,7 @@ from icechunk.errors import (
 )
 from icechunk.ops import Update, UpdateType
 from icechunk.repository import Repository
-from icechunk.session import Session
+from icechunk.session import ForkSession, Session
 from icechunk.snapshots import AncestryGraph, ManifestFileInfo
 from icechunk.storage import (
     ChecksumAlgorithm,
@@ -227,11 +226,6 @@ __all__ = [
     "upgrade_icechunk_repository",
     "user_agent",
 ]
-
-# Icechunk 2.x's `icechunk.session` also offers these.
-for _name, _value in (("ForkSession", ForkSession), ("SessionMode", SessionMode)):
-    if not hasattr(session, _name):
-        setattr(session, _name, _value)
 
 
 def print_debug_info() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,28 @@ class Repository:
         """Whether a repository exists at ``storage``."""
         return PyRepository.exists(storage)
 
+    @classmethod
+    async def create_async(
+        cls, storage: Storage, config: RepositoryConfig | None = None
+    ) -> Repository:
+        return cls(await PyRepository.create_async(storage, config), storage)
+
+    @classmethod
+    async def open_async(
+        cls, storage: Storage, config: RepositoryConfig | None = None
+    ) -> Repository:
+        return cls(await PyRepository.open_async(storage, config), storage)
+
+    @classmethod
+    async def open_or_create_async(
+        cls, storage: Storage, config: RepositoryConfig | None = None
+    ) -> Repository:
+        return cls(await PyRepository.open_or_create_async(storage, config), storage)
+
+    @staticmethod
+    async def exists_async(storage: Storage) -> bool:
+        return await PyRepository.exists_async(storage)
+
     @property
     def config(self) -> RepositoryConfig:
         return self._repository.config
@@ -76,6 +98,45 @@ class Repository:
     def __repr__(self) -> str:
         return f"<icechunk.Repository at {self._storage!r}>"
 
+    # ---- commit metadata and inspection -------------------------------------------------
+    def set_default_commit_metadata(self, metadata: dict[str, Any]) -> None:
+        """Metadata merged under every commit's own (a commit's keys win), in sessions opened
+        after this call, in this process. ``{}`` clears it."""
+        self._repository.set_default_commit_metadata(metadata)
+
+    def default_commit_metadata(self) -> dict[str, Any]:
+        return self._repository.default_commit_metadata()
+
+    def inspect_snapshot(self, snapshot_id: str) -> dict[str, Any]:
+        """The snapshot as a JSON document: its commit, nodes (with each array's manifests)
+        and ancestor summaries."""
+        return self._repository.inspect_snapshot(snapshot_id)
+
+    async def inspect_snapshot_async(self, snapshot_id: str) -> dict[str, Any]:
+        return await self._repository.inspect_snapshot_async(snapshot_id)
+
+    def inspect_manifest(self, manifest_id: str) -> dict[str, Any]:
+        """A manifest object (``manifests/<id>``) as a JSON document: its chunk references.
+        Small manifests live inside their snapshot (``inline`` in ``inspect_snapshot``)."""
+        return self._repository.inspect_manifest(manifest_id)
+
+    async def inspect_manifest_async(self, manifest_id: str) -> dict[str, Any]:
+        return await self._repository.inspect_manifest_async(manifest_id)
+
+    def inspect_transaction_log(self, snapshot_id: str) -> dict[str, Any]:
+        """What the commit ``snapshot_id`` changed, as a JSON document."""
+        return self._repository.inspect_transaction_log(snapshot_id)
+
+    async def inspect_transaction_log_async(self, snapshot_id: str) -> dict[str, Any]:
+        return await self._repository.inspect_transaction_log_async(snapshot_id)
+
+    def inspect_repo_info(self) -> dict[str, Any]:
+        """The config, branches and tags (with their snapshots) and the format version."""
+        return self._repository.inspect_repo_info()
+
+    async def inspect_repo_info_async(self) -> dict[str, Any]:
+        return await self._repository.inspect_repo_info_async()
+
     # ---- sessions --------------------------------------------------------------------
     def readonly_session(
         self,
@@ -92,9 +153,25 @@ class Repository:
         )
         return Session(core, self)
 
+    async def readonly_session_async(
+        self,
+        branch: str | None = None,
+        *,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> Session:
+        core = await self._repository.readonly_session_async(
+            branch=branch, tag=tag, snapshot_id=snapshot_id, as_of=_utc(as_of)
+        )
+        return Session(core, self)
+
     def writable_session(self, branch: str) -> Session:
         """A session on the tip of ``branch`` whose ``commit`` moves the branch."""
         return Session(self._repository.writable_session(branch), self)
+
+    async def writable_session_async(self, branch: str) -> Session:
+        return Session(await self._repository.writable_session_async(branch), self)
 
     @contextmanager
     def transaction(
@@ -126,8 +203,29 @@ class Repository:
         """Snapshots from the given version back to the first one, newest first."""
         return self._repository.ancestry(branch=branch, tag=tag, snapshot_id=snapshot_id)
 
+    def async_ancestry(
+        self,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+    ) -> AsyncIterator[SnapshotInfo]:
+        """``ancestry`` for asyncio: an async iterator, fetching without blocking the loop."""
+
+        async def snapshots() -> AsyncIterator[SnapshotInfo]:
+            history = await self._repository.ancestry_async(
+                branch=branch, tag=tag, snapshot_id=snapshot_id
+            )
+            async for info in history:
+                yield info
+
+        return snapshots()
+
     def lookup_snapshot(self, snapshot_id: str) -> SnapshotInfo:
         return self._repository.lookup_snapshot(snapshot_id)
+
+    async def lookup_snapshot_async(self, snapshot_id: str) -> SnapshotInfo:
+        return await self._repository.lookup_snapshot_async(snapshot_id)
 
     def diff(
         self,
@@ -149,19 +247,50 @@ class Repository:
             to_snapshot_id=to_snapshot_id,
         )
 
+    async def diff_async(
+        self,
+        *,
+        from_branch: str | None = None,
+        from_tag: str | None = None,
+        from_snapshot_id: str | None = None,
+        to_branch: str | None = None,
+        to_tag: str | None = None,
+        to_snapshot_id: str | None = None,
+    ) -> Diff:
+        return await self._repository.diff_async(
+            from_branch=from_branch,
+            from_tag=from_tag,
+            from_snapshot_id=from_snapshot_id,
+            to_branch=to_branch,
+            to_tag=to_tag,
+            to_snapshot_id=to_snapshot_id,
+        )
+
     # ---- branches --------------------------------------------------------------------
     def create_branch(self, branch: str, snapshot_id: str) -> None:
         self._repository.create_branch(branch, snapshot_id)
 
+    async def create_branch_async(self, branch: str, snapshot_id: str) -> None:
+        await self._repository.create_branch_async(branch, snapshot_id)
+
     def list_branches(self) -> set[str]:
         return self._repository.list_branches()
+
+    async def list_branches_async(self) -> set[str]:
+        return await self._repository.list_branches_async()
 
     def lookup_branch(self, branch: str) -> str:
         """The snapshot id at the tip of ``branch``."""
         return self._repository.lookup_branch(branch)
 
+    async def lookup_branch_async(self, branch: str) -> str:
+        return await self._repository.lookup_branch_async(branch)
+
     def delete_branch(self, branch: str) -> None:
         self._repository.delete_branch(branch)
+
+    async def delete_branch_async(self, branch: str) -> None:
+        await self._repository.delete_branch_async(branch)
 
     def reset_branch(
         self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None
@@ -170,16 +299,35 @@ class Repository:
         the branch is still there (else ``ConflictError``)."""
         self._repository.reset_branch(branch, snapshot_id, from_snapshot_id=from_snapshot_id)
 
+    async def reset_branch_async(
+        self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None
+    ) -> None:
+        await self._repository.reset_branch_async(
+            branch, snapshot_id, from_snapshot_id=from_snapshot_id
+        )
+
     # ---- tags ------------------------------------------------------------------------
     def create_tag(self, tag: str, snapshot_id: str) -> None:
         self._repository.create_tag(tag, snapshot_id)
 
+    async def create_tag_async(self, tag: str, snapshot_id: str) -> None:
+        await self._repository.create_tag_async(tag, snapshot_id)
+
     def list_tags(self) -> set[str]:
         return self._repository.list_tags()
+
+    async def list_tags_async(self) -> set[str]:
+        return await self._repository.list_tags_async()
 
     def lookup_tag(self, tag: str) -> str:
         return self._repository.lookup_tag(tag)
 
+    async def lookup_tag_async(self, tag: str) -> str:
+        return await self._repository.lookup_tag_async(tag)
+
     def delete_tag(self, tag: str) -> None:
         """Delete a tag; its name can never be used again."""
         self._repository.delete_tag(tag)
+
+    async def delete_tag_async(self, tag: str) -> None:
+        await self._repository.delete_tag_async(tag)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from icechunk._icechunk import ChunkType, Diff, PySession, RepositoryConfig, SessionMode
 from icechunk._icechunk import ConflictSolver as _ConflictSolver
-from icechunk._icechunk import Diff, PySession
-from icechunk.errors import SessionStateError
 from icechunk.store import IcechunkStore
 
 if TYPE_CHECKING:
     from icechunk.conflicts import ConflictSolver
     from icechunk.repository import Repository
 
-__all__ = ["Session"]
+__all__ = ["ForkSession", "Session", "SessionMode"]
 
 _PICKLE_WRITABLE = (
     "cannot pickle a writable session: its uncommitted changes exist only in this process. "
@@ -59,6 +59,41 @@ class Session:
         return self._repository
 
     @property
+    def mode(self) -> SessionMode:
+        """``SessionMode.readonly`` or ``SessionMode.writable``."""
+        return self._session.mode
+
+    @property
+    def config(self) -> RepositoryConfig:
+        """The configuration of the repository this session reads (a copy)."""
+        return self._session.config
+
+    def get_node_id(self, path: str) -> str:
+        """The id of the group or array at ``path`` (``/group/array``), kept for its whole
+        life; ``NodeNotFoundError`` if there is none."""
+        return self._session.get_node_id(path)
+
+    async def get_node_id_async(self, path: str) -> str:
+        return await self._session.get_node_id_async(path)
+
+    def chunk_type(self, array_path: str, chunk_coordinates: Sequence[int]) -> ChunkType:
+        """Where the chunk lives: ``native`` (an object of its own), ``inline`` (inside its
+        manifest), or ``uninitialized`` (no chunk: reads give the fill value)."""
+        return self._session.chunk_type(array_path, list(chunk_coordinates))
+
+    async def chunk_type_async(
+        self, array_path: str, chunk_coordinates: Sequence[int]
+    ) -> ChunkType:
+        return await self._session.chunk_type_async(array_path, list(chunk_coordinates))
+
+    async def chunk_coordinates(
+        self, array_path: str, batch_size: int = 1000
+    ) -> AsyncIterator[tuple[int, ...]]:
+        """The coordinates of every chunk the array has, in order (an async iterator)."""
+        for coords in await self._session.chunk_coordinates_async(array_path):
+            yield tuple(coords)
+
+    @property
     def store(self) -> IcechunkStore:
         """The zarr store of this session."""
         if self._store is None:
@@ -81,9 +116,10 @@ class Session:
         self,
         message: str,
         metadata: dict[str, Any] | None = None,
-        allow_empty: bool = False,
+        *,
         rebase_with: ConflictSolver | None = None,
         rebase_tries: int = 1_000,
+        allow_empty: bool = False,
     ) -> str:
         """Write the changes as a new snapshot and move the branch to it, atomically.
 
@@ -92,7 +128,54 @@ class Session:
         try, up to ``rebase_tries`` times (``RebaseFailedError`` if the solver fails).
         """
         solver = None if rebase_with is None else _solver(rebase_with)
-        return self._session.commit(message, metadata, allow_empty, solver, rebase_tries)
+        return self._session.commit(
+            message,
+            metadata,
+            rebase_with=solver,
+            rebase_tries=rebase_tries,
+            allow_empty=allow_empty,
+        )
+
+    async def commit_async(
+        self,
+        message: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        rebase_with: ConflictSolver | None = None,
+        rebase_tries: int = 1_000,
+        allow_empty: bool = False,
+    ) -> str:
+        """``commit`` for asyncio: the event loop runs other tasks meanwhile."""
+        solver = None if rebase_with is None else _solver(rebase_with)
+        return await self._session.commit_async(
+            message,
+            metadata,
+            rebase_with=solver,
+            rebase_tries=rebase_tries,
+            allow_empty=allow_empty,
+        )
+
+    def amend(
+        self, message: str, *, metadata: dict[str, Any] | None = None, allow_empty: bool = False
+    ) -> str:
+        """Like ``commit``, but the new snapshot replaces the branch tip (this session's base)
+        instead of following it: it holds the tip's changes and this session's. Raises
+        ``ConflictError`` if the branch moved; the repository's first snapshot cannot be
+        amended. Returns the new snapshot id; the session is then read-only."""
+        return self._session.amend(message, metadata, allow_empty=allow_empty)
+
+    async def amend_async(
+        self, message: str, *, metadata: dict[str, Any] | None = None, allow_empty: bool = False
+    ) -> str:
+        return await self._session.amend_async(message, metadata, allow_empty=allow_empty)
+
+    def flush(self, message: str, *, metadata: dict[str, Any] | None = None) -> str:
+        """Write the changes as a new snapshot without moving any branch (tag it, or create a
+        branch on it, to keep it). Returns its id; the session is then read-only, on it."""
+        return self._session.flush(message, metadata=metadata)
+
+    async def flush_async(self, message: str, *, metadata: dict[str, Any] | None = None) -> str:
+        return await self._session.flush_async(message, metadata=metadata)
 
     def rebase(self, solver: ConflictSolver) -> None:
         """Move this session onto the current branch tip, replaying its changes on each
@@ -102,6 +185,9 @@ class Session:
         them; the session is then left as it was.
         """
         self._session.rebase(_solver(solver))
+
+    async def rebase_async(self, solver: ConflictSolver) -> None:
+        await self._session.rebase_async(_solver(solver))
 
     # ---- distributed writes ------------------------------------------------------------
     def fork(self) -> Session:
@@ -117,10 +203,10 @@ class Session:
         Raises ``ConflictError`` if two of them (or a fork and this session) wrote the
         same chunk or different metadata for one node.
         """
-        for fork in forks:
-            if not isinstance(fork, Session):
-                raise TypeError(f"Session.merge takes sessions, got {type(fork).__name__}")
-        self._session.merge([fork._session for fork in forks])
+        self._session.merge(_cores(forks))
+
+    async def merge_async(self, *forks: Session) -> None:
+        await self._session.merge_async(_cores(forks))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Session):
@@ -148,8 +234,15 @@ class Session:
             # Its changes travel with it (InvalidInputError for in-memory repositories).
             return (_session_from_bytes, (self._session.to_bytes(), self._repository))
         if not self.read_only:
-            raise SessionStateError(_PICKLE_WRITABLE)
+            raise ValueError(_PICKLE_WRITABLE)  # Icechunk's class for this refusal
         return (_readonly_session, (self._repository, self.snapshot_id))
+
+
+def _cores(forks: tuple[Session, ...]) -> list[PySession]:
+    for fork in forks:
+        if not isinstance(fork, Session):
+            raise TypeError(f"Session.merge takes sessions, got {type(fork).__name__}")
+    return [fork._session for fork in forks]
 
 
 def _readonly_session(repository: Repository, snapshot_id: str) -> Session:
@@ -163,3 +256,14 @@ def _solver(solver: ConflictSolver) -> ConflictSolver:
             f"icechunk.BasicConflictSolver(...)), got {type(solver).__name__}"
         )
     return solver
+
+
+class _ForkSessionType(type):
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, Session) and instance.is_fork
+
+
+class ForkSession(Session, metaclass=_ForkSessionType):
+    """The type of the sessions that ``Session.fork()`` returns: written to elsewhere (pickled
+    to a worker), then merged back into the session they came from (``Session.merge``), never
+    committed. ``isinstance(s, ForkSession)`` tells forks from other sessions."""

@@ -15,7 +15,7 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
-from icechunk.errors import NotFoundError, ReadOnlyError
+from icechunk.errors import InvalidInputError, NodeNotFoundError, NotFoundError, ReadOnlyError
 
 if TYPE_CHECKING:
     from icechunk.session import Session
@@ -182,8 +182,40 @@ class IcechunkStore(Store):
         await self._store.delete_dir(prefix)
 
     async def clear(self) -> None:
+        """Delete every group and array of this session (history is untouched)."""
         self._check_writable()
         await self._store.delete_dir("")
+
+    def sync_clear(self) -> None:
+        """``clear``, blocking (the GIL released)."""
+        self._check_writable()
+        self._store.delete_dir_sync("")
+
+    async def set_partial_values(
+        self, key_start_values: Iterable[tuple[str, int, bytes | bytearray | memoryview]]
+    ) -> None:
+        """Write ``value`` into the value at ``key`` from byte ``start`` on, for each triple:
+        the value is read, patched (grown with zeros if it is too short) and written back;
+        nothing is written if any key is missing."""
+        self._check_writable()
+        patches: dict[str, list[tuple[int, bytes]]] = {}
+        for key, start, value in key_start_values:
+            if start < 0:
+                raise InvalidInputError(f"set_partial_values: negative start {start} for {key!r}")
+            patches.setdefault(key, []).append((start, bytes(value)))
+        current: dict[str, bytearray] = {}
+        for key in patches:
+            stored = await self._store.get(key)
+            if stored is None:
+                raise NodeNotFoundError(f"set_partial_values: key {key!r} not found")
+            current[key] = bytearray(stored)
+        for key, edits in patches.items():
+            patched = current[key]
+            for start, value in edits:
+                if len(patched) < start + len(value):
+                    patched.extend(bytes(start + len(value) - len(patched)))
+                patched[start : start + len(value)] = value
+            await self._store.set(key, bytes(patched))
 
     # ---- synchronous access (zarr's SupportsSyncStore) --------------------------------
     def get_sync(

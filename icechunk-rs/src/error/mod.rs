@@ -62,6 +62,11 @@ pub enum IcechunkError {
     MergeConflict { conflicts: Vec<String> },
     #[error("the session is read-only: {0}")]
     ReadOnly(String),
+    /// The repository's status is read-only (see `repo_info`).
+    #[error("{0}")]
+    RepositoryReadOnly(String),
+    #[error("could not update {what} in {attempts} attempts: other writers kept changing it")]
+    UpdateAttemptsExhausted { what: &'static str, attempts: u32 },
     #[error("invalid ref name `{name}`: {reason}")]
     InvalidRefName { name: String, reason: &'static str },
     #[error("invalid key `{key}`: {reason}")]
@@ -109,8 +114,8 @@ impl IcechunkError {
             NodeNotFound { .. } | KeyNotFound { .. } => ErrorKind::NodeNotFound,
             Conflict { .. } => ErrorKind::Conflict,
             RebaseFailed { .. } => ErrorKind::RebaseFailed,
-            MergeConflict { .. } => ErrorKind::Conflict,
-            ReadOnly(_) | ReadOnlyStorage { .. } => ErrorKind::ReadOnly,
+            MergeConflict { .. } | UpdateAttemptsExhausted { .. } => ErrorKind::Conflict,
+            ReadOnly(_) | ReadOnlyStorage { .. } | RepositoryReadOnly(_) => ErrorKind::ReadOnly,
             InvalidRefName { .. } | InvalidKey { .. } | InvalidInput(_) => ErrorKind::InvalidInput,
             SessionState(_) => ErrorKind::SessionState,
             Corrupt { .. } | UnsupportedFormat { .. } => ErrorKind::Format,

@@ -1,7 +1,7 @@
 //! Chunk objects, and how a byte range of a chunk is read and verified.
 //!
 //! A chunk object holds the chunk's bytes; when the chunk is larger than one block, a table of
-//! block checksums follows them (spec/format.md, §6.4):
+//! block checksums follows them (spec/format.md, §6.5):
 //!
 //! ```text
 //! data (length bytes) || CRC-32C of block 0 || CRC-32C of block 1 || ...   (u32 little-endian)
@@ -23,8 +23,16 @@ use crate::error::{IcechunkError, Result};
 pub const MIN_BLOCK_SIZE_LOG2: u8 = 14;
 /// Larger chunks get larger blocks, so that a table has at most this many entries (16 KiB).
 pub const MAX_BLOCKS: u64 = 4096;
-/// The largest block size a reader accepts (1 GiB); anything above is corrupt.
+/// The largest block (1 GiB: chunks of up to 4 TiB keep 4096 blocks at most). Readers refuse
+/// block sizes outside 2^14..=2^30 as corrupt (spec §6.4): a table is then at most 1/4096 of
+/// its chunk, so what a range read fetches stays bounded by what it asked for.
 pub const MAX_BLOCK_SIZE_LOG2: u8 = 30;
+
+/// Whether a chunk reference's `block_size_log2` is one a reader accepts: 0 (no table), or a
+/// block size of 2^14 to 2^30.
+pub fn valid_block_size_log2(log2: u8) -> bool {
+    log2 == 0 || (MIN_BLOCK_SIZE_LOG2..=MAX_BLOCK_SIZE_LOG2).contains(&log2)
+}
 
 /// CRC-32C of chunk bytes, as kept in chunk references.
 pub fn checksum(bytes: &[u8]) -> u32 {
@@ -79,9 +87,7 @@ pub fn encode_object(data: &Bytes, block_size_log2: u8) -> Bytes {
     let table = BlockTable::compute(data, block_size_log2);
     let mut out = BytesMut::with_capacity(data.len() + 4 * table.crcs.len());
     out.put_slice(data);
-    for crc in &table.crcs {
-        out.put_u32_le(*crc);
-    }
+    out.put_slice(&table.encode());
     out.freeze()
 }
 
@@ -90,7 +96,7 @@ pub fn encode_object(data: &Bytes, block_size_log2: u8) -> Bytes {
 pub fn covering(length: u64, block_size_log2: u8, range: &Range<u64>) -> Range<u64> {
     let block = 1u64 << block_size_log2;
     let start = range.start / block * block;
-    let end = (range.end.div_ceil(block) * block).min(length);
+    let end = range.end.div_ceil(block).saturating_mul(block).min(length);
     start..end.max(start)
 }
 
@@ -116,6 +122,16 @@ impl BlockTable {
         1 << self.block_size_log2
     }
 
+    /// The table as stored after the chunk's bytes: the block checksums, `u32` little-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        self.crcs.iter().flat_map(|crc| crc.to_le_bytes()).collect()
+    }
+
+    /// The CRC-32C of each block, in order.
+    pub fn crcs(&self) -> &[u32] {
+        &self.crcs
+    }
+
     /// Where the table of a chunk of `length` bytes sits in its object, relative to the chunk's
     /// first byte.
     pub fn position(length: u64, block_size_log2: u8) -> Result<Range<u64>> {
@@ -125,7 +141,11 @@ impl BlockTable {
             )));
         }
         let entries = length.div_ceil(1 << block_size_log2);
-        Ok(length..length + 4 * entries)
+        entries
+            .checked_mul(4)
+            .and_then(|table| length.checked_add(table))
+            .map(|end| length..end)
+            .ok_or_else(|| IcechunkError::InvalidInput(format!("a chunk of {length} bytes is too long")))
     }
 
     /// Decodes a table fetched from its object and checks it against the chunk's checksum:
@@ -189,45 +209,43 @@ impl BlockTable {
     }
 }
 
-/// Appending `n` bytes to a CRC-32C multiplies it by `x^(8n)` modulo the CRC polynomial,
-/// in the reflected bit order CRC-32C is computed in: `crc(A || B) = crc(A)·x^(8|B|) + crc(B)`.
-/// So combining a table costs one carry-less product per block.
+/// Appending `n` zero bytes to a message multiplies its CRC-32C by `x^(8n)` modulo the CRC
+/// polynomial (spec §6.4, `shift`). The factor is computed once per table, in O(log n)
+/// multiplications; applying it is one multiplication.
 struct Shift(u32);
 
-/// CRC-32C's polynomial, reflected.
+/// The Castagnoli polynomial, reflected.
 const POLY: u32 = 0x82F6_3B78;
 
-/// `a·b mod P`, reflected (`1 << 31` is `x^0`).
-fn multiply(a: u32, mut b: u32) -> u32 {
-    let (mut a, mut product) = (a, 0u32);
-    while a != 0 {
-        if a & (1 << 31) != 0 {
+/// `a * b` modulo the polynomial, both in the reflected bit order (bit 31 is `x^0`).
+fn mul_mod(a: u32, mut b: u32) -> u32 {
+    let mut product = 0;
+    for bit in (0..32).rev() {
+        if a & (1 << bit) != 0 {
             product ^= b;
         }
-        a <<= 1;
         b = if b & 1 != 0 { (b >> 1) ^ POLY } else { b >> 1 };
     }
     product
 }
 
 impl Shift {
-    /// `x^(8n) mod P`, from the squares `x^(8·2^k)` (computed once per process).
     fn new(n: u64) -> Self {
-        static SQUARES: std::sync::OnceLock<[u32; 64]> = std::sync::OnceLock::new();
-        let squares = SQUARES.get_or_init(|| {
-            let mut squares = [0u32; 64];
-            squares[0] = 1 << (31 - 8); // x^8
-            for k in 1..64 {
-                squares[k] = multiply(squares[k - 1], squares[k - 1]);
+        // x^(8n) by squaring: `power` runs through x^8, x^16, x^32, ...
+        let (mut factor, mut power) = (1u32 << 31, 1u32 << (31 - 8));
+        let mut n = n;
+        while n != 0 {
+            if n & 1 != 0 {
+                factor = mul_mod(factor, power);
             }
-            squares
-        });
-        let power = (0..64).filter(|k| n & (1 << k) != 0).fold(1 << 31, |p, k| multiply(p, squares[k]));
-        Shift(power)
+            power = mul_mod(power, power);
+            n >>= 1;
+        }
+        Shift(factor)
     }
 
     fn apply(&self, crc: u32) -> u32 {
-        multiply(self.0, crc)
+        mul_mod(self.0, crc)
     }
 }
 
@@ -271,13 +289,56 @@ mod tests {
     }
 
     #[test]
-    fn shifting_is_combining_with_zero_bytes() {
-        for n in [1u64, 7, 16384, 1 << 20] {
-            let shift = Shift::new(n);
-            for crc in [0u32, 1, 0xDEAD_BEEF, u32::MAX, 0x8000_0000] {
-                assert_eq!(shift.apply(crc), crc32c::crc32c_combine(crc, 0, n as usize), "n={n} crc={crc:x}");
+    fn shifts_are_the_specs() {
+        // spec §6.4: shift(CRC-32C("1234"), 5) combined with CRC-32C("56789").
+        assert_eq!(Shift::new(5).apply(0xF63A_F4EE), 0x60B3_F75B);
+        assert_eq!(Shift::new(5).apply(checksum(b"1234")) ^ checksum(b"56789"), checksum(b"123456789"));
+        for n in [0u64, 1, 7, 16384, 1 << 40, u64::MAX] {
+            for crc in [0u32, 1, 0x8000_0000, 0xDEAD_BEEF] {
+                if n < 1 << 20 {
+                    assert_eq!(
+                        Shift::new(n).apply(crc),
+                        crc32c::crc32c_combine(crc, 0, n as usize),
+                        "{n} {crc:x}"
+                    );
+                }
+                // Linear in the CRC: shifting a sum is the sum of the shifts.
+                assert_eq!(
+                    Shift::new(n).apply(crc ^ 0x1234_5678),
+                    Shift::new(n).apply(crc) ^ Shift::new(n).apply(0x1234_5678)
+                );
             }
         }
+        // The spec's example table: blocks of 16384, 16384 and 7232 bytes.
+        let table = BlockTable {
+            block_size_log2: 14,
+            length: 40_000,
+            crcs: vec![0xEAFC_A51D, 0x5E9F_BC4E, 0xB1D5_0D34],
+        };
+        assert_eq!(table.combined(), 0x6860_8D15);
+        let bytes: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        assert_eq!(BlockTable::compute(&bytes, 14), table);
+        assert_eq!(checksum(&bytes), 0x6860_8D15);
+    }
+
+    #[test]
+    fn only_block_sizes_writers_use_are_read() {
+        for log2 in [14u8, 20, 30] {
+            assert!(BlockTable::position(1000, log2).is_ok(), "{log2}");
+            assert!(valid_block_size_log2(log2));
+        }
+        for log2 in [1u8, 13, 31, 63, 64, 255] {
+            assert!(BlockTable::position(1000, log2).is_err(), "{log2}");
+            assert!(!valid_block_size_log2(log2));
+        }
+        assert!(valid_block_size_log2(0)); // no table
+                                           // A table that would end past 2^64 is refused, not wrapped.
+        assert!(BlockTable::position(u64::MAX, 14).is_err());
+        assert_eq!(covering(u64::MAX, 30, &(5..u64::MAX)), 0..u64::MAX);
+        let data = data(100_000);
+        let table = BlockTable::compute(&data, 14);
+        let stored = table.encode();
+        assert_eq!(BlockTable::decode("c", &stored, 100_000, 14, checksum(&data)).unwrap(), table);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::cmp::Ordering;
 
 use bytes::Bytes;
 
-use super::fb;
 use super::header::{self, ObjectType};
+use super::{chunk, fb};
 use crate::error::{IcechunkError, Result};
 use crate::ids::{ChunkCoords, ChunkId, ManifestId, NodeId};
 
@@ -38,24 +38,68 @@ pub struct ManifestShard {
     buf: Vec<u8>,
 }
 
-fn verifier_options() -> flatbuffers::VerifierOptions {
-    flatbuffers::VerifierOptions {
-        max_depth: 64,
-        max_tables: usize::MAX / 2,
-        max_apparent_size: usize::MAX / 2,
-        ignore_missing_null_terminator: false,
-    }
-}
-
 pub(crate) fn cmp_coords(stored: flatbuffers::Vector<'_, u32>, wanted: &[u32]) -> Ordering {
     stored.iter().cmp(wanted.iter().copied())
 }
 
 impl ManifestShard {
+    /// Decodes and checks a stored shard (spec §6.1), in one pass over its references: sorted
+    /// strictly by coordinates, each of the block's dimensionality, each with exactly one of
+    /// inline data (offset 0, length its size) or a chunk object (a byte range that fits in
+    /// 64 bits, a block size of at most 2^63).
     pub fn decode(path: &str, stored: &[u8]) -> Result<Self> {
         let buf = header::decode(path, ObjectType::Manifest, stored)?;
-        flatbuffers::root_with_opts::<fb::Manifest>(&verifier_options(), &buf)
-            .map_err(|e| IcechunkError::corrupt(path, format!("invalid manifest: {e}")))?;
+        let corrupt = |reason: String| IcechunkError::corrupt(path, reason);
+        let manifest = flatbuffers::root_with_opts::<fb::Manifest>(&super::verifier_options(buf.len()), &buf)
+            .map_err(|e| corrupt(format!("invalid manifest: {e}")))?;
+        let ndim = manifest.block().len();
+        let mut previous: Option<flatbuffers::Vector<'_, u32>> = None;
+        for (i, entry) in manifest.refs().iter().enumerate() {
+            let coords = entry.coords();
+            if coords.len() != ndim {
+                return Err(corrupt(format!(
+                    "reference {i} has {} coordinates in a shard of {ndim} dimensions",
+                    coords.len()
+                )));
+            }
+            if previous.is_some_and(|p| p.iter().cmp(coords.iter()).is_ge()) {
+                return Err(corrupt(format!(
+                    "references are not strictly sorted by coordinates at reference {i}"
+                )));
+            }
+            previous = Some(coords);
+            match (entry.inline_data(), entry.chunk_id()) {
+                (Some(data), None) => {
+                    if entry.offset() != 0 || entry.length() != data.len() as u64 {
+                        return Err(corrupt(format!(
+                            "inline reference {i} has offset {} and length {} for {} bytes",
+                            entry.offset(),
+                            entry.length(),
+                            data.len()
+                        )));
+                    }
+                }
+                (None, Some(_)) => {
+                    if entry.offset().checked_add(entry.length()).is_none() {
+                        return Err(corrupt(format!("reference {i} has a byte range past 2^64")));
+                    }
+                    let log2 = entry.block_size_log2();
+                    if log2 != 0 && !(chunk::MIN_BLOCK_SIZE_LOG2..=chunk::MAX_BLOCK_SIZE_LOG2).contains(&log2)
+                    {
+                        return Err(corrupt(format!(
+                            "reference {i} has a block size of 2^{}",
+                            entry.block_size_log2()
+                        )));
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    return Err(corrupt(format!("reference {i} has both inline data and a chunk object")))
+                }
+                (None, None) => {
+                    return Err(corrupt(format!("reference {i} has neither inline data nor a chunk object")))
+                }
+            }
+        }
         Ok(ManifestShard { buf })
     }
 
@@ -70,6 +114,16 @@ impl ManifestShard {
 
     pub fn node_id(&self) -> NodeId {
         NodeId::from_fb(self.fb().node_id())
+    }
+
+    /// The index of the block of the array's chunk grid this shard holds.
+    pub fn block(&self) -> Vec<u32> {
+        self.fb().block().iter().collect()
+    }
+
+    /// Whether this shard holds block `block`.
+    pub fn is_block(&self, block: &[u32]) -> bool {
+        self.fb().block().iter().eq(block.iter().copied())
     }
 
     pub fn len(&self) -> usize {
@@ -157,6 +211,7 @@ impl ManifestShard {
 }
 
 fn to_chunk_ref(entry: &fb::ChunkRef<'_>) -> ChunkRef {
+    // `decode` checked that exactly one of the two is present.
     let location = match (entry.inline_data(), entry.chunk_id()) {
         (Some(data), _) => ChunkLocation::Inline(Bytes::copy_from_slice(data.bytes())),
         (None, Some(id)) => ChunkLocation::Object {
@@ -164,9 +219,7 @@ fn to_chunk_ref(entry: &fb::ChunkRef<'_>) -> ChunkRef {
             offset: entry.offset(),
             block_size_log2: entry.block_size_log2(),
         },
-        // A reference with neither is written by no writer; treat it as an empty inline chunk
-        // whose checksum check will fail unless the chunk really was empty.
-        (None, None) => ChunkLocation::Inline(Bytes::new()),
+        (None, None) => unreachable!("a verified shard has no reference without a location"),
     };
     ChunkRef { location, length: entry.length(), checksum: entry.checksum() }
 }
@@ -174,6 +227,96 @@ fn to_chunk_ref(entry: &fb::ChunkRef<'_>) -> ChunkRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A shard's stored bytes with references built field by field: what no writer produces.
+    /// Each reference: coordinates, inline data, chunk id, offset, length, block size.
+    #[allow(clippy::type_complexity)]
+    fn raw(block: &[u32], refs: &[(Vec<u32>, Option<&[u8]>, Option<ChunkId>, u64, u64, u8)]) -> Vec<u8> {
+        let mut fbb = flatbuffers::FlatBufferBuilder::new();
+        let mut offsets = Vec::new();
+        for (coords, inline, id, offset, length, block_size_log2) in refs {
+            let coords = fbb.create_vector(coords);
+            let inline_data = inline.map(|b| fbb.create_vector(b));
+            let id = id.map(|i| i.to_fb());
+            offsets.push(fb::ChunkRef::create(
+                &mut fbb,
+                &fb::ChunkRefArgs {
+                    coords: Some(coords),
+                    inline_data,
+                    chunk_id: id.as_ref(),
+                    offset: *offset,
+                    length: *length,
+                    checksum: 0,
+                    block_size_log2: *block_size_log2,
+                },
+            ));
+        }
+        let refs = fbb.create_vector(&offsets);
+        let block = fbb.create_vector(block);
+        let manifest = fb::Manifest::create(
+            &mut fbb,
+            &fb::ManifestArgs {
+                id: Some(&ManifestId::random().to_fb()),
+                node_id: Some(&NodeId::random().to_fb()),
+                block: Some(block),
+                refs: Some(refs),
+            },
+        );
+        fbb.finish_minimal(manifest);
+        header::encode(ObjectType::Manifest, fbb.finished_data(), None).unwrap().to_vec()
+    }
+
+    fn refused(stored: &[u8]) -> String {
+        match ManifestShard::decode("m", stored) {
+            Err(e @ IcechunkError::Corrupt { .. }) => e.to_string(),
+            Err(e) => panic!("expected Corrupt, got {e:?}"),
+            Ok(_) => panic!("expected Corrupt, got a shard"),
+        }
+    }
+
+    #[test]
+    fn references_are_checked_when_decoding() {
+        let id = Some(ChunkId::random());
+        let ok = raw(&[0, 0], &[(vec![0, 1], Some(b"ab"), None, 0, 2, 0), (vec![1, 0], None, id, 5, 10, 14)]);
+        assert_eq!(ManifestShard::decode("m", &ok).unwrap().len(), 2);
+        // An empty chunk: present, empty inline data.
+        let empty = raw(&[0], &[(vec![3], Some(b""), None, 0, 0, 0)]);
+        let shard = ManifestShard::decode("m", &empty).unwrap();
+        assert_eq!(shard.lookup(&[3]).unwrap().location, ChunkLocation::Inline(Bytes::new()));
+        // A 0-d array: block [], chunk [].
+        assert_eq!(
+            ManifestShard::decode("m", &raw(&[], &[(vec![], Some(b"x"), None, 0, 1, 0)])).unwrap().len(),
+            1
+        );
+        // Inline references ignore the block size.
+        assert!(ManifestShard::decode("m", &raw(&[0], &[(vec![0], Some(b"x"), None, 0, 1, 200)])).is_ok());
+
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                raw(&[0], &[(vec![1], Some(b"a"), None, 0, 1, 0), (vec![0], Some(b"b"), None, 0, 1, 0)]),
+                "sorted",
+            ),
+            (
+                raw(&[0], &[(vec![1], Some(b"a"), None, 0, 1, 0), (vec![1], Some(b"b"), None, 0, 1, 0)]),
+                "sorted",
+            ),
+            (raw(&[0, 0], &[(vec![1], Some(b"a"), None, 0, 1, 0)]), "coordinates"),
+            (raw(&[0], &[(vec![1, 2], Some(b"a"), None, 0, 1, 0)]), "coordinates"),
+            (raw(&[0], &[(vec![1], None, None, 0, 0, 0)]), "neither"),
+            (raw(&[0], &[(vec![1], Some(b"a"), id, 0, 1, 0)]), "both"),
+            (raw(&[0], &[(vec![1], Some(b"a"), None, 1, 1, 0)]), "offset"),
+            (raw(&[0], &[(vec![1], Some(b"a"), None, 0, 2, 0)]), "length"),
+            (raw(&[0], &[(vec![1], None, id, u64::MAX, 1, 0)]), "2^64"),
+            (raw(&[0], &[(vec![1], None, id, 0, 1, 64)]), "block size"),
+            (raw(&[0], &[(vec![1], None, id, 0, 1, 13)]), "block size"),
+        ];
+        for (stored, reason) in cases {
+            let err = refused(&stored);
+            assert!(err.contains(reason), "{err} should mention {reason}");
+        }
+        // Block sizes writers use are read (spec §6.4).
+        assert!(ManifestShard::decode("m", &raw(&[0], &[(vec![1], None, id, 0, 1, 30)])).is_ok());
+    }
 
     #[test]
     fn encode_lookup_iterate() {

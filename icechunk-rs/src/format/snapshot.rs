@@ -87,7 +87,7 @@ pub struct AncestorInfo {
 const ANCESTOR_WINDOW: usize = 200;
 const ANCESTOR_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub id: SnapshotId,
     pub parent_id: Option<SnapshotId>,
@@ -216,45 +216,69 @@ impl Snapshot {
         header::encode(ObjectType::Snapshot, fbb.finished_data(), Some(zstd_level))
     }
 
+    /// Decodes and checks a stored snapshot (spec §5): nodes strictly sorted by path (no
+    /// duplicates), valid paths, each array's shards strictly sorted by block, blocks of the
+    /// array's dimensionality, block shape entries of at least 1. One pass over the nodes.
     pub fn decode(path: &str, stored: &[u8]) -> Result<Self> {
         let buf = header::decode(path, ObjectType::Snapshot, stored)?;
-        let opts = flatbuffers::VerifierOptions {
-            max_tables: usize::MAX / 2,
-            max_apparent_size: usize::MAX / 2,
-            ..Default::default()
-        };
         let corrupt = |reason: String| IcechunkError::corrupt(path, reason);
-        let snap = flatbuffers::root_with_opts::<fb::Snapshot>(&opts, &buf)
+        let snap = flatbuffers::root_with_opts::<fb::Snapshot>(&super::verifier_options(buf.len()), &buf)
             .map_err(|e| corrupt(format!("invalid snapshot: {e}")))?;
         let metadata = serde_json::from_str(snap.metadata_json())
             .map_err(|e| corrupt(format!("invalid metadata: {e}")))?;
         let mut nodes = BTreeMap::new();
+        let mut previous: Option<&str> = None;
         for node in snap.nodes() {
+            let node_path = node.path();
+            if previous.is_some_and(|p| p.as_bytes() >= node_path.as_bytes()) {
+                return Err(corrupt(format!("nodes are not strictly sorted by path at `{node_path}`")));
+            }
+            previous = Some(node_path);
+            if !valid_node_path(node_path) {
+                return Err(corrupt(format!("invalid node path `{node_path}`")));
+            }
             let kind = match node.data_type() {
                 fb::NodeData::GroupNode => NodeKind::Group,
                 fb::NodeData::ArrayNode => {
                     let array =
                         node.data_as_array_node().ok_or_else(|| corrupt("array node without data".into()))?;
-                    let shards = array
-                        .shards()
-                        .iter()
-                        .map(|s| {
-                            let info = ShardInfo {
-                                manifest_id: ManifestId::from_fb(s.manifest_id()),
-                                chunk_count: s.chunk_count(),
-                                total_bytes: s.total_bytes(),
-                                inline: s.inline_manifest().map(|b| Bytes::copy_from_slice(b.bytes())),
-                            };
-                            (s.block().iter().collect(), info)
-                        })
-                        .collect();
-                    NodeKind::Array(ArrayData { block_shape: array.block_shape().iter().collect(), shards })
+                    let block_shape: Vec<u32> = array.block_shape().iter().collect();
+                    if block_shape.contains(&0) {
+                        return Err(corrupt(format!("array `{node_path}` has a block shape entry of 0")));
+                    }
+                    let mut shards = BTreeMap::new();
+                    let mut last_block: Option<flatbuffers::Vector<'_, u32>> = None;
+                    for s in array.shards() {
+                        let block = s.block();
+                        if block.len() != block_shape.len() {
+                            return Err(corrupt(format!(
+                                "array `{node_path}` has a block of {} dimensions, its block shape {}",
+                                block.len(),
+                                block_shape.len()
+                            )));
+                        }
+                        if last_block.is_some_and(|last| last.iter().cmp(block.iter()).is_ge()) {
+                            return Err(corrupt(format!(
+                                "shards of `{node_path}` are not strictly sorted by block"
+                            )));
+                        }
+                        last_block = Some(block);
+                        let info = ShardInfo {
+                            manifest_id: ManifestId::from_fb(s.manifest_id()),
+                            chunk_count: s.chunk_count(),
+                            total_bytes: s.total_bytes(),
+                            inline: s.inline_manifest().map(|b| Bytes::copy_from_slice(b.bytes())),
+                        };
+                        // Sorted input: every insertion goes to the end of the map.
+                        shards.insert(block.iter().collect(), info);
+                    }
+                    NodeKind::Array(ArrayData { block_shape, shards })
                 }
                 other => return Err(corrupt(format!("unknown node type {}", other.0))),
             };
             let node = Node {
                 id: NodeId::from_fb(node.id()),
-                path: node.path().to_string(),
+                path: node_path.to_string(),
                 zarr_json: Bytes::copy_from_slice(node.zarr_json().bytes()),
                 kind,
             };
@@ -281,6 +305,15 @@ impl Snapshot {
             nodes,
         })
     }
+}
+
+/// A node path (spec §5): `/`, or `/` followed by `/`-separated segments that are non-empty
+/// and neither `.` nor `..`.
+pub fn valid_node_path(path: &str) -> bool {
+    path == "/"
+        || path
+            .strip_prefix('/')
+            .is_some_and(|rest| rest.split('/').all(|s| !s.is_empty() && s != "." && s != ".."))
 }
 
 #[cfg(test)]
@@ -342,6 +375,158 @@ mod tests {
         assert_eq!(decoded.metadata, snap.metadata);
         assert_eq!(decoded.nodes, snap.nodes);
         assert_eq!(decoded.ancestors, snap.ancestors);
+    }
+
+    /// The snapshot's stored bytes with byte patterns of its payload replaced (each must occur
+    /// exactly once), stored again uncompressed: a flatbuffer no writer produces.
+    fn patched(snap: &Snapshot, patches: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let mut payload = header::decode("s", ObjectType::Snapshot, &snap.encode(3).unwrap()).unwrap();
+        for (from, to) in patches {
+            assert_eq!(from.len(), to.len());
+            let at: Vec<usize> =
+                (0..=payload.len() - from.len()).filter(|&i| payload[i..].starts_with(from)).collect();
+            assert_eq!(at.len(), 1, "pattern {from:?} must occur once");
+            payload[at[0]..at[0] + to.len()].copy_from_slice(to);
+        }
+        header::encode(ObjectType::Snapshot, &payload, None).unwrap().to_vec()
+    }
+
+    fn snapshot_of(nodes: Vec<Node>) -> Snapshot {
+        Snapshot {
+            id: SnapshotId::random(),
+            parent_id: None,
+            flushed_at: 1,
+            message: String::new(),
+            metadata: Default::default(),
+            nodes: nodes.into_iter().map(|n| (n.path.clone(), Arc::new(n))).collect(),
+            ancestors: Vec::new(),
+        }
+    }
+
+    fn group(path: &str) -> Node {
+        Node {
+            id: NodeId::random(),
+            path: path.into(),
+            zarr_json: Bytes::from_static(b"{}"),
+            kind: NodeKind::Group,
+        }
+    }
+
+    fn array(path: &str, block_shape: Vec<u32>, blocks: &[Vec<u32>]) -> Node {
+        let info =
+            ShardInfo { manifest_id: ManifestId::random(), chunk_count: 1, total_bytes: 1, inline: None };
+        let shards = blocks.iter().map(|b| (b.clone(), info.clone())).collect();
+        Node { kind: NodeKind::Array(ArrayData { block_shape, shards }), ..group(path) }
+    }
+
+    fn refused(stored: &[u8]) -> String {
+        match Snapshot::decode("s", stored) {
+            Err(e @ IcechunkError::Corrupt { .. }) => e.to_string(),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nodes_must_be_strictly_sorted_with_valid_paths() {
+        let snap = snapshot_of(vec![group("/"), group("/xa"), group("/xb")]);
+        assert_eq!(Snapshot::decode("s", &patched(&snap, &[])).unwrap(), snap);
+        let swapped = patched(&snap, &[(b"/xa\0", b"/xc\0")]);
+        assert!(refused(&swapped).contains("not strictly sorted"));
+        let duplicate = patched(&snap, &[(b"/xb\0", b"/xa\0")]);
+        assert!(refused(&duplicate).contains("not strictly sorted"));
+        // Bytewise order: "/a/b" < "/a0" even though '/' sorts after nothing special.
+        let snap = snapshot_of(vec![group("/a/b"), group("/a0"), group("/\u{e9}")]);
+        assert_eq!(Snapshot::decode("s", &snap.encode(1).unwrap()).unwrap(), snap);
+        for bad in ["/x/", "/x//y", "x", "/x/./y", "/..", ""] {
+            let snap = snapshot_of(vec![group("/zzzzzz")]);
+            let mut to = bad.as_bytes().to_vec();
+            to.resize(7, 0);
+            let mut from = b"/zzzzzz".to_vec();
+            // Shorter paths end at their first 0 byte: patch the length prefix as well.
+            let mut from_len = 7u32.to_le_bytes().to_vec();
+            from_len.append(&mut from);
+            let mut to_len = (bad.len() as u32).to_le_bytes().to_vec();
+            to_len.append(&mut to);
+            let stored = patched(&snap, &[(&from_len, &to_len)]);
+            assert!(refused(&stored).contains("invalid node path"), "{bad:?}");
+        }
+        for good in ["/", "/a", "/a/b c/.d/..e"] {
+            assert!(valid_node_path(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn shards_must_be_strictly_sorted_blocks_of_the_arrays_rank() {
+        let snap = snapshot_of(vec![array("/a", vec![3], &[vec![7777], vec![8888]])]);
+        assert_eq!(Snapshot::decode("s", &patched(&snap, &[])).unwrap(), snap);
+        let (a, b, c) = (7777u32.to_le_bytes(), 8888u32.to_le_bytes(), 9999u32.to_le_bytes());
+        assert!(refused(&patched(&snap, &[(&a, &c), (&b, &a), (&c, &b)]))
+            .contains("not strictly sorted by block"));
+        assert!(refused(&patched(&snap, &[(&a, &b)])).contains("not strictly sorted by block"));
+        let snap = snapshot_of(vec![array("/a", vec![3, 3], &[vec![1], vec![1, 2]])]);
+        assert!(refused(&snap.encode(1).unwrap()).contains("dimensions"));
+        let snap = snapshot_of(vec![array("/a", vec![5, 0], &[])]);
+        assert!(refused(&snap.encode(1).unwrap()).contains("block shape entry of 0"));
+        // A 0-d array: no dimensions, one block [].
+        let snap = snapshot_of(vec![array("/s", vec![], &[vec![]])]);
+        assert_eq!(Snapshot::decode("s", &snap.encode(1).unwrap()).unwrap(), snap);
+    }
+
+    /// A snapshot whose `nodes` reference one node table over and over, whose `shards` reference
+    /// one shard over and over: 16 KB that a verifier without a table limit walks 4 million
+    /// tables of. Refused at once.
+    #[test]
+    fn shared_tables_are_refused_before_they_cost_quadratic_time() {
+        let mut fbb = flatbuffers::FlatBufferBuilder::new();
+        let block = fbb.create_vector(&[0u32]);
+        let shard = fb::ShardRef::create(
+            &mut fbb,
+            &fb::ShardRefArgs {
+                block: Some(block),
+                manifest_id: Some(&ManifestId::random().to_fb()),
+                chunk_count: 1,
+                total_bytes: 1,
+                inline_manifest: None,
+            },
+        );
+        let shards = fbb.create_vector(&vec![shard; 2000]);
+        let block_shape = fbb.create_vector(&[1u32]);
+        let array = fb::ArrayNode::create(
+            &mut fbb,
+            &fb::ArrayNodeArgs { block_shape: Some(block_shape), shards: Some(shards) },
+        );
+        let (path, zarr_json) = (fbb.create_string("/a"), fbb.create_vector(b"{}"));
+        let node = fb::Node::create(
+            &mut fbb,
+            &fb::NodeArgs {
+                id: Some(&NodeId::random().to_fb()),
+                path: Some(path),
+                zarr_json: Some(zarr_json),
+                data_type: fb::NodeData::ArrayNode,
+                data: Some(array.as_union_value()),
+            },
+        );
+        let nodes = fbb.create_vector(&vec![node; 2000]);
+        let (message, metadata) = (fbb.create_string(""), fbb.create_string("{}"));
+        let snapshot = fb::Snapshot::create(
+            &mut fbb,
+            &fb::SnapshotArgs {
+                id: Some(&SnapshotId::random().to_fb()),
+                parent_id: None,
+                flushed_at: 0,
+                message: Some(message),
+                metadata_json: Some(metadata),
+                nodes: Some(nodes),
+                ancestors: None,
+            },
+        );
+        fbb.finish_minimal(snapshot);
+        let stored = header::encode(ObjectType::Snapshot, fbb.finished_data(), Some(3)).unwrap();
+        assert!(fbb.finished_data().len() < 20_000);
+        let start = std::time::Instant::now();
+        let err = refused(&stored);
+        assert!(err.contains("invalid snapshot"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_millis(500), "took {:?}", start.elapsed());
     }
 
     #[test]

@@ -1,18 +1,24 @@
-//! The commit: manifest shards for changed blocks (small ones inside the snapshot), the
+//! Commits: manifest shards for changed blocks (small ones inside the snapshot), the
 //! transaction log and the snapshot, all new immutable objects written at once, and only then
 //! the branch move that publishes them. A crash before the branch move leaves the branch
 //! where it was.
+//!
+//! Three ways to publish the new snapshot ([`Publish`]): a commit on the branch, an amend that
+//! replaces the branch tip, and a flush that moves no ref at all.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::Session;
 use crate::change_set::ChangeSet;
 use crate::error::{IcechunkError, Result};
 use crate::format::manifest::{ChunkLocation, ChunkRef};
 use crate::format::snapshot::{block_of, ArrayData, Node, NodeKind, ShardInfo, Snapshot};
+use crate::format::txlog::TransactionLog;
 use crate::ids::{ChunkCoords, ManifestId, NodeId, SnapshotId};
+use crate::refs::RefOp;
 use crate::repository::Repository;
 use crate::zarr_json::{ArrayInfo, NodeType};
 
@@ -66,9 +72,21 @@ fn estimated_shard_bytes(refs: &[(ChunkCoords, ChunkRef)]) -> usize {
         .sum()
 }
 
+/// How a new snapshot is published.
+pub(crate) enum Publish {
+    /// A new commit on `branch`, whose parent is the session's base; the base must still be
+    /// the branch tip.
+    Commit { branch: String },
+    /// Replaces the branch tip, the session's base, by a snapshot with the base's parent that
+    /// holds the base's changes (`base_log`) and the session's.
+    Amend { branch: String, base_log: Arc<TransactionLog> },
+    /// Moves no ref: the snapshot is reachable by its id (and by refs made to it later).
+    Anonymous,
+}
+
 pub(crate) async fn write_commit(
     repo: &Repository,
-    branch: &str,
+    publish: Publish,
     base: &Arc<Snapshot>,
     changes: &ChangeSet,
     message: &str,
@@ -134,7 +152,9 @@ pub(crate) async fn write_commit(
     let merged: Vec<(ShardJob, Vec<(ChunkCoords, ChunkRef)>)> = futures::stream::iter(jobs)
         .map(|job| async move {
             let merged = match &job.old {
-                Some(old) => merge_refs(assets.shard(old).await?.iter(), &job.changes),
+                Some(old) => {
+                    merge_refs(assets.shard(job.node_id, &job.block, old).await?.iter(), &job.changes)
+                }
                 None => merge_refs(std::iter::empty(), &job.changes),
             };
             Ok::<_, IcechunkError>((job, merged))
@@ -179,31 +199,48 @@ pub(crate) async fn write_commit(
         }
     }
 
+    let (parent_id, ancestors, log) = match &publish {
+        Publish::Commit { .. } | Publish::Anonymous => {
+            (Some(base.id), base.ancestors_for_child(), changes.transaction_log(base))
+        }
+        Publish::Amend { base_log, .. } => {
+            (base.parent_id, base.ancestors.clone(), base_log.followed_by(&changes.transaction_log(base)))
+        }
+    };
     let snapshot = Snapshot {
         id: SnapshotId::random(),
-        parent_id: Some(base.id),
+        parent_id,
         flushed_at: chrono::Utc::now().timestamp_micros().max(0) as u64,
         message: message.to_string(),
         metadata,
         nodes,
-        ancestors: base.ancestors_for_child(),
+        ancestors,
     };
     let id = snapshot.id;
-    let log = changes.transaction_log(base);
     let write_shards = futures::stream::iter(shard_objects)
         .map(|(id, stored)| async move { assets.write_manifest(&id, stored).await })
         .buffer_unordered(SHARD_WRITES_IN_FLIGHT)
         .try_collect::<Vec<()>>();
     // The chunks still uploading finish alongside: nothing is reachable before the ref moves.
-    let (_, _, snapshot, ()) = futures::try_join!(
+    // The repository's status is checked alongside: a commit refused for it costs no time.
+    let (_, _, snapshot, (), ()) = futures::try_join!(
         write_shards,
         assets.write_transaction_log(id, log),
         assets.write_snapshot(snapshot),
-        chunk_uploads
+        chunk_uploads,
+        repo.check_writable("cannot commit"),
     )?;
 
+    let branch = match &publish {
+        Publish::Commit { branch } | Publish::Amend { branch, .. } => branch,
+        Publish::Anonymous => return Ok(snapshot),
+    };
     let expected = base.id;
-    repo.move_branch(branch, Some(id), |current| {
+    let op = match &publish {
+        Publish::Amend { .. } => RefOp::Amend,
+        _ => RefOp::Commit,
+    };
+    repo.move_branch(branch, Some(id), op, |current| {
         if current == Some(expected) {
             Ok(())
         } else {
@@ -216,6 +253,124 @@ pub(crate) async fn write_commit(
     })
     .await?;
     Ok(snapshot)
+}
+
+impl Session {
+    /// Writes the changes as a new snapshot and moves the branch to it, if the branch still
+    /// points at this session's base snapshot (else `Conflict`, and nothing is lost: the
+    /// session keeps its changes).
+    pub async fn commit(
+        &self,
+        message: &str,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+        allow_empty: bool,
+    ) -> Result<SnapshotId> {
+        let branch = self.check_can_publish("commit")?;
+        self.publish(Publish::Commit { branch }, message, metadata, allow_empty).await
+    }
+
+    /// Like `commit`, but the new snapshot replaces the branch tip (this session's base): it
+    /// takes the base's parent and holds the base's changes and this session's. Refused
+    /// (`Conflict`) if the tip moved; the repository's first snapshot cannot be amended.
+    pub async fn amend(
+        &self,
+        message: &str,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+        allow_empty: bool,
+    ) -> Result<SnapshotId> {
+        let branch = self.check_can_publish("amend")?;
+        let base = self.state().base.clone();
+        if base.parent_id.is_none() {
+            return Err(IcechunkError::SessionState(
+                "the repository's first snapshot cannot be amended; commit instead".into(),
+            ));
+        }
+        let base_log = self.repository().assets().transaction_log(&base.id).await?;
+        self.publish(Publish::Amend { branch, base_log }, message, metadata, allow_empty).await
+    }
+
+    /// Writes the changes as a new snapshot without moving any branch (tag or branch it to
+    /// keep it); the session is then read-only, on that snapshot.
+    pub async fn flush(
+        &self,
+        message: &str,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<SnapshotId> {
+        self.check_can_publish("flush")?;
+        self.publish(Publish::Anonymous, message, metadata, true).await
+    }
+
+    /// The branch this session may publish to, or why it may not.
+    fn check_can_publish(&self, verb: &str) -> Result<String> {
+        if self.inner.writable && self.state().committed {
+            return Err(IcechunkError::SessionState(format!(
+                "this session already committed; open a new writable session to {verb} again"
+            )));
+        }
+        if !self.inner.writable {
+            // Icechunk's class for this situation (a read-only session asked to publish).
+            return Err(IcechunkError::SessionState(format!(
+                "a read-only session cannot {verb}: open a writable session (Repository.writable_session)"
+            )));
+        }
+        self.check_writable()?;
+        if self.inner.fork {
+            return Err(IcechunkError::SessionState(format!(
+                "a fork cannot {verb}: merge it into the session it came from (session.merge(fork))"
+            )));
+        }
+        self.inner
+            .branch
+            .clone()
+            .ok_or_else(|| IcechunkError::SessionState(format!("only a session on a branch can {verb}")))
+    }
+
+    /// The repository's default metadata (as of this session's start), then the commit's own.
+    fn commit_metadata(
+        &self,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut merged = self.inner.default_metadata.clone();
+        merged.extend(metadata.unwrap_or_default());
+        merged
+    }
+
+    async fn publish(
+        &self,
+        publish: Publish,
+        message: &str,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+        allow_empty: bool,
+    ) -> Result<SnapshotId> {
+        let (base, changes) = {
+            let state = self.state();
+            (state.base.clone(), state.changes.clone())
+        };
+        if changes.is_empty() && !allow_empty {
+            return Err(IcechunkError::SessionState(
+                "no changes to commit; pass allow_empty=True to commit anyway".into(),
+            ));
+        }
+        let snapshot = write_commit(
+            &self.inner.repo,
+            publish,
+            &base,
+            &changes,
+            message,
+            self.commit_metadata(metadata),
+            // Objects before references: the chunks the snapshot names are stored before
+            // the branch moves to it.
+            self.wait_for_uploads(),
+        )
+        .await?;
+        let id = snapshot.id;
+        let mut state = self.state();
+        state.base = snapshot;
+        state.changes = ChangeSet::default();
+        state.array_infos.clear();
+        state.committed = true;
+        Ok(id)
+    }
 }
 
 #[cfg(test)]

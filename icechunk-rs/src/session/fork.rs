@@ -15,8 +15,11 @@ use super::Session;
 use crate::change_set::{ChangeSet, NodeChange};
 use crate::config::RepositoryConfig;
 use crate::error::{IcechunkError, Result};
+use crate::format::chunk::valid_block_size_log2;
 use crate::format::manifest::{ChunkLocation, ChunkRef};
+use crate::format::snapshot::valid_node_path;
 use crate::ids::{ChunkId, NodeId, SnapshotId};
+use crate::refs::validate_ref_name;
 use crate::repository::Repository;
 use crate::storage::{self, StorageSpec};
 use crate::sync::{current_runtime, lock};
@@ -57,6 +60,135 @@ struct WireSession {
 
 const WIRE_FORMAT: u32 = 2;
 
+/// A session as it travels between processes ([`Session::to_bytes`]): where its repository
+/// is, which snapshot and branch it is on, and its changes. Decoding checks the bytes without
+/// touching storage; [`Session::from_bytes`] then opens the repository.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionParts {
+    pub storage: StorageSpec,
+    pub config: RepositoryConfig,
+    pub base: SnapshotId,
+    pub branch: Option<String>,
+    pub writable: bool,
+    pub fork: bool,
+    pub changes: ChangeSet,
+}
+
+impl SessionParts {
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        encode_wire(
+            &self.storage,
+            &self.config,
+            self.base,
+            self.branch.clone(),
+            self.writable,
+            self.fork,
+            &self.changes,
+        )
+    }
+
+    /// Decodes and checks the bytes of [`Session::to_bytes`]: the wire format version, the
+    /// config's values, the branch name, node paths, each node's `zarr.json` and each chunk
+    /// reference (a byte range within 2^64, a block size of at most 2^63). Any failure is
+    /// InvalidInput: the bytes come from a caller, not from the repository.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let wire: WireSession = rmp_serde::from_slice(bytes)
+            .map_err(|e| IcechunkError::InvalidInput(format!("not a serialized session: {e}")))?;
+        if wire.format != WIRE_FORMAT {
+            return Err(IcechunkError::InvalidInput(format!("unknown session format {}", wire.format)));
+        }
+        wire.config.validate()?;
+        if let Some(branch) = &wire.branch {
+            validate_ref_name(branch)?;
+        }
+        let bad_path =
+            |path: &str| IcechunkError::InvalidInput(format!("invalid node path `{path}` in a session"));
+        let mut changes = ChangeSet::default();
+        for node in wire.nodes {
+            if !valid_node_path(&node.path) {
+                return Err(bad_path(&node.path));
+            }
+            let node_type = parse_zarr_json(&node.path, &node.zarr_json)?;
+            let change = NodeChange {
+                id: NodeId(node.id),
+                zarr_json: node.zarr_json.into(),
+                node_type,
+                is_new: node.is_new,
+            };
+            changes.nodes.insert(node.path, change);
+        }
+        for (path, id) in wire.deleted {
+            if !valid_node_path(&path) {
+                return Err(bad_path(&path));
+            }
+            changes.deleted.insert(path, NodeId(id));
+        }
+        for (path, chunks) in wire.chunks {
+            if !valid_node_path(&path) {
+                return Err(bad_path(&path));
+            }
+            let mut decoded = BTreeMap::new();
+            for (coords, chunk) in chunks {
+                let chunk = chunk.map(from_wire_chunk).transpose()?;
+                decoded.insert(coords, chunk);
+            }
+            changes.chunks.insert(path, decoded);
+        }
+        Ok(SessionParts {
+            storage: wire.storage,
+            config: wire.config,
+            base: SnapshotId(wire.base),
+            branch: wire.branch,
+            writable: wire.writable,
+            fork: wire.fork,
+            changes,
+        })
+    }
+}
+
+fn encode_wire(
+    storage: &StorageSpec,
+    config: &RepositoryConfig,
+    base: SnapshotId,
+    branch: Option<String>,
+    writable: bool,
+    fork: bool,
+    changes: &ChangeSet,
+) -> Result<Vec<u8>> {
+    let wire = WireSession {
+        format: WIRE_FORMAT,
+        storage: storage.clone(),
+        config: config.clone(),
+        base: base.0,
+        branch,
+        writable,
+        fork,
+        nodes: changes
+            .nodes
+            .iter()
+            .map(|(path, c)| WireNode {
+                path: path.clone(),
+                id: c.id.0,
+                zarr_json: c.zarr_json.to_vec(),
+                is_new: c.is_new,
+            })
+            .collect(),
+        deleted: changes.deleted.iter().map(|(p, id)| (p.clone(), id.0)).collect(),
+        chunks: changes
+            .chunks
+            .iter()
+            .map(|(path, chunks)| {
+                (
+                    path.clone(),
+                    chunks.iter().map(|(c, r)| (c.clone(), r.as_ref().map(to_wire_chunk))).collect(),
+                )
+            })
+            .collect(),
+    };
+    rmp_serde::to_vec(&wire)
+        .map_err(|e| IcechunkError::InvalidInput(format!("cannot serialize session: {e}")))
+}
+
 fn to_wire_chunk(chunk: &ChunkRef) -> WireChunk {
     match &chunk.location {
         ChunkLocation::Inline(bytes) => WireChunk::Inline(bytes.to_vec(), chunk.checksum),
@@ -66,17 +198,24 @@ fn to_wire_chunk(chunk: &ChunkRef) -> WireChunk {
     }
 }
 
-fn from_wire_chunk(chunk: WireChunk) -> ChunkRef {
-    match chunk {
+fn from_wire_chunk(chunk: WireChunk) -> Result<ChunkRef> {
+    Ok(match chunk {
         WireChunk::Inline(bytes, checksum) => {
             ChunkRef { length: bytes.len() as u64, location: ChunkLocation::Inline(bytes.into()), checksum }
         }
-        WireChunk::Object(id, offset, length, checksum, block_size_log2) => ChunkRef {
-            location: ChunkLocation::Object { id: ChunkId(id), offset, block_size_log2 },
-            length,
-            checksum,
-        },
-    }
+        WireChunk::Object(id, offset, length, checksum, block_size_log2) => {
+            if offset.checked_add(length).is_none() || !valid_block_size_log2(block_size_log2) {
+                return Err(IcechunkError::InvalidInput(format!(
+                    "invalid chunk reference in a session: bytes {offset}+{length}, block size 2^{block_size_log2}"
+                )));
+            }
+            ChunkRef {
+                location: ChunkLocation::Object { id: ChunkId(id), offset, block_size_log2 },
+                length,
+                checksum,
+            }
+        }
+    })
 }
 
 impl Session {
@@ -162,74 +301,26 @@ impl Session {
                     .into(),
             ));
         }
-        self.flush().await?;
+        self.wait_for_uploads().await?;
         let state = self.state();
-        let changes = &state.changes;
-        let wire = WireSession {
-            format: WIRE_FORMAT,
-            storage: spec,
-            config: repo.config().clone(),
-            base: state.base.id.0,
-            branch: self.branch(),
-            writable: self.inner.writable && !state.committed,
-            fork: self.inner.fork,
-            nodes: changes
-                .nodes
-                .iter()
-                .map(|(path, c)| WireNode {
-                    path: path.clone(),
-                    id: c.id.0,
-                    zarr_json: c.zarr_json.to_vec(),
-                    is_new: c.is_new,
-                })
-                .collect(),
-            deleted: changes.deleted.iter().map(|(p, id)| (p.clone(), id.0)).collect(),
-            chunks: changes
-                .chunks
-                .iter()
-                .map(|(path, chunks)| {
-                    (
-                        path.clone(),
-                        chunks.iter().map(|(c, r)| (c.clone(), r.as_ref().map(to_wire_chunk))).collect(),
-                    )
-                })
-                .collect(),
-        };
-        rmp_serde::to_vec(&wire)
-            .map_err(|e| IcechunkError::InvalidInput(format!("cannot serialize session: {e}")))
+        encode_wire(
+            &spec,
+            repo.config(),
+            state.base.id,
+            self.branch(),
+            self.inner.writable && !state.committed,
+            self.inner.fork,
+            &state.changes,
+        )
     }
 
     pub async fn from_bytes(bytes: &[u8]) -> Result<Session> {
-        let wire: WireSession = rmp_serde::from_slice(bytes)
-            .map_err(|e| IcechunkError::InvalidInput(format!("not a serialized session: {e}")))?;
-        if wire.format != WIRE_FORMAT {
-            return Err(IcechunkError::InvalidInput(format!("unknown session format {}", wire.format)));
-        }
-        let repo = Repository::open(storage::from_spec(&wire.storage)?, Some(wire.config)).await?;
-        let base = repo.assets().snapshot(&SnapshotId(wire.base)).await?;
-        let mut changes = ChangeSet::default();
-        for node in wire.nodes {
-            let node_type = parse_zarr_json(&node.path, &node.zarr_json)?;
-            let change = NodeChange {
-                id: NodeId(node.id),
-                zarr_json: node.zarr_json.into(),
-                node_type,
-                is_new: node.is_new,
-            };
-            changes.nodes.insert(node.path, change);
-        }
-        changes.deleted = wire.deleted.into_iter().map(|(p, id)| (p, NodeId(id))).collect();
-        changes.chunks = wire
-            .chunks
-            .into_iter()
-            .map(|(path, chunks)| {
-                let chunks: BTreeMap<_, _> =
-                    chunks.into_iter().map(|(c, r)| (c, r.map(from_wire_chunk))).collect();
-                (path, chunks)
-            })
-            .collect();
-        let session = Session::build(repo, base, wire.branch, wire.writable, wire.fork, current_runtime()?);
-        session.state().changes = changes;
+        let parts = SessionParts::decode(bytes)?;
+        let repo = Repository::open(storage::from_spec(&parts.storage)?, Some(parts.config)).await?;
+        let base = repo.assets().snapshot(&parts.base).await?;
+        let session =
+            Session::build(repo, base, parts.branch, parts.writable, parts.fork, current_runtime()?);
+        session.state().changes = parts.changes;
         Ok(session)
     }
 }
@@ -266,5 +357,74 @@ fn merge_into(ours: &mut ChangeSet, theirs: ChangeSet, problems: &mut Vec<String
         if clashes > 5 {
             problems.push(format!("... and {} more chunks of {path} written by two forks", clashes - 5));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts() -> SessionParts {
+        let mut changes = ChangeSet::default();
+        let zarr_json = bytes::Bytes::from_static(br#"{"zarr_format":3,"node_type":"group"}"#);
+        let node_type = parse_zarr_json("zarr.json", &zarr_json).unwrap();
+        changes
+            .nodes
+            .insert("/g".into(), NodeChange { id: NodeId::random(), zarr_json, node_type, is_new: true });
+        changes.deleted.insert("/old".into(), NodeId::random());
+        let chunk = ChunkRef {
+            location: ChunkLocation::Object { id: ChunkId::random(), offset: 0, block_size_log2: 14 },
+            length: 40_000,
+            checksum: 7,
+        };
+        changes
+            .chunks
+            .insert("/a".into(), [(vec![1, 2], Some(chunk)), (vec![0, 0], None)].into_iter().collect());
+        SessionParts {
+            storage: StorageSpec::LocalFilesystem { path: "/tmp/x".into() },
+            config: RepositoryConfig::default(),
+            base: SnapshotId::random(),
+            branch: Some("main".into()),
+            writable: true,
+            fork: true,
+            changes,
+        }
+    }
+
+    fn refused(parts: &SessionParts) -> IcechunkError {
+        let bytes = parts.encode().unwrap();
+        SessionParts::decode(&bytes).unwrap_err()
+    }
+
+    #[test]
+    fn the_wire_form_is_decoded_and_checked_without_storage() {
+        let good = parts();
+        assert_eq!(SessionParts::decode(&good.encode().unwrap()).unwrap(), good);
+        let kind = crate::error::ErrorKind::InvalidInput;
+        assert_eq!(SessionParts::decode(b"\x92\x01").unwrap_err().kind(), kind);
+        let mut bad = parts();
+        bad.config.compression_level = 0;
+        assert_eq!(refused(&bad).kind(), kind);
+        let mut bad = parts();
+        bad.branch = Some("a..b".into());
+        assert_eq!(refused(&bad).kind(), kind);
+        for path in ["", "g", "/g/", "/g/../h"] {
+            let mut bad = parts();
+            let chunks = bad.changes.chunks.remove("/a").unwrap();
+            bad.changes.chunks.insert(path.into(), chunks);
+            assert!(refused(&bad).to_string().contains("invalid node path"), "{path:?}");
+        }
+        let mut bad = parts();
+        let change = bad.changes.nodes.remove("/g").unwrap();
+        bad.changes.nodes.insert("/g/".into(), change);
+        assert_eq!(refused(&bad).kind(), kind);
+        let mut bad = parts();
+        let chunk = ChunkRef {
+            location: ChunkLocation::Object { id: ChunkId::random(), offset: u64::MAX, block_size_log2: 0 },
+            length: 1,
+            checksum: 0,
+        };
+        bad.changes.chunks.get_mut("/a").unwrap().insert(vec![3, 3], Some(chunk));
+        assert_eq!(refused(&bad).kind(), kind);
     }
 }

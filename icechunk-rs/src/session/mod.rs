@@ -6,6 +6,8 @@
 
 mod commit;
 mod fork;
+mod inspect;
+pub use fork::SessionParts;
 mod rebase;
 mod uploads;
 
@@ -13,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+pub use inspect::ChunkKind;
 use tokio::runtime::Handle;
 use uploads::Uploads;
 
@@ -50,6 +53,8 @@ struct Inner {
     fork: bool,
     /// The runtime this session's background work (chunk uploads) runs on.
     runtime: Handle,
+    /// The repository's default commit metadata when the session was opened.
+    default_metadata: serde_json::Map<String, serde_json::Value>,
     state: Mutex<State>,
     /// Uploads of chunks set in this session (and in forks merged into it) not yet known to
     /// have landed.
@@ -88,7 +93,9 @@ impl Session {
             State { base, changes: ChangeSet::default(), committed: false, array_infos: HashMap::new() };
         let uploads = Mutex::new(vec![Arc::new(Uploads::new(repo.assets().clone(), runtime.clone()))]);
         let state = Mutex::new(state);
-        Session { inner: Arc::new(Inner { repo, branch, writable, fork, runtime, state, uploads }) }
+        let default_metadata = repo.default_commit_metadata();
+        let inner = Inner { repo, branch, writable, fork, runtime, default_metadata, state, uploads };
+        Session { inner: Arc::new(inner) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -188,12 +195,14 @@ impl Session {
             }
             let Some(node) = state.base.node(path) else { return Ok(None) };
             let NodeKind::Array(array) = &node.kind else { return Ok(None) };
-            match array.shards.get(&array.block_of(coords)) {
-                Some(info) => info.clone(),
+            let block = array.block_of(coords);
+            match array.shards.get(&block) {
+                Some(info) => (node.id, block, info.clone()),
                 None => return Ok(None),
             }
         };
-        let shard = self.inner.repo.assets().shard(&shard).await?;
+        let (node_id, block, info) = shard;
+        let shard = self.inner.repo.assets().shard(node_id, &block, &info).await?;
         Ok(shard.lookup(coords))
     }
 
@@ -221,7 +230,7 @@ impl Session {
 
     /// Waits until every chunk set in this session (or in forks merged into it) is stored.
     /// Commit does it first; so must anything else that sends the references elsewhere.
-    pub async fn flush(&self) -> Result<()> {
+    pub(crate) async fn wait_for_uploads(&self) -> Result<()> {
         for uploads in self.uploads() {
             uploads.flush().await?;
         }
@@ -233,8 +242,12 @@ impl Session {
         let (shards, changes) = {
             let state = self.state();
             let shards: Vec<_> = if state.changes.base_chunks_visible(&state.base, path) {
-                match state.base.node(path).map(|n| &n.kind) {
-                    Some(NodeKind::Array(array)) => array.shards.values().cloned().collect(),
+                match state.base.node(path).map(|n| (n.id, &n.kind)) {
+                    Some((node_id, NodeKind::Array(array))) => array
+                        .shards
+                        .iter()
+                        .map(|(block, info)| (node_id, block.clone(), info.clone()))
+                        .collect(),
                     _ => Vec::new(),
                 }
             } else {
@@ -243,7 +256,10 @@ impl Session {
             (shards, state.changes.chunks.get(path).cloned().unwrap_or_default())
         };
         let assets = self.inner.repo.assets();
-        let loaded = futures::future::try_join_all(shards.iter().map(|info| assets.shard(info))).await?;
+        let loaded = futures::future::try_join_all(
+            shards.iter().map(|(node_id, block, info)| assets.shard(*node_id, block, info)),
+        )
+        .await?;
         let mut chunks: BTreeMap<ChunkCoords, u64> = BTreeMap::new();
         for shard in &loaded {
             chunks.extend(shard.iter_lengths());
@@ -346,62 +362,5 @@ impl Session {
         self.check_writable()?;
         self.state().changes.set_chunk(path, coords, None);
         Ok(())
-    }
-
-    // ------------------------------------------------------------------ commit
-
-    /// Writes the changes as a new snapshot and moves the branch to it, if the branch still
-    /// points at this session's base snapshot (else `Conflict`, and nothing is lost: the
-    /// session keeps its changes).
-    pub async fn commit(
-        &self,
-        message: &str,
-        metadata: Option<serde_json::Map<String, serde_json::Value>>,
-        allow_empty: bool,
-    ) -> Result<SnapshotId> {
-        if self.inner.writable && self.state().committed {
-            return Err(IcechunkError::SessionState(
-                "this session already committed; open a new writable session to commit again".into(),
-            ));
-        }
-        self.check_writable()?;
-        if self.inner.fork {
-            return Err(IcechunkError::SessionState(
-                "a fork cannot commit: merge it into the session it came from (session.merge(fork))".into(),
-            ));
-        }
-        let branch = self
-            .inner
-            .branch
-            .clone()
-            .ok_or_else(|| IcechunkError::SessionState("only a session on a branch can commit".into()))?;
-        let (base, changes) = {
-            let state = self.state();
-            (state.base.clone(), state.changes.clone())
-        };
-        if changes.is_empty() && !allow_empty {
-            return Err(IcechunkError::SessionState(
-                "no changes to commit; pass allow_empty=True to commit anyway".into(),
-            ));
-        }
-        let snapshot = commit::write_commit(
-            &self.inner.repo,
-            &branch,
-            &base,
-            &changes,
-            message,
-            metadata.unwrap_or_default(),
-            // Objects before references: the chunks the snapshot names are stored before
-            // the branch moves to it.
-            self.flush(),
-        )
-        .await?;
-        let id = snapshot.id;
-        let mut state = self.state();
-        state.base = snapshot;
-        state.changes = ChangeSet::default();
-        state.array_infos.clear();
-        state.committed = true;
-        Ok(id)
     }
 }

@@ -58,14 +58,30 @@ impl Session {
         tries: u32,
     ) -> Result<SnapshotId> {
         let mut attempt = 0;
+        let mut metadata = metadata;
         loop {
-            match self.commit(message, metadata.clone(), allow_empty).await {
+            // After a rebase the commit lands even if the solver dropped every change (the
+            // session had changes, or `allow_empty`, when it was first tried), as Icechunk.
+            match self.commit(message, metadata.clone(), allow_empty || attempt > 0).await {
                 Err(IcechunkError::Conflict { .. }) if attempt < tries => {
                     attempt += 1;
                     self.rebase(solver).await?;
+                    record_rebase_attempts(metadata.get_or_insert_with(Default::default), attempt);
                 }
                 other => return other,
             }
         }
+    }
+}
+
+/// Records in a commit's metadata how many rebases it took, where Icechunk does:
+/// `{"__icechunk": {"rebase_attempts": n}}` (other members of `__icechunk` are kept).
+fn record_rebase_attempts(metadata: &mut serde_json::Map<String, serde_json::Value>, attempts: u32) {
+    let entry = metadata.entry("__icechunk").or_insert_with(|| serde_json::json!({}));
+    if !entry.is_object() {
+        *entry = serde_json::json!({});
+    }
+    if let Some(ours) = entry.as_object_mut() {
+        ours.insert("rebase_attempts".into(), attempts.into());
     }
 }

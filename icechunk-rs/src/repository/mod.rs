@@ -11,16 +11,24 @@ use crate::asset_cache::AssetCache;
 use crate::config::RepositoryConfig;
 use crate::diff::{Diff, DiffBuilder};
 use crate::error::{IcechunkError, Result};
-use crate::format::header::{self, ObjectType};
 use crate::format::paths;
 use crate::format::snapshot::Snapshot;
 use crate::format::txlog::TransactionLog;
 use crate::history::{self, SnapshotInfo};
-use crate::ids::SnapshotId;
-use crate::refs::{self, BranchTip, TipHint, TipStart, MAIN_BRANCH};
+use crate::ids::{ManifestId, SnapshotId};
+use crate::inspect;
+use crate::refs::{self, BranchTip, RefOp, TipHint, TipStart, MAIN_BRANCH};
+use crate::repo_info;
 use crate::session::Session;
 use crate::storage::{LimitedStorage, Storage};
 use crate::sync::{current_runtime, lock};
+
+mod ops_log;
+mod state;
+mod stats;
+
+pub use ops_log::{Operation, OperationKind};
+pub use stats::{ChunkStorageStats, ManifestFileInfo};
 
 pub const INITIAL_COMMIT_MESSAGE: &str = "Repository initialized";
 
@@ -38,13 +46,21 @@ pub enum VersionInfo {
 }
 
 struct Inner {
+    /// The store as given, for `reopen` (which limits it anew).
+    base_storage: Arc<dyn Storage>,
+    /// The store behind this repository's limit on requests in flight.
     storage: Arc<dyn Storage>,
     assets: Arc<AssetCache>,
     config: RepositoryConfig,
     /// The last tip this process saw of each branch: the next resolution starts there and
     /// reads one record (the next one, which must not exist) instead of the `hint` first.
     tips: Mutex<HashMap<String, TipHint>>,
+    /// Merged under the metadata of every commit of sessions opened from now on (this
+    /// process only; a commit's own keys win).
+    default_commit_metadata: Mutex<JsonMap>,
 }
+
+type JsonMap = serde_json::Map<String, serde_json::Value>;
 
 #[derive(Clone)]
 pub struct Repository {
@@ -59,18 +75,23 @@ impl std::fmt::Debug for Repository {
 
 async fn read_config(storage: &dyn Storage) -> Result<Option<RepositoryConfig>> {
     let Some(stored) = storage.get(paths::CONFIG).await? else { return Ok(None) };
-    let json = header::decode(paths::CONFIG, ObjectType::Config, &stored)?;
-    let config = serde_json::from_slice(&json)
-        .map_err(|e| IcechunkError::corrupt(paths::CONFIG, format!("invalid config: {e}")))?;
-    Ok(Some(config))
+    Ok(Some(RepositoryConfig::decode(&stored)?))
 }
 
 impl Repository {
-    fn from_parts(storage: Arc<dyn Storage>, config: RepositoryConfig) -> Self {
+    fn from_parts(base_storage: Arc<dyn Storage>, config: RepositoryConfig) -> Self {
         let storage: Arc<dyn Storage> =
-            Arc::new(LimitedStorage::new(storage, config.max_concurrent_requests as usize));
+            Arc::new(LimitedStorage::new(base_storage.clone(), config.max_concurrent_requests as usize));
         let assets = Arc::new(AssetCache::new(storage.clone(), config.clone()));
-        Repository { inner: Arc::new(Inner { storage, assets, config, tips: Default::default() }) }
+        let inner = Inner {
+            base_storage,
+            storage,
+            assets,
+            config,
+            tips: Default::default(),
+            default_commit_metadata: Default::default(),
+        };
+        Repository { inner: Arc::new(inner) }
     }
 
     fn known_tip(&self, branch: &str) -> Option<TipHint> {
@@ -115,6 +136,7 @@ impl Repository {
         &self,
         branch: &str,
         target: Option<SnapshotId>,
+        op: RefOp,
         precondition: F,
     ) -> Result<()>
     where
@@ -122,7 +144,8 @@ impl Repository {
     {
         let start = self.known_tip(branch).filter(|hint| hint.record.is_some());
         let runtime = current_runtime()?;
-        let tip = refs::move_branch(self.storage(), branch, target, start, precondition, &runtime).await?;
+        let tip =
+            refs::move_branch(self.storage(), branch, target, op, start, precondition, &runtime).await?;
         self.remember_tip(branch, tip.as_hint());
         Ok(())
     }
@@ -148,9 +171,8 @@ impl Repository {
         if !listed.is_empty() {
             return Err(IcechunkError::LocationNotEmpty { location });
         }
-        let json = serde_json::to_vec_pretty(&config).expect("config serializes");
         // The config decides the race between two creators: only one creates it.
-        if !storage.put_if_absent(paths::CONFIG, header::encode(ObjectType::Config, &json, None)?).await? {
+        if !storage.put_if_absent(paths::CONFIG, config.encode()?).await? {
             return Err(IcechunkError::RepositoryAlreadyExists { location });
         }
         let repo = Self::from_parts(storage, config);
@@ -169,7 +191,7 @@ impl Repository {
             assets.write_transaction_log(id, TransactionLog::default()),
             assets.write_snapshot(initial)
         )?;
-        repo.move_branch(MAIN_BRANCH, Some(id), |current| match current {
+        repo.move_branch(MAIN_BRANCH, Some(id), RefOp::Create, |current| match current {
             None => Ok(()),
             Some(_) => Err(IcechunkError::RefAlreadyExists { kind: "branch", name: MAIN_BRANCH.into() }),
         })
@@ -179,12 +201,14 @@ impl Repository {
 
     /// Opens an existing repository. `config` overrides the stored one for this process.
     ///
-    /// Three things happen at once: the config is read, the `main` hint is fetched (most
-    /// sessions read `main`; a hint is never trusted, so an early one is harmless), and a
-    /// store that cannot create-if-absent is refused (see [`Storage::check_conditional_writes`]).
+    /// Four things happen at once: the config is read with the newest repository record
+    /// (a config saved with `save_config` wins over the one stored at creation), the `main`
+    /// hint is fetched (most sessions read `main`; a hint is never trusted, so an early one is
+    /// harmless), and a store that cannot create-if-absent is refused (see
+    /// [`Storage::check_conditional_writes`]).
     pub async fn open(storage: Arc<dyn Storage>, config: Option<RepositoryConfig>) -> Result<Self> {
         let (stored, main_hint, ()) = futures::try_join!(
-            read_config(storage.as_ref()),
+            Self::fetch_config(storage.clone()),
             refs::read_hint(storage.as_ref(), MAIN_BRANCH),
             storage.check_conditional_writes(),
         )?;
@@ -215,6 +239,15 @@ impl Repository {
         Ok(storage.get(paths::CONFIG).await?.is_some())
     }
 
+    /// Metadata merged under every commit's own in sessions opened after this call.
+    pub fn set_default_commit_metadata(&self, metadata: JsonMap) {
+        *lock(&self.inner.default_commit_metadata) = metadata;
+    }
+
+    pub fn default_commit_metadata(&self) -> JsonMap {
+        lock(&self.inner.default_commit_metadata).clone()
+    }
+
     pub fn config(&self) -> &RepositoryConfig {
         &self.inner.config
     }
@@ -231,8 +264,8 @@ impl Repository {
 
     pub async fn create_branch(&self, name: &str, snapshot: &SnapshotId) -> Result<()> {
         refs::validate_ref_name(name)?;
-        self.assets().snapshot(snapshot).await?;
-        self.move_branch(name, Some(*snapshot), |current| match current {
+        futures::try_join!(self.assets().snapshot(snapshot), self.check_writable("cannot create a branch"))?;
+        self.move_branch(name, Some(*snapshot), RefOp::Create, |current| match current {
             None => Ok(()),
             Some(_) => Err(IcechunkError::RefAlreadyExists { kind: "branch", name: name.to_string() }),
         })
@@ -251,9 +284,11 @@ impl Repository {
     pub async fn delete_branch(&self, name: &str) -> Result<()> {
         refs::validate_ref_name(name)?;
         if name == MAIN_BRANCH {
-            return Err(IcechunkError::InvalidInput("the main branch cannot be deleted".into()));
+            // SessionState, as Icechunk: the name is valid, the operation is not allowed.
+            return Err(IcechunkError::SessionState("the main branch cannot be deleted".into()));
         }
-        self.move_branch(name, None, |current| match current {
+        self.check_writable("cannot delete a branch").await?;
+        self.move_branch(name, None, RefOp::Delete, |current| match current {
             Some(_) => Ok(()),
             None => Err(IcechunkError::RefNotFound { kind: "branch", name: name.to_string() }),
         })
@@ -263,8 +298,8 @@ impl Repository {
     /// Points `name` at `to` (the undo). With `from`, only if the tip is still `from`.
     pub async fn reset_branch(&self, name: &str, to: &SnapshotId, from: Option<&SnapshotId>) -> Result<()> {
         refs::validate_ref_name(name)?;
-        self.assets().snapshot(to).await?;
-        self.move_branch(name, Some(*to), |current| match (current, from) {
+        futures::try_join!(self.assets().snapshot(to), self.check_writable("cannot reset a branch"))?;
+        self.move_branch(name, Some(*to), RefOp::Reset, |current| match (current, from) {
             (None, _) => Err(IcechunkError::RefNotFound { kind: "branch", name: name.to_string() }),
             (Some(current), Some(from)) if current != *from => Err(IcechunkError::Conflict {
                 branch: name.to_string(),
@@ -280,7 +315,12 @@ impl Repository {
 
     pub async fn create_tag(&self, name: &str, snapshot: &SnapshotId) -> Result<()> {
         refs::validate_ref_name(name)?;
-        self.assets().snapshot(snapshot).await?;
+        let allowed = async {
+            let state = repo_info::current(self.storage().as_ref()).await?;
+            state.check_writable("cannot create a tag")?;
+            state.check_flag("create_tag")
+        };
+        futures::try_join!(self.assets().snapshot(snapshot), allowed)?;
         refs::create_tag(self.storage().as_ref(), name, *snapshot).await
     }
 
@@ -293,6 +333,10 @@ impl Repository {
     }
 
     pub async fn delete_tag(&self, name: &str) -> Result<()> {
+        refs::validate_ref_name(name)?;
+        let state = repo_info::current(self.storage().as_ref()).await?;
+        state.check_writable("cannot delete a tag")?;
+        state.check_flag("delete_tag")?;
         refs::delete_tag(self.storage().as_ref(), name).await
     }
 
@@ -347,6 +391,42 @@ impl Repository {
         Ok(builder.finish())
     }
 
+    // ------------------------------------------------------------------ inspection
+
+    /// The snapshot as a JSON document (see [`inspect`]).
+    pub async fn inspect_snapshot(&self, id: &SnapshotId) -> Result<serde_json::Value> {
+        Ok(inspect::snapshot(&*self.assets().snapshot(id).await?))
+    }
+
+    /// The manifest shard stored as object `manifests/<id>`, as a JSON document.
+    pub async fn inspect_manifest(&self, id: &ManifestId) -> Result<serde_json::Value> {
+        Ok(inspect::manifest(&inspect::manifest_object(self.assets(), id).await?))
+    }
+
+    /// The transaction log of a commit, as a JSON document.
+    pub async fn inspect_transaction_log(&self, id: &SnapshotId) -> Result<serde_json::Value> {
+        Ok(inspect::transaction_log(id, &*self.assets().transaction_log(id).await?))
+    }
+
+    /// The repository's config, branches and tags (with the snapshots they name) and format
+    /// version, as a JSON document.
+    pub async fn inspect_repo_info(&self) -> Result<serde_json::Value> {
+        let (branches, tags) = futures::try_join!(self.list_branches(), self.list_tags())?;
+        let tips = futures::future::try_join_all(branches.iter().map(|b| self.lookup_branch(b)));
+        let targets = futures::future::try_join_all(tags.iter().map(|t| self.lookup_tag(t)));
+        let (tips, targets) = futures::try_join!(tips, targets)?;
+        let named =
+            |names: BTreeSet<String>, ids: Vec<SnapshotId>| -> serde_json::Map<String, serde_json::Value> {
+                names.into_iter().zip(ids).map(|(name, id)| (name, id.to_string().into())).collect()
+            };
+        Ok(serde_json::json!({
+            "format_version": crate::format::header::FORMAT_VERSION,
+            "config": self.config(),
+            "branches": named(branches, tips),
+            "tags": named(tags, targets),
+        }))
+    }
+
     // ------------------------------------------------------------------ sessions
 
     pub async fn readonly_session(&self, version: &VersionInfo) -> Result<Session> {
@@ -360,7 +440,10 @@ impl Repository {
     }
 
     pub async fn writable_session(&self, branch: &str) -> Result<Session> {
-        let id = self.lookup_branch(branch).await?;
+        let (id, ()) = futures::try_join!(
+            self.lookup_branch(branch),
+            self.check_writable("cannot open a writable session")
+        )?;
         let snapshot = self.assets().snapshot(&id).await?;
         Ok(Session::new(self.clone(), snapshot, Some(branch.to_string()), true, current_runtime()?))
     }
