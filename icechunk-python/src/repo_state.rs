@@ -178,7 +178,7 @@ twins! {
 
         fn feature_flags / feature_flags_async(&self) -> Vec<PyFeatureFlag> {
             let repo = self.core().clone();
-            async move { Ok(repo.feature_flags().await.py()?.iter().map(py_flag).collect()) }
+            async move { Ok(repo.feature_flags().await.py()?.iter().map(py_flag).collect::<Vec<_>>()) }
         }
 
         fn set_feature_flag / set_feature_flag_async(&self, name: String, setting: Option<bool>) -> () {
@@ -193,12 +193,12 @@ twins! {
 
         fn ops_log / ops_log_async(&self) -> Vec<PyUpdate> {
             let repo = self.core().clone();
-            async move { Ok(repo.ops_log().await.py()?.into_iter().map(py_update).collect()) }
+            async move { Ok(repo.ops_log().await.py()?.into_iter().map(py_update).collect::<Vec<_>>()) }
         }
 
         fn chunk_storage_stats / chunk_storage_stats_async(&self, max_concurrent_manifest_fetches: usize) -> PyChunkStorageStats {
             let repo = self.core().clone();
-            async move { Ok(repo.chunk_storage_stats(max_concurrent_manifest_fetches).await.py()?.into()) }
+            async move { Ok(PyChunkStorageStats::from(repo.chunk_storage_stats(max_concurrent_manifest_fetches).await.py()?)) }
         }
 
         fn list_manifest_files / list_manifest_files_async(&self, snapshot_id: String) -> Vec<PyManifestFileInfo> {
@@ -212,7 +212,7 @@ twins! {
                         size_bytes: f.size_bytes,
                         num_chunk_refs: f.num_chunk_refs,
                     })
-                    .collect())
+                    .collect::<Vec<_>>())
             }
         }
     }
