@@ -6,6 +6,9 @@ PYTHON="${PYTHON:-python3}"
 
 "$PYTHON" -m pip install --quiet --editable '.[test]'
 cargo test --workspace
+# Every decoder fuzzed for 30 s on its seed corpus (libFuzzer; the build goes under
+# $CARGO_TARGET_DIR/fuzz). Fails on a crash, a hang or an allocation past the bounds.
+fuzz/run.sh 30
 "$PYTHON" -m pytest tests
 # The benchmark harness, at small sizes: proves it runs end to end (asserts nothing about speed).
 "$PYTHON" benches/run.py --quick --name quick

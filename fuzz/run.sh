@@ -2,7 +2,8 @@
 # Builds the fuzz targets (libFuzzer, through the libfuzzer-sys crate) and runs each for
 # SECONDS, one after the other, on its seed corpus (corpus/<target>/, committed).
 #
-#   fuzz/run.sh [TARGET...] SECONDS      no TARGET: every target of fuzz/Cargo.toml
+#   fuzz/run.sh [TARGET...] SECONDS      no TARGET: every target of fuzz/Cargo.toml;
+#                                        SECONDS 0: build only
 #
 # No cargo-fuzz and no nightly toolchain are needed: the coverage instrumentation is set with
 # stable rustc flags (what `cargo fuzz build --sanitizer none` does). With cargo-fuzz installed,
@@ -41,6 +42,9 @@ build_start=$SECONDS
 cargo build --release --locked --bins --target "$host" --target-dir "$target_dir" \
     $(printf -- '--bin %s ' "${targets[@]}")
 echo "fuzz: built ${#targets[@]} targets in $((SECONDS - build_start)) s"
+if [ "$seconds" -eq 0 ]; then
+    exit 0
+fi
 
 summary=()
 for t in "${targets[@]}"; do

@@ -3,9 +3,9 @@
 //! Input: byte 0 selects the mode and the block size. Mode "table" (bit 7 clear): bytes 1..9
 //! are the chunk length (u64 LE), 9..13 the reference's checksum, the rest the stored table, as
 //! a reader fetches it; a table that decodes re-encodes to the same bytes, and range
-//! arithmetic stays inside the chunk. Mode "chunk" (bit 7 set): the rest is a chunk; its object
-//! is written, its table read back and checked, and every range verifies while a flipped byte
-//! does not.
+//! arithmetic stays inside the chunk. Mode "chunk" (bit 7 set): byte 1 is a repeat count and
+//! the rest, repeated, is a chunk; its object is written, its table read back and checked, and
+//! every range verifies while a flipped byte does not.
 #![no_main]
 
 use std::ops::Range;
@@ -17,7 +17,9 @@ use libfuzzer_sys::fuzz_target;
 fn ranges(length: u64, seed: &[u8]) -> Vec<Range<u64>> {
     let mut out = vec![0..length.min(1), length.saturating_sub(1)..length, length / 3..length - length / 3];
     for pair in seed.chunks_exact(2).take(4) {
-        let (a, b) = (pair[0] as u64 * length / 255, pair[1] as u64 * length / 255);
+        // In 128 bits: a table may describe a chunk of up to 2^64 - 1 bytes.
+        let at = |x: u8| (x as u128 * length as u128 / 255) as u64;
+        let (a, b) = (at(pair[0]), at(pair[1]));
         out.push(a.min(b)..a.max(b));
     }
     out
@@ -49,9 +51,12 @@ fuzz_target!(|data: &[u8]| {
         }
         return;
     }
-    // A chunk written with a table (block sizes 2^1 to 2^20 here: larger ones have one block).
-    let block_size_log2 = block_size_log2 % 20 + 1;
-    let chunk = bytes::Bytes::copy_from_slice(rest);
+    // A chunk written with a table, at a block size a reader accepts (2^14..=2^30). Byte 1
+    // stretches the rest (repeated 1 to 32 times), so that a chunk spans several blocks.
+    let block_size_log2 = chunk::MIN_BLOCK_SIZE_LOG2
+        + block_size_log2 % (chunk::MAX_BLOCK_SIZE_LOG2 - chunk::MIN_BLOCK_SIZE_LOG2 + 1);
+    let Some((&stretch, rest)) = rest.split_first() else { return };
+    let chunk = bytes::Bytes::from(rest.repeat(stretch as usize % 32 + 1));
     let length = chunk.len() as u64;
     let object = chunk::encode_object(&chunk, block_size_log2);
     let at = BlockTable::position(length, block_size_log2).unwrap();

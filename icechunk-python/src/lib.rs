@@ -3,6 +3,7 @@
 //! Thin by design: each method converts its arguments, calls the core and converts the
 //! result. The Python package `icechunk` builds the public API on top of these classes.
 
+mod api_types;
 mod cloud;
 mod config;
 mod config_class;
@@ -10,10 +11,13 @@ mod conflicts;
 mod conversions;
 mod diff;
 mod errors;
+mod logs;
+mod repo_state;
 mod repository;
 mod runtime;
 mod session;
 mod storage;
+mod storage_settings;
 mod store;
 mod twins;
 
@@ -28,8 +32,13 @@ fn _icechunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     conflicts::register(m)?;
     diff::register(m)?;
     repository::register(m)?;
+    repo_state::register(m)?;
     session::register(m)?;
     store::register(m)?;
+    api_types::register(m)?;
+    logs::register(m)?;
+    storage_settings::register(m)?;
+    m.add_function(wrap_pyfunction!(errors::_all_error_kinds, m)?)?;
     m.add_class::<runtime::Finished>()?;
     // Before the interpreter finalizes, runtime threads must stop calling into it (see
     // the `runtime` module docs).

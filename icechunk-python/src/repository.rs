@@ -125,6 +125,14 @@ enum Opening {
 }
 
 impl PyRepository {
+    pub(crate) fn new(repo: Repository) -> Self {
+        PyRepository { repo }
+    }
+
+    pub(crate) fn core(&self) -> &Repository {
+        &self.repo
+    }
+
     fn opening(
         how: Opening,
         storage: &PyStorage,

@@ -6,6 +6,7 @@ use icechunk::Session;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::api_types::{reduce_member, ReducedMember};
 use crate::config::PyRepositoryConfig;
 use crate::conflicts::PyConflictSolver;
 use crate::conversions::dict_to_json;
@@ -85,14 +86,27 @@ impl PySession {
 }
 
 /// Where a chunk lives (`Session.chunk_type`).
-#[pyclass(name = "ChunkType", module = "icechunk._icechunk", eq, eq_int, frozen, from_py_object)]
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[pyclass(name = "ChunkType", module = "icechunk._icechunk", eq, eq_int, hash, frozen, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]
 pub enum PyChunkType {
     uninitialized = 0,
     native = 1,
     r#virtual = 2,
     inline = 3,
+}
+
+#[pymethods]
+impl PyChunkType {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> ReducedMember<'py> {
+        let name = match *slf.get() {
+            PyChunkType::uninitialized => "uninitialized",
+            PyChunkType::native => "native",
+            PyChunkType::r#virtual => "virtual",
+            PyChunkType::inline => "inline",
+        };
+        reduce_member(slf, name)
+    }
 }
 
 impl From<ChunkKind> for PyChunkType {
@@ -106,13 +120,25 @@ impl From<ChunkKind> for PyChunkType {
 }
 
 /// What a session may do (`Session.mode`).
-#[pyclass(name = "SessionMode", module = "icechunk._icechunk", eq, eq_int, frozen, from_py_object)]
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[pyclass(name = "SessionMode", module = "icechunk._icechunk", eq, eq_int, hash, frozen, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]
 pub enum PySessionMode {
     readonly = 0,
     writable = 1,
     rearrange = 2,
+}
+
+#[pymethods]
+impl PySessionMode {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> ReducedMember<'py> {
+        let name = match *slf.get() {
+            PySessionMode::readonly => "readonly",
+            PySessionMode::writable => "writable",
+            PySessionMode::rearrange => "rearrange",
+        };
+        reduce_member(slf, name)
+    }
 }
 
 #[pymethods]

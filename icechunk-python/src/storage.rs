@@ -5,11 +5,18 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 
+use icechunk::storage::{AzureOptions, ExtraHeaders, GcsOptions, S3Provider};
 use icechunk::{Storage, StorageSpec};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple, PyType};
 
+use crate::cloud::credentials::{PyAzureCredentials, PyGcsCredentials, PyS3Credentials};
+use crate::cloud::network::PyNetworkOptions;
+use crate::cloud::s3::{PyS3Options, S3Common};
+use crate::cloud::{self, http, s3};
 use crate::errors::{invalid_input, CoreResultExt};
+use crate::runtime::block_on;
+use crate::storage_settings::PyStorageSettings;
 
 /// In-memory storages of this process by id, so that a pickle round trip inside one
 /// process (zarr does this) finds the same data. Another process cannot see them.
@@ -101,6 +108,242 @@ fn _storage_from_state(
 
 #[pymethods]
 impl PyStorage {
+    /// Amazon S3, or an S3-compatible server at `config.endpoint_url`.
+    #[classmethod]
+    #[pyo3(signature = (config, bucket, prefix, credentials=None, legacy_rooted_keys=None, *,
+        read_headers=None, write_headers=None, headers=None, network=None, unsafe_single_writer=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new_s3(
+        _cls: &Bound<'_, PyType>,
+        config: PyS3Options,
+        bucket: String,
+        prefix: Option<String>,
+        credentials: Option<PyS3Credentials>,
+        legacy_rooted_keys: Option<bool>,
+        read_headers: Option<&Bound<'_, PyDict>>,
+        write_headers: Option<&Bound<'_, PyDict>>,
+        headers: Option<&Bound<'_, PyDict>>,
+        network: Option<PyNetworkOptions>,
+        unsafe_single_writer: bool,
+    ) -> PyResult<Self> {
+        let common =
+            S3Common { credentials, legacy_rooted_keys, read_headers, write_headers, headers, network };
+        let mut options = s3::s3_options(S3Provider::S3, &config, bucket, prefix, common)?;
+        options.unsafe_single_writer = unsafe_single_writer;
+        s3::new_s3(options)
+    }
+
+    /// The same as `new_s3`: every S3 storage of this engine is on `object_store`.
+    #[classmethod]
+    #[pyo3(signature = (config, bucket, prefix, credentials=None, *, read_headers=None,
+        write_headers=None, headers=None, network=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new_s3_object_store(
+        _cls: &Bound<'_, PyType>,
+        config: PyS3Options,
+        bucket: String,
+        prefix: Option<String>,
+        credentials: Option<PyS3Credentials>,
+        read_headers: Option<&Bound<'_, PyDict>>,
+        write_headers: Option<&Bound<'_, PyDict>>,
+        headers: Option<&Bound<'_, PyDict>>,
+        network: Option<PyNetworkOptions>,
+    ) -> PyResult<Self> {
+        let common =
+            S3Common { credentials, legacy_rooted_keys: None, read_headers, write_headers, headers, network };
+        s3::new_s3(s3::s3_options(S3Provider::S3, &config, bucket, prefix, common)?)
+    }
+
+    /// Tigris, with global strong consistency on every request.
+    #[classmethod]
+    #[pyo3(signature = (config, bucket, prefix, use_weak_consistency, credentials=None,
+        legacy_rooted_keys=None, *, read_headers=None, write_headers=None, headers=None, network=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new_tigris(
+        _cls: &Bound<'_, PyType>,
+        config: PyS3Options,
+        bucket: String,
+        prefix: Option<String>,
+        use_weak_consistency: bool,
+        credentials: Option<PyS3Credentials>,
+        legacy_rooted_keys: Option<bool>,
+        read_headers: Option<&Bound<'_, PyDict>>,
+        write_headers: Option<&Bound<'_, PyDict>>,
+        headers: Option<&Bound<'_, PyDict>>,
+        network: Option<PyNetworkOptions>,
+    ) -> PyResult<Self> {
+        let common =
+            S3Common { credentials, legacy_rooted_keys, read_headers, write_headers, headers, network };
+        s3::new_tigris(
+            use_weak_consistency,
+            s3::s3_options(S3Provider::Tigris, &config, bucket, prefix, common)?,
+        )
+    }
+
+    /// Cloudflare R2: the account id gives the endpoint, unless `config.endpoint_url` is set.
+    #[classmethod]
+    #[pyo3(signature = (config, bucket=None, prefix=None, account_id=None, credentials=None,
+        legacy_rooted_keys=None, *, read_headers=None, write_headers=None, headers=None, network=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new_r2(
+        _cls: &Bound<'_, PyType>,
+        config: PyS3Options,
+        bucket: Option<String>,
+        prefix: Option<String>,
+        account_id: Option<String>,
+        credentials: Option<PyS3Credentials>,
+        legacy_rooted_keys: Option<bool>,
+        read_headers: Option<&Bound<'_, PyDict>>,
+        write_headers: Option<&Bound<'_, PyDict>>,
+        headers: Option<&Bound<'_, PyDict>>,
+        network: Option<PyNetworkOptions>,
+    ) -> PyResult<Self> {
+        let bucket = bucket.ok_or_else(|| invalid_input("an R2 storage needs a bucket"))?;
+        let common =
+            S3Common { credentials, legacy_rooted_keys, read_headers, write_headers, headers, network };
+        s3::new_r2(account_id, s3::s3_options(S3Provider::R2, &config, bucket, prefix, common)?)
+    }
+
+    /// A new, empty storage in this process's memory.
+    #[classmethod]
+    fn new_in_memory(_cls: &Bound<'_, PyType>) -> Self {
+        PyStorage::in_memory()
+    }
+
+    /// A folder of the local file system (created if missing).
+    #[classmethod]
+    fn new_local_filesystem(_cls: &Bound<'_, PyType>, path: PathBuf) -> PyResult<Self> {
+        local_filesystem_storage(path)
+    }
+
+    /// Google Cloud Storage.
+    #[classmethod]
+    #[pyo3(signature = (bucket, prefix, credentials=None, *, config=None, read_headers=None,
+        write_headers=None, headers=None, endpoint_url=None, allow_http=false, network=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new_gcs(
+        _cls: &Bound<'_, PyType>,
+        bucket: String,
+        prefix: Option<String>,
+        credentials: Option<PyGcsCredentials>,
+        config: Option<HashMap<String, String>>,
+        read_headers: Option<&Bound<'_, PyDict>>,
+        write_headers: Option<&Bound<'_, PyDict>>,
+        headers: Option<&Bound<'_, PyDict>>,
+        endpoint_url: Option<String>,
+        allow_http: bool,
+        network: Option<PyNetworkOptions>,
+    ) -> PyResult<Self> {
+        let options = GcsOptions {
+            bucket,
+            prefix: prefix.unwrap_or_default(),
+            credentials: PyGcsCredentials::to_core(credentials.as_ref()),
+            endpoint_url,
+            allow_http,
+            network: cloud::network::network(network)?,
+            config: config.unwrap_or_default().into_iter().collect(),
+            headers: cloud::extra_headers(read_headers, write_headers, headers)?,
+            read_only: false,
+        };
+        cloud::build(icechunk::storage::new_gcs_storage(options))
+    }
+
+    /// Azure Blob Storage.
+    #[classmethod]
+    #[pyo3(signature = (account, container, prefix, credentials=None, *, config=None,
+        endpoint_url=None, allow_http=false, network=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new_azure_blob(
+        _cls: &Bound<'_, PyType>,
+        account: String,
+        container: String,
+        prefix: String,
+        credentials: Option<PyAzureCredentials>,
+        config: Option<HashMap<String, String>>,
+        endpoint_url: Option<String>,
+        allow_http: bool,
+        network: Option<PyNetworkOptions>,
+    ) -> PyResult<Self> {
+        let options = AzureOptions {
+            account,
+            container,
+            prefix,
+            credentials: PyAzureCredentials::to_core(credentials.as_ref()),
+            endpoint_url,
+            allow_http,
+            network: cloud::network::network(network)?,
+            config: config.unwrap_or_default().into_iter().collect(),
+            headers: ExtraHeaders::default(),
+        };
+        cloud::build(icechunk::storage::new_azure_storage(options))
+    }
+
+    /// A repository served over HTTP(S), read-only.
+    #[classmethod]
+    #[pyo3(signature = (base_url, config=None, headers=None, *, network=None))]
+    fn new_http(
+        _cls: &Bound<'_, PyType>,
+        base_url: String,
+        config: Option<HashMap<String, String>>,
+        headers: Option<HashMap<String, String>>,
+        network: Option<PyNetworkOptions>,
+    ) -> PyResult<Self> {
+        http::new_http(base_url, config, headers, network)
+    }
+
+    /// The read-only storage that the HTTP redirects of `base_url` lead to.
+    #[classmethod]
+    fn new_redirect(cls: &Bound<'_, PyType>, base_url: String) -> PyResult<Self> {
+        http::new_redirect(cls.py(), base_url)
+    }
+
+    /// The settings this storage was built with (`None` fields for memory and local folders,
+    /// which have no network settings).
+    fn default_settings(&self) -> PyStorageSettings {
+        match self.storage.spec().network_mut() {
+            Some(net) => PyStorageSettings::from_network(net),
+            None => PyStorageSettings::default(),
+        }
+    }
+
+    /// `(key, size in bytes)` of every object under `prefix` (all of the repository's by
+    /// default), keys relative to the repository's root. `settings` apply to this listing
+    /// only (see `StorageSettings` for what they set).
+    #[pyo3(signature = (settings=None, prefix=None))]
+    fn list_objects(
+        &self,
+        py: Python<'_>,
+        settings: Option<PyStorageSettings>,
+        prefix: Option<String>,
+    ) -> PyResult<Vec<(String, u64)>> {
+        let storage = match settings {
+            None => Arc::clone(&self.storage),
+            Some(settings) => {
+                settings.check()?;
+                let mut spec = self.storage.spec();
+                match spec.network_mut() {
+                    // Memory and local folders have no network settings to change.
+                    None => Arc::clone(&self.storage),
+                    Some(net) => {
+                        settings.apply(net)?;
+                        PyStorage::from_spec(&spec)?.storage
+                    }
+                }
+            }
+        };
+        let prefix = prefix.unwrap_or_default();
+        let folder = prefix.trim_matches('/').to_string();
+        let listed = block_on(py, async move { storage.list(&folder).await }).py()?;
+        let base = prefix.trim_matches('/');
+        Ok(listed
+            .into_iter()
+            .map(|o| {
+                let key = if base.is_empty() { o.path } else { format!("{base}/{}", o.path) };
+                (key, o.size)
+            })
+            .collect())
+    }
+
     fn __repr__(&self) -> String {
         match self.storage.spec() {
             StorageSpec::LocalFilesystem { path } => format!("local_filesystem_storage({path:?})"),

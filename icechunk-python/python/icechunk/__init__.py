@@ -11,23 +11,40 @@ branches, tags and history give undo and time travel.
     array = zarr.open_array(repo.readonly_session(branch="main").store)
 """
 
+import warnings
+
+# The submodules, as Icechunk 2.x offers them.
+from icechunk import config as config
+from icechunk import conflicts as conflicts
+from icechunk import credentials as credentials
+from icechunk import errors as errors
+from icechunk import ops as ops
+from icechunk import repository as repository
+from icechunk import session as session
+from icechunk import snapshots as snapshots
+from icechunk import storage as storage
+from icechunk import store as store
+from icechunk import types as types
 from icechunk._icechunk import (
     ChunkType,
     Diff,
     NetworkOptions,
-    RepositoryConfig,
+    RepoAvailability,
+    RepoStatus,
     SessionMode,
     SnapshotInfo,
-    Storage,
+    SpecVersion,
     __version__,
-    azure_storage,
-    gcs_storage,
-    http_storage,
-    in_memory_storage,
-    local_filesystem_storage,
-    r2_storage,
-    s3_storage,
-    tigris_storage,
+    spec_version,
+    user_agent,
+)
+from icechunk.config import (
+    Attribution,
+    FeatureFlag,
+    RepositoryConfig,
+    initialize_logs,
+    set_logs_filter,
+    shutdown_telemetry,
 )
 from icechunk.conflicts import (
     BasicConflictSolver,
@@ -37,11 +54,44 @@ from icechunk.conflicts import (
     ConflictType,
     VersionSelection,
 )
+from icechunk.credentials import (
+    AnyAzureCredential,
+    AnyAzureStaticCredential,
+    AnyCredential,
+    AnyGcsCredential,
+    AnyGcsStaticCredential,
+    AnyS3Credential,
+    AzureCredentials,
+    AzureRefreshableCredential,
+    AzureStaticCredentials,
+    Credentials,
+    GcsBearerCredential,
+    GcsCredentials,
+    GcsStaticCredentials,
+    S3Credentials,
+    S3StaticCredentials,
+    azure_anonymous_credentials,
+    azure_credentials,
+    azure_from_env_credentials,
+    azure_refreshable_credentials,
+    azure_static_credentials,
+    gcs_credentials,
+    gcs_from_env_credentials,
+    gcs_refreshable_credentials,
+    gcs_static_credentials,
+    s3_anonymous_credentials,
+    s3_credentials,
+    s3_from_env_credentials,
+    s3_refreshable_credentials,
+    s3_static_credentials,
+)
 from icechunk.errors import (
     AlreadyExistsError,
     ConflictError,
+    ErrorKind,
     FormatError,
     IcechunkError,
+    InternalError,
     InvalidInputError,
     NodeNotFoundError,
     NotFoundError,
@@ -53,48 +103,173 @@ from icechunk.errors import (
     SnapshotNotFoundError,
     StorageError,
 )
+from icechunk.ops import Update, UpdateType
 from icechunk.repository import Repository
-from icechunk.session import Session
+from icechunk.session import ForkSession, Session
+from icechunk.snapshots import AncestryGraph, ManifestFileInfo
+from icechunk.storage import (
+    ChecksumAlgorithm,
+    S3Options,
+    Storage,
+    StorageConcurrencySettings,
+    StorageRetriesSettings,
+    StorageSettings,
+    StorageTimeoutSettings,
+    azure_storage,
+    gcs_storage,
+    http_storage,
+    in_memory_storage,
+    local_filesystem_storage,
+    r2_storage,
+    redirect_storage,
+    s3_storage,
+    tigris_storage,
+)
 from icechunk.store import IcechunkStore
+from icechunk.types import CommitMethod
 
 __all__ = [
     "AlreadyExistsError",
+    "AncestryGraph",
+    "AnyAzureCredential",
+    "AnyAzureStaticCredential",
+    "AnyCredential",
+    "AnyGcsCredential",
+    "AnyGcsStaticCredential",
+    "AnyS3Credential",
+    "Attribution",
+    "AzureCredentials",
+    "AzureRefreshableCredential",
+    "AzureStaticCredentials",
     "BasicConflictSolver",
+    "ChecksumAlgorithm",
     "ChunkType",
+    "CommitMethod",
     "Conflict",
     "ConflictDetector",
     "ConflictError",
     "ConflictSolver",
     "ConflictType",
+    "Credentials",
     "Diff",
+    "ErrorKind",
+    "FeatureFlag",
+    "ForkSession",
     "FormatError",
+    "GcsBearerCredential",
+    "GcsCredentials",
+    "GcsStaticCredentials",
     "IcechunkError",
     "IcechunkStore",
+    "InternalError",
     "InvalidInputError",
+    "ManifestFileInfo",
     "NetworkOptions",
     "NodeNotFoundError",
     "NotFoundError",
     "ReadOnlyError",
     "RebaseFailedError",
     "RefNotFoundError",
+    "RepoAvailability",
+    "RepoStatus",
     "Repository",
     "RepositoryConfig",
     "RepositoryNotFoundError",
+    "S3Credentials",
+    "S3Options",
+    "S3StaticCredentials",
     "Session",
     "SessionMode",
     "SessionStateError",
     "SnapshotInfo",
     "SnapshotNotFoundError",
+    "SpecVersion",
     "Storage",
+    "StorageConcurrencySettings",
     "StorageError",
+    "StorageRetriesSettings",
+    "StorageSettings",
+    "StorageTimeoutSettings",
+    "Update",
+    "UpdateType",
     "VersionSelection",
     "__version__",
+    "azure_anonymous_credentials",
+    "azure_credentials",
+    "azure_from_env_credentials",
+    "azure_refreshable_credentials",
+    "azure_static_credentials",
     "azure_storage",
+    "gcs_credentials",
+    "gcs_from_env_credentials",
+    "gcs_refreshable_credentials",
+    "gcs_static_credentials",
     "gcs_storage",
     "http_storage",
     "in_memory_storage",
+    "initialize_logs",
     "local_filesystem_storage",
+    "print_debug_info",
     "r2_storage",
+    "redirect_storage",
+    "s3_anonymous_credentials",
+    "s3_credentials",
+    "s3_from_env_credentials",
+    "s3_refreshable_credentials",
+    "s3_static_credentials",
     "s3_storage",
+    "set_logs_filter",
+    "shutdown_telemetry",
+    "spec_version",
+    "supported_spec_versions",
     "tigris_storage",
+    "upgrade_icechunk_repository",
+    "user_agent",
 ]
+
+
+def print_debug_info() -> None:
+    """Print the versions of the platform, Python, icechunk and the libraries it works with,
+    for bug reports."""
+    import platform
+    from importlib import import_module
+
+    print(f"platform:  {platform.platform()}")
+    print(f"python:  {platform.python_version()}")
+    print(f"icechunk:  {__version__}")
+    print(f"format:  {int(spec_version())}")
+    for package in ["zarr", "numcodecs", "numpy", "xarray", "dask"]:
+        try:
+            version = getattr(import_module(package), "__version__", "?")
+        except ImportError:
+            continue
+        print(f"{package}:  {version}")
+
+
+def supported_spec_versions() -> list[SpecVersion]:
+    """The format versions this library reads and writes: version 1, the only one."""
+    return [SpecVersion.v1]
+
+
+def upgrade_icechunk_repository(
+    repo: Repository,
+    *,
+    dry_run: bool,
+    delete_unused_v1_files: bool = True,
+    prefetch_concurrency: int | None = None,
+) -> Repository:
+    """Icechunk 2.x's migration of 1.x repositories to its format 2. This engine has one
+    format version, so there is never anything to upgrade: raises ``SessionStateError``
+    (kind ``invalid-repository-migration``), as Icechunk 2.x does for a repository that is
+    already at the latest version."""
+    raise SessionStateError(
+        "this repository uses format version 1 of this engine, its only version: there is "
+        "nothing to upgrade",
+        ErrorKind.INVALID_REPOSITORY_MIGRATION,
+    )
+
+
+try:
+    initialize_logs()
+except InvalidInputError as _e:  # a bad ICECHUNK_LOG must not make the package unusable
+    warnings.warn(f"icechunk logs stay off: {_e}", stacklevel=2)

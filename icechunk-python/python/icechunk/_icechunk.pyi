@@ -8,33 +8,102 @@ from typing import Any, Self, final
 
 from typing_extensions import disjoint_base
 
+from icechunk._icechunk_credentials import (
+    AzureCredentials as AzureCredentials,
+)
+from icechunk._icechunk_credentials import (
+    AzureRefreshableCredential as AzureRefreshableCredential,
+)
+from icechunk._icechunk_credentials import AzureStaticCredentials as AzureStaticCredentials
+from icechunk._icechunk_credentials import ChecksumAlgorithm as ChecksumAlgorithm
+from icechunk._icechunk_credentials import Credentials as Credentials
+from icechunk._icechunk_credentials import GcsBearerCredential as GcsBearerCredential
+from icechunk._icechunk_credentials import GcsCredentials as GcsCredentials
+from icechunk._icechunk_credentials import GcsStaticCredentials as GcsStaticCredentials
+from icechunk._icechunk_credentials import S3Credentials as S3Credentials
+from icechunk._icechunk_credentials import S3Options as S3Options
+from icechunk._icechunk_credentials import S3StaticCredentials as S3StaticCredentials
+from icechunk._icechunk_credentials import (
+    _AnyAzureCredential,
+    _AnyGcsCredential,
+    _AnyS3Credential,
+)
+from icechunk._icechunk_credentials import _gcs_bearer_credential as _gcs_bearer_credential
+from icechunk._icechunk_values import AncestryGraph as AncestryGraph
+from icechunk._icechunk_values import Attribution as Attribution
+from icechunk._icechunk_values import FeatureFlag as FeatureFlag
+from icechunk._icechunk_values import ManifestFileInfo as ManifestFileInfo
+from icechunk._icechunk_values import RepoAvailability as RepoAvailability
+from icechunk._icechunk_values import RepoStatus as RepoStatus
+from icechunk._icechunk_values import SpecVersion as SpecVersion
+from icechunk._icechunk_values import (
+    StorageConcurrencySettings as StorageConcurrencySettings,
+)
+from icechunk._icechunk_values import StorageRetriesSettings as StorageRetriesSettings
+from icechunk._icechunk_values import StorageSettings as StorageSettings
+from icechunk._icechunk_values import StorageTimeoutSettings as StorageTimeoutSettings
+from icechunk._icechunk_values import Update as Update
+from icechunk._icechunk_values import UpdateType as UpdateType
+from icechunk._icechunk_values import _all_error_kinds as _all_error_kinds
+from icechunk._icechunk_values import _api_samples as _api_samples
+from icechunk._icechunk_values import initialize_logs as initialize_logs
+from icechunk._icechunk_values import set_logs_filter as set_logs_filter
+from icechunk._icechunk_values import spec_version as spec_version
+from icechunk._icechunk_values import user_agent as user_agent
+
 __all__ = [
+    "AncestryGraph",
     "AncestryIterator",
+    "Attribution",
+    "AzureCredentials",
+    "AzureRefreshableCredential",
+    "AzureStaticCredentials",
     "BasicConflictSolver",
+    "ChecksumAlgorithm",
+    "ChunkStorageStats",
     "ChunkType",
     "ConflictDetector",
     "ConflictSolver",
+    "Credentials",
     "Diff",
+    "FeatureFlag",
     "Finished",
+    "GcsBearerCredential",
+    "GcsCredentials",
+    "GcsStaticCredentials",
+    "ManifestFileInfo",
     "NetworkOptions",
     "PyRepository",
     "PySession",
     "PyStore",
+    "RepoAvailability",
+    "RepoStatus",
     "RepositoryConfig",
+    "S3Credentials",
+    "S3Options",
+    "S3StaticCredentials",
     "SessionMode",
     "SnapshotInfo",
+    "SpecVersion",
     "Storage",
+    "StorageConcurrencySettings",
+    "StorageRetriesSettings",
+    "StorageSettings",
+    "StorageTimeoutSettings",
+    "Update",
+    "UpdateType",
     "VersionSelection",
     "__version__",
+    "_all_error_kinds",
+    "_api_samples",
+    "_gcs_bearer_credential",
     "_storage_from_state",
-    "azure_storage",
-    "gcs_storage",
-    "http_storage",
     "in_memory_storage",
+    "initialize_logs",
     "local_filesystem_storage",
-    "r2_storage",
-    "s3_storage",
-    "tigris_storage",
+    "set_logs_filter",
+    "spec_version",
+    "user_agent",
 ]
 
 __version__: str
@@ -44,6 +113,111 @@ class Storage:
     """Where a repository lives: ``in_memory_storage``, ``local_filesystem_storage`` or a cloud
     constructor (``s3_storage``...). ``repr`` hides credentials; pickling keeps them."""
 
+    @classmethod
+    def new_s3(
+        cls,
+        config: S3Options,
+        bucket: str,
+        prefix: str | None,
+        credentials: _AnyS3Credential | None = None,
+        legacy_rooted_keys: bool | None = None,
+        *,
+        read_headers: dict[str, str] | None = None,
+        write_headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        network: NetworkOptions | None = None,
+        unsafe_single_writer: bool = False,
+    ) -> Storage: ...
+    @classmethod
+    def new_s3_object_store(
+        cls,
+        config: S3Options,
+        bucket: str,
+        prefix: str | None,
+        credentials: _AnyS3Credential | None = None,
+        *,
+        read_headers: dict[str, str] | None = None,
+        write_headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        network: NetworkOptions | None = None,
+    ) -> Storage: ...
+    @classmethod
+    def new_tigris(
+        cls,
+        config: S3Options,
+        bucket: str,
+        prefix: str | None,
+        use_weak_consistency: bool,
+        credentials: _AnyS3Credential | None = None,
+        legacy_rooted_keys: bool | None = None,
+        *,
+        read_headers: dict[str, str] | None = None,
+        write_headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        network: NetworkOptions | None = None,
+    ) -> Storage: ...
+    @classmethod
+    def new_r2(
+        cls,
+        config: S3Options,
+        bucket: str | None = None,
+        prefix: str | None = None,
+        account_id: str | None = None,
+        credentials: _AnyS3Credential | None = None,
+        legacy_rooted_keys: bool | None = None,
+        *,
+        read_headers: dict[str, str] | None = None,
+        write_headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        network: NetworkOptions | None = None,
+    ) -> Storage: ...
+    @classmethod
+    def new_in_memory(cls) -> Storage: ...
+    @classmethod
+    def new_local_filesystem(cls, path: str | os.PathLike[str]) -> Storage: ...
+    @classmethod
+    def new_gcs(
+        cls,
+        bucket: str,
+        prefix: str | None,
+        credentials: _AnyGcsCredential | None = None,
+        *,
+        config: dict[str, str] | None = None,
+        read_headers: dict[str, str] | None = None,
+        write_headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        endpoint_url: str | None = None,
+        allow_http: bool = False,
+        network: NetworkOptions | None = None,
+    ) -> Storage: ...
+    @classmethod
+    def new_azure_blob(
+        cls,
+        account: str,
+        container: str,
+        prefix: str,
+        credentials: _AnyAzureCredential | None = None,
+        *,
+        config: dict[str, str] | None = None,
+        endpoint_url: str | None = None,
+        allow_http: bool = False,
+        network: NetworkOptions | None = None,
+    ) -> Storage: ...
+    @classmethod
+    def new_http(
+        cls,
+        base_url: str,
+        config: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        network: NetworkOptions | None = None,
+    ) -> Storage: ...
+    @classmethod
+    def new_redirect(cls, base_url: str) -> Storage: ...
+    def default_settings(self) -> StorageSettings: ...
+    def list_objects(
+        self, settings: StorageSettings | None = None, prefix: str | None = None
+    ) -> builtins.list[tuple[str, int]]: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
@@ -66,6 +240,7 @@ class NetworkOptions:
     retry_timeout: float
     connect_timeout: float
     request_timeout: float
+    stream_timeout: float
     large_read_threshold: int
     read_part_size: int
     read_concurrency: int
@@ -78,6 +253,7 @@ class NetworkOptions:
         retry_timeout: float | None = None,
         connect_timeout: float | None = None,
         request_timeout: float | None = None,
+        stream_timeout: float | None = None,
         large_read_threshold: int | None = None,
         read_part_size: int | None = None,
         read_concurrency: int | None = None,
@@ -86,81 +262,6 @@ class NetworkOptions:
     def default() -> NetworkOptions: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, int | float]]: ...
-
-def s3_storage(
-    *,
-    bucket: str,
-    prefix: str | None,
-    region: str | None = None,
-    endpoint_url: str | None = None,
-    allow_http: bool = False,
-    access_key_id: str | None = None,
-    secret_access_key: str | None = None,
-    session_token: str | None = None,
-    anonymous: bool | None = None,
-    from_env: bool | None = None,
-    force_path_style: bool = False,
-    network: NetworkOptions | None = None,
-    unsafe_single_writer: bool = False,
-) -> Storage: ...
-def r2_storage(
-    *,
-    bucket: str,
-    prefix: str | None,
-    account_id: str | None = None,
-    endpoint_url: str | None = None,
-    region: str | None = None,
-    allow_http: bool = False,
-    access_key_id: str | None = None,
-    secret_access_key: str | None = None,
-    session_token: str | None = None,
-    anonymous: bool | None = None,
-    from_env: bool | None = None,
-    network: NetworkOptions | None = None,
-) -> Storage: ...
-def tigris_storage(
-    *,
-    bucket: str,
-    prefix: str | None,
-    region: str | None = None,
-    endpoint_url: str | None = None,
-    allow_http: bool = False,
-    access_key_id: str | None = None,
-    secret_access_key: str | None = None,
-    session_token: str | None = None,
-    anonymous: bool | None = None,
-    from_env: bool | None = None,
-    network: NetworkOptions | None = None,
-) -> Storage: ...
-def gcs_storage(
-    *,
-    bucket: str,
-    prefix: str | None,
-    service_account_file: str | os.PathLike[str] | None = None,
-    service_account_key: str | None = None,
-    application_credentials: str | os.PathLike[str] | None = None,
-    bearer_token: str | None = None,
-    anonymous: bool | None = None,
-    from_env: bool | None = None,
-    endpoint_url: str | None = None,
-    allow_http: bool = False,
-    network: NetworkOptions | None = None,
-) -> Storage: ...
-def azure_storage(
-    *,
-    account: str,
-    container: str,
-    prefix: str | None,
-    access_key: str | None = None,
-    sas_token: str | None = None,
-    bearer_token: str | None = None,
-    from_env: bool | None = None,
-    anonymous: bool | None = None,
-    endpoint_url: str | None = None,
-    allow_http: bool = False,
-    network: NetworkOptions | None = None,
-) -> Storage: ...
-def http_storage(url: str, *, network: NetworkOptions | None = None) -> Storage: ...
 
 @final
 class RepositoryConfig:
@@ -241,6 +342,8 @@ class ChunkType:
     inline: ChunkType
     def __int__(self) -> int: ...
     def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
 @final
 class SessionMode:
@@ -251,6 +354,8 @@ class SessionMode:
     rearrange: SessionMode
     def __int__(self) -> int: ...
     def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
 @final
 class SnapshotInfo:
@@ -418,6 +523,49 @@ class PyRepository:
     def inspect_transaction_log_async(self, snapshot_id: str) -> Awaitable[dict[str, Any]]: ...
     def inspect_repo_info(self) -> dict[str, Any]: ...
     def inspect_repo_info_async(self) -> Awaitable[dict[str, Any]]: ...
+    @staticmethod
+    def fetch_config(storage: Storage) -> RepositoryConfig | None: ...
+    @staticmethod
+    def fetch_config_async(storage: Storage) -> Awaitable[RepositoryConfig | None]: ...
+    def reopen(self, config: RepositoryConfig | None = None) -> PyRepository: ...
+    def get_status(self) -> RepoStatus: ...
+    def get_status_async(self) -> Awaitable[RepoStatus]: ...
+    def set_status(self, status: RepoStatus) -> None: ...
+    def set_status_async(self, status: RepoStatus) -> Awaitable[None]: ...
+    def get_metadata(self) -> dict[str, Any]: ...
+    def get_metadata_async(self) -> Awaitable[dict[str, Any]]: ...
+    def set_metadata(self, metadata: dict[str, Any]) -> None: ...
+    def set_metadata_async(self, metadata: dict[str, Any]) -> Awaitable[None]: ...
+    def update_metadata(self, metadata: dict[str, Any]) -> dict[str, Any]: ...
+    def update_metadata_async(self, metadata: dict[str, Any]) -> Awaitable[dict[str, Any]]: ...
+    def feature_flags(self) -> list[FeatureFlag]: ...
+    def feature_flags_async(self) -> Awaitable[list[FeatureFlag]]: ...
+    def set_feature_flag(self, name: str, setting: bool | None) -> None: ...
+    def set_feature_flag_async(self, name: str, setting: bool | None) -> Awaitable[None]: ...
+    def save_config(self) -> None: ...
+    def save_config_async(self) -> Awaitable[None]: ...
+    def ops_log(self) -> list[Update]: ...
+    def ops_log_async(self) -> Awaitable[list[Update]]: ...
+    def chunk_storage_stats(self, max_concurrent_manifest_fetches: int) -> ChunkStorageStats: ...
+    def chunk_storage_stats_async(
+        self, max_concurrent_manifest_fetches: int
+    ) -> Awaitable[ChunkStorageStats]: ...
+    def list_manifest_files(self, snapshot_id: str) -> list[ManifestFileInfo]: ...
+    def list_manifest_files_async(self, snapshot_id: str) -> Awaitable[list[ManifestFileInfo]]: ...
+
+@final
+class ChunkStorageStats:
+    """What a repository's chunks occupy, in bytes."""
+    @property
+    def native_bytes(self) -> int: ...
+    @property
+    def virtual_bytes(self) -> int: ...
+    @property
+    def inlined_bytes(self) -> int: ...
+    @property
+    def non_virtual_bytes(self) -> int: ...
+    @property
+    def total_bytes(self) -> int: ...
 
 @final
 class PySession:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import dask.array as da
     import zarr
 
-__all__ = ["store_dask"]
+__all__ = ["extract_session", "session_merge_reduction", "store_dask"]
 
 
 def _block_slices(
@@ -58,24 +58,74 @@ def _write_block(fork: Session, path: str, selection: tuple[slice, ...], data: A
     return own
 
 
+def _merge_forks(*forks: Any) -> Session:
+    """Runs on a worker: folds forks into the first (one level of the merge tree). A fork
+    may come inside a numpy block (the blocks of ``session_merge_reduction``'s arrays)."""
+    sessions = [
+        s for f in forks for s in (f.ravel().tolist() if isinstance(f, np.ndarray) else [f])
+    ]
+    first, *rest = sessions
+    if rest:
+        first.merge(*rest)
+    return first
+
+
+def _tree_merge(forks: list[Any], split_every: int | None) -> Any:
+    """Delayed merges of ``forks``, ``split_every`` at a time (default 8), level by level,
+    down to one delayed fork: no single task receives every fork of a large write."""
+    import dask
+
+    width = 8 if split_every is None else int(split_every)
+    if width < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    merge = dask.delayed(_merge_forks, pure=False)
+    level = list(forks)
+    while len(level) > 1:
+        level = [merge(*level[i : i + width]) for i in range(0, len(level), width)]
+    return level[0]
+
+
+def extract_session(store: Any) -> Session:
+    """The writable session behind a zarr array's store (an ``IcechunkStore``)."""
+    session = getattr(store, "session", None)
+    if not isinstance(session, Session):
+        raise ValueError("targets must be zarr arrays opened on an IcechunkStore")
+    if session.read_only:
+        raise ValueError(
+            "store_dask needs a writable session or fork: repo.writable_session(branch)"
+        )
+    return session
+
+
 def store_dask(
-    session: Session,
+    session: Session | None = None,
     *,
     sources: Sequence[da.Array],
     targets: Sequence[zarr.Array],
     regions: Sequence[tuple[slice, ...] | None] | None = None,
-    **compute_kwargs: Any,
-) -> None:
+    split_every: int | None = None,
+    **store_kwargs: Any,
+) -> Session:
     """Write each Dask array of ``sources`` into the matching zarr array of ``targets``
-    (opened on ``session.store``), in ``regions`` if given, in parallel through forks of
-    ``session``; the forks are merged into ``session`` (commit it afterwards).
+    (opened on the store of ``session``, or, as Icechunk 2.x is called, of a fork), in
+    ``regions`` if given, in parallel through forks; the forks are merged back in a tree,
+    ``split_every`` at a time, and into that session, which is returned (commit it, or
+    merge it into the session it was forked from).
 
-    ``compute_kwargs`` go to ``dask.compute`` (for example ``scheduler=``).
+    ``store_kwargs`` go to ``dask.compute`` (for example ``scheduler=``); ``compute=False``
+    and the other ``dask.array.store`` options are not supported.
     """
     import dask
 
-    if session.read_only:
+    if session is None:
+        if not targets:
+            raise ValueError("store_dask needs targets (or a session)")
+        session = extract_session(targets[0].store)
+    elif session.read_only:
         raise ValueError("store_dask needs a writable session: repo.writable_session(branch)")
+    for unsupported in ("compute", "return_stored", "load_stored", "lock"):
+        if unsupported in store_kwargs:
+            raise ValueError(f"store_dask does not support {unsupported}=")
     if len(sources) != len(targets):
         raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
     if regions is None:
@@ -83,7 +133,7 @@ def store_dask(
     elif len(regions) != len(sources):
         raise ValueError(f"{len(sources)} sources but {len(regions)} regions")
     if not sources:
-        return
+        return session
 
     fork = session.fork()
     shared = dask.delayed(fork, pure=False)  # shipped once to each worker
@@ -91,9 +141,26 @@ def store_dask(
     tasks = []
     for source, target, region in zip(sources, targets, regions, strict=True):
         if target.store is not session.store and getattr(target.store, "session", None) != session:
-            raise ValueError("every target must be a zarr array opened on session.store")
+            raise ValueError("every target must be a zarr array opened on the session's store")
         blocks = source.to_delayed()
         for index, selection in _block_slices(source.chunks, region):
             tasks.append(write(shared, target.path, selection, blocks[index]))
-    forks = dask.compute(*tasks, **compute_kwargs)
-    session.merge(*forks)
+    (merged,) = dask.compute(_tree_merge(tasks, split_every), **store_kwargs)
+    session.merge(merged)
+    return session
+
+
+def session_merge_reduction(
+    arrays: da.Array | Sequence[da.Array], *, split_every: int | None, **store_kwargs: Any
+) -> Session:
+    """Merges the sessions that the blocks of ``arrays`` hold (each block one fork, as
+    ``map_blocks`` writing into forks returns them) in a tree, ``split_every`` at a time,
+    and returns the merged fork."""
+    import dask
+
+    arrays = [arrays] if not isinstance(arrays, Sequence) else list(arrays)
+    forks = [block for array in arrays for block in array.to_delayed().ravel()]
+    if not forks:
+        raise ValueError("no blocks to merge")
+    (merged,) = dask.compute(_tree_merge(forks, split_every), **store_kwargs)
+    return merged

@@ -14,6 +14,7 @@ from icechunk._icechunk import (
     SnapshotInfo,
     Storage,
 )
+from icechunk._repository_state import RepositoryState
 from icechunk.session import Session
 from icechunk.store import IcechunkStore
 
@@ -28,15 +29,13 @@ def _utc(when: dt.datetime | None) -> dt.datetime | None:
     return None if when is None else when.astimezone(dt.UTC)
 
 
-class Repository:
+class Repository(RepositoryState):
     """A versioned Zarr hierarchy: every write is a commit on a branch.
 
-    Build one with ``Repository.create``, ``open`` or ``open_or_create``.
+    Build one with ``Repository.create``, ``open`` or ``open_or_create``; the repository's
+    own state (status, metadata, flags, saved config, operations log) is in
+    ``RepositoryState``.
     """
-
-    def __init__(self, core: PyRepository, storage: Storage) -> None:
-        self._repository = core
-        self._storage = storage
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from icechunk.conflicts import ConflictSolver
     from icechunk.repository import Repository
 
-__all__ = ["Session"]
+__all__ = ["ForkSession", "Session", "SessionMode"]
 
 _PICKLE_WRITABLE = (
     "cannot pickle a writable session: its uncommitted changes exist only in this process. "
@@ -267,3 +267,14 @@ def _solver(solver: ConflictSolver) -> ConflictSolver:
             f"icechunk.BasicConflictSolver(...)), got {type(solver).__name__}"
         )
     return solver
+
+
+class _ForkSessionType(type):
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, Session) and instance.is_fork
+
+
+class ForkSession(Session, metaclass=_ForkSessionType):
+    """The type of the sessions that ``Session.fork()`` returns: written to elsewhere (pickled
+    to a worker), then merged back into the session they came from (``Session.merge``), never
+    committed. ``isinstance(s, ForkSession)`` tells forks from other sessions."""

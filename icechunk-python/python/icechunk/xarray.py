@@ -37,14 +37,18 @@ def to_icechunk(
     safe_chunks: bool = True,
     align_chunks: bool = False,
     write_empty_chunks: bool | None = None,
+    chunkmanager_store_kwargs: Mapping[str, Any] | None = None,
+    split_every: int | None = None,
     compute_kwargs: dict[str, Any] | None = None,
 ) -> None:
     """Write ``obj`` into ``session`` (not committed), as ``obj.to_zarr(session.store,
     group=group, mode=mode, append_dim=append_dim, region=region, ...)`` would, with the
     Dask-backed variables written in parallel through forks of ``session``.
 
-    ``compute_kwargs`` go to ``dask.compute`` (for example ``scheduler=``); without them
-    the current scheduler (a ``dask.distributed`` client, if any) runs the writes.
+    ``chunkmanager_store_kwargs`` (Icechunk's name) and ``compute_kwargs`` go to
+    ``dask.compute`` (for example ``scheduler=``); without them the current scheduler (a
+    ``dask.distributed`` client, if any) runs the writes. The workers' forks are merged
+    ``split_every`` at a time (see ``icechunk.dask.store_dask``).
     """
     import xarray as xr
     from xarray.backends.common import ArrayWriter
@@ -85,5 +89,6 @@ def to_icechunk(
             sources=writer.sources,
             targets=writer.targets,
             regions=writer.regions,
-            **(compute_kwargs or {}),
+            split_every=split_every,
+            **{**(chunkmanager_store_kwargs or {}), **(compute_kwargs or {})},
         )

@@ -10,7 +10,8 @@ config_class! {
     ///
     /// Failed requests (5xx, 429, timeouts, dropped connections) are retried up to `max_retries`
     /// times with exponential backoff and jitter, from `initial_backoff` up to `max_backoff`, and
-    /// never later than `retry_timeout` after the first attempt.
+    /// never later than `retry_timeout` after the first attempt. A request fails when no bytes
+    /// arrive for `stream_timeout` (0: never), Icechunk 2.x's `network_stream_timeout_seconds`.
     PyNetworkOptions as "NetworkOptions" for NetworkOptions {
         max_retries: usize,
         initial_backoff: f64,
@@ -18,6 +19,7 @@ config_class! {
         retry_timeout: f64,
         connect_timeout: f64,
         request_timeout: f64,
+        stream_timeout: f64,
         large_read_threshold: u64,
         read_part_size: u64,
         read_concurrency: usize,

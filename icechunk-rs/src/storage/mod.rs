@@ -25,8 +25,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{IcechunkError, Result};
 pub use cloud::{
     new_azure_storage, new_gcs_storage, new_http_storage, new_http_storage_with, new_r2_storage,
-    new_s3_storage, new_tigris_storage, AzureCredentials, AzureOptions, GcsCredentials, GcsOptions,
-    HttpOptions, NetworkOptions, S3Options, S3Provider,
+    new_s3_storage, new_tigris_storage, resolve_redirect, set_credential_fetcher_loader, AzureCredentials,
+    AzureOptions, CredentialFetcher, Expiring, ExtraHeaders, FetchedCredential, FetcherLoader,
+    GcsCredentials, GcsOptions, HttpOptions, NetworkOptions, RefreshableCredentials, S3Checksum, S3Options,
+    S3Provider, REFRESH_MARGIN, USER_AGENT,
 };
 pub use credentials::Secret;
 pub use limit::LimitedStorage;
@@ -62,6 +64,17 @@ impl StorageSpec {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         rmp_serde::from_slice(bytes)
             .map_err(|e| IcechunkError::InvalidInput(format!("not a serialized storage spec: {e}")))
+    }
+
+    /// The network options of a cloud storage (none for memory and local folders).
+    pub fn network_mut(&mut self) -> Option<&mut NetworkOptions> {
+        match self {
+            StorageSpec::InMemory | StorageSpec::LocalFilesystem { .. } => None,
+            StorageSpec::S3(o) => Some(&mut o.network),
+            StorageSpec::Gcs(o) => Some(&mut o.network),
+            StorageSpec::Azure(o) => Some(&mut o.network),
+            StorageSpec::Http(o) => Some(&mut o.network),
+        }
     }
 }
 

@@ -1,11 +1,14 @@
 //! Azure Blob Storage.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use object_store::azure::MicrosoftAzureBuilder;
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::headers::ExtraHeaders;
+use super::refresh::{azure_credential, ExpiringProvider, RefreshableCredentials};
 use super::{build_error, check_url, join_location, with_prefix, NetworkOptions};
 use crate::error::{IcechunkError, Result};
 use crate::storage::credentials::Secret;
@@ -27,6 +30,8 @@ pub enum AzureCredentials {
     SasToken(Secret),
     /// A static OAuth bearer token (not refreshed).
     BearerToken(Secret),
+    /// An access key, SAS token or bearer token fetched again whenever it expires.
+    Refreshable(RefreshableCredentials),
 }
 
 impl fmt::Debug for AzureCredentials {
@@ -37,6 +42,7 @@ impl fmt::Debug for AzureCredentials {
             AzureCredentials::AccessKey(k) => f.debug_tuple("AccessKey").field(k).finish(),
             AzureCredentials::SasToken(t) => f.debug_tuple("SasToken").field(t).finish(),
             AzureCredentials::BearerToken(t) => f.debug_tuple("BearerToken").field(t).finish(),
+            AzureCredentials::Refreshable(r) => f.debug_tuple("Refreshable").field(r).finish(),
         }
     }
 }
@@ -54,6 +60,10 @@ pub struct AzureOptions {
     pub endpoint_url: Option<String>,
     pub allow_http: bool,
     pub network: NetworkOptions,
+    /// `object_store` settings by name (`AzureConfigKey`, client settings included), applied
+    /// before the fields above.
+    pub config: BTreeMap<String, String>,
+    pub headers: ExtraHeaders,
 }
 
 impl AzureOptions {
@@ -92,8 +102,14 @@ impl AzureOptions {
             AzureCredentials::FromEnv => MicrosoftAzureBuilder::from_env(),
             _ => MicrosoftAzureBuilder::new(),
         };
+        for (key, value) in &self.config {
+            let key: AzureConfigKey = key.parse().map_err(|_| {
+                IcechunkError::InvalidInput(format!("`{key}` is not an Azure configuration key"))
+            })?;
+            builder = builder.with_config(key, value);
+        }
         builder = builder.with_account(&self.account).with_container_name(&self.container);
-        let mut secrets = Vec::new();
+        let mut secrets: Vec<Secret> = self.config.values().cloned().map(Secret::new).collect();
         match &self.credentials {
             AzureCredentials::FromEnv => {}
             AzureCredentials::Anonymous => builder = builder.with_skip_signature(true),
@@ -113,6 +129,21 @@ impl AzureOptions {
                 builder = builder.with_bearer_token_authorization(token.expose());
                 secrets.push(token.clone());
             }
+            AzureCredentials::Refreshable(refreshable) => {
+                let provider = ExpiringProvider::refreshable("Azure", refreshable, azure_credential)?;
+                builder = builder.with_credentials(Arc::new(provider));
+                secrets.extend(refreshable.secrets());
+            }
+        }
+        // A shared key signs the `x-ms-*` headers; extra headers come after signing.
+        let signed = match &self.credentials {
+            AzureCredentials::AccessKey(_) | AzureCredentials::FromEnv | AzureCredentials::Refreshable(_) => {
+                Some("x-ms-")
+            }
+            _ => None,
+        };
+        if let Some(connector) = self.headers.connector(signed)? {
+            builder = builder.with_http_connector(connector);
         }
         if let Some(url) = &self.endpoint_url {
             builder = builder.with_endpoint(url.clone());

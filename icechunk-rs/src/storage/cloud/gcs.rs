@@ -1,12 +1,15 @@
 //! Google Cloud Storage.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use serde::{Deserialize, Serialize};
 
+use super::headers::ExtraHeaders;
+use super::refresh::{gcp_credential, ExpiringProvider, RefreshableCredentials};
 use super::{build_error, check_url, join_location, with_prefix, NetworkOptions};
 use crate::error::{IcechunkError, Result};
 use crate::storage::credentials::Secret;
@@ -32,6 +35,8 @@ pub enum GcsCredentials {
     ApplicationDefault(Option<PathBuf>),
     /// A static OAuth bearer token (not refreshed).
     BearerToken(Secret),
+    /// Bearer tokens fetched again whenever they expire.
+    Refreshable(RefreshableCredentials),
 }
 
 impl fmt::Debug for GcsCredentials {
@@ -43,6 +48,7 @@ impl fmt::Debug for GcsCredentials {
             GcsCredentials::ServiceAccountKey(k) => f.debug_tuple("ServiceAccountKey").field(k).finish(),
             GcsCredentials::ApplicationDefault(p) => f.debug_tuple("ApplicationDefault").field(p).finish(),
             GcsCredentials::BearerToken(t) => f.debug_tuple("BearerToken").field(t).finish(),
+            GcsCredentials::Refreshable(r) => f.debug_tuple("Refreshable").field(r).finish(),
         }
     }
 }
@@ -58,6 +64,12 @@ pub struct GcsOptions {
     pub endpoint_url: Option<String>,
     pub allow_http: bool,
     pub network: NetworkOptions,
+    /// `object_store` settings by name (`GoogleConfigKey`, client settings included), applied
+    /// before the fields above.
+    pub config: BTreeMap<String, String>,
+    pub headers: ExtraHeaders,
+    /// Every write fails with a `ReadOnly` error.
+    pub read_only: bool,
 }
 
 impl GcsOptions {
@@ -82,8 +94,14 @@ impl GcsOptions {
             GcsCredentials::FromEnv => GoogleCloudStorageBuilder::from_env(),
             _ => GoogleCloudStorageBuilder::new(),
         };
+        for (key, value) in &self.config {
+            let key: GoogleConfigKey = key.parse().map_err(|_| {
+                IcechunkError::InvalidInput(format!("`{key}` is not a GCS configuration key"))
+            })?;
+            builder = builder.with_config(key, value);
+        }
         builder = builder.with_bucket_name(&self.bucket);
-        let mut secrets = Vec::new();
+        let mut secrets: Vec<Secret> = self.config.values().cloned().map(Secret::new).collect();
         match &self.credentials {
             GcsCredentials::FromEnv => {}
             GcsCredentials::Anonymous => builder = builder.with_skip_signature(true),
@@ -109,6 +127,15 @@ impl GcsOptions {
                 builder = builder.with_bearer_token(token.expose());
                 secrets.push(token.clone());
             }
+            GcsCredentials::Refreshable(refreshable) => {
+                let provider = ExpiringProvider::refreshable("GCS", refreshable, gcp_credential)?;
+                builder = builder.with_credentials(Arc::new(provider));
+                secrets.extend(refreshable.secrets());
+            }
+        }
+        // Bearer tokens sign no header: any extra header is fine.
+        if let Some(connector) = self.headers.connector(None)? {
+            builder = builder.with_http_connector(connector);
         }
         if let Some(url) = &self.endpoint_url {
             builder = builder.with_base_url(url);
@@ -118,7 +145,8 @@ impl GcsOptions {
             .with_client_options(self.network.client_options(self.allow_http));
         let store = builder.build().map_err(|e| build_error("GCS", e, &secrets))?;
         // `PutMode::Create` sends `x-goog-if-generation-match: 0`; a 412 becomes AlreadyExists.
-        let settings = self.network.settings(CreateIfAbsent::Native, secrets);
+        let mut settings = self.network.settings(CreateIfAbsent::Native, secrets);
+        settings.read_only = self.read_only;
         Ok(ObjectStorage::new(
             with_prefix(Arc::new(store), &self.prefix)?,
             StorageSpec::Gcs(self.clone()),

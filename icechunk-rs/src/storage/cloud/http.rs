@@ -1,13 +1,16 @@
 //! Read-only repositories over plain HTTP(S): GETs only, no listing.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use object_store::http::HttpBuilder;
+use object_store::ClientConfigKey;
 use serde::{Deserialize, Serialize};
 
+use super::headers::ExtraHeaders;
 use super::{build_error, check_url, NetworkOptions};
-use crate::error::Result;
+use crate::error::{IcechunkError, Result};
 use crate::storage::credentials::{redact_url, url_secrets};
 use crate::storage::object_store_backend::{CreateIfAbsent, ObjectStorage};
 use crate::storage::{Storage, StorageSpec};
@@ -19,6 +22,10 @@ pub struct HttpOptions {
     /// The repository's root, e.g. `https://example.com/data/repo`.
     pub url: String,
     pub network: NetworkOptions,
+    /// `object_store` client settings by name (`ClientConfigKey`), applied after `network`.
+    pub options: BTreeMap<String, String>,
+    /// Headers on every request (e.g. `authorization`); only `all` applies: nothing is written.
+    pub headers: ExtraHeaders,
 }
 
 impl fmt::Debug for HttpOptions {
@@ -26,6 +33,8 @@ impl fmt::Debug for HttpOptions {
         f.debug_struct("HttpOptions")
             .field("url", &redact_url(&self.url))
             .field("network", &self.network)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .field("headers", &self.headers.all.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -39,12 +48,24 @@ impl HttpOptions {
         check_url(&self.url, true, "url")?;
         self.network.validate()?;
         let url = self.url.trim_end_matches('/');
-        let store = HttpBuilder::new()
+        let mut client = self.network.client_options(url.starts_with("http://"));
+        for (key, value) in &self.options {
+            let key: ClientConfigKey = key
+                .parse()
+                .map_err(|_| IcechunkError::InvalidInput(format!("`{key}` is not an HTTP client option")))?;
+            client = client.with_config(key, value);
+        }
+        let mut store = HttpBuilder::new()
             .with_url(url)
             .with_retry(self.network.retry_config())
-            .with_client_options(self.network.client_options(url.starts_with("http://")));
-        // Credentials embedded in the URL (user:password@, a signed query) stay out of messages.
-        let secrets = url_secrets(url);
+            .with_client_options(client);
+        if let Some(connector) = self.headers.connector(None)? {
+            store = store.with_http_connector(connector);
+        }
+        // Credentials embedded in the URL (user:password@, a signed query) and in the headers
+        // stay out of messages.
+        let mut secrets = url_secrets(url);
+        secrets.extend(self.headers.all.values().cloned().map(crate::storage::credentials::Secret::new));
         let store = store.build().map_err(|e| build_error("HTTP", e, &secrets))?;
         let mut settings = self.network.settings(CreateIfAbsent::Native, secrets);
         settings.read_only = true;

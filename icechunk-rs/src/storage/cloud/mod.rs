@@ -14,8 +14,11 @@
 
 mod azure;
 mod gcs;
+mod headers;
 mod http;
 mod network;
+mod redirect;
+mod refresh;
 mod s3;
 
 use std::fmt;
@@ -27,11 +30,17 @@ use object_store::ObjectStore;
 
 pub use azure::{new_azure_storage, AzureCredentials, AzureOptions};
 pub use gcs::{new_gcs_storage, GcsCredentials, GcsOptions};
+pub use headers::ExtraHeaders;
 pub use http::{new_http_storage, new_http_storage_with, HttpOptions};
-pub use network::NetworkOptions;
+pub use network::{NetworkOptions, USER_AGENT};
+pub use redirect::{resolve_redirect, MAX_REDIRECTS};
+pub use refresh::{
+    set_credential_fetcher_loader, CredentialFetcher, Expiring, FetchedCredential, FetcherLoader,
+    RefreshableCredentials, REFRESH_MARGIN,
+};
 pub use s3::{
-    new_r2_storage, new_s3_storage, new_tigris_storage, S3Options, S3Provider, TIGRIS_CONSISTENT_HEADER,
-    TIGRIS_ENDPOINT,
+    new_r2_storage, new_s3_storage, new_tigris_storage, S3Checksum, S3Options, S3Provider,
+    TIGRIS_CONSISTENT_HEADER, TIGRIS_ENDPOINT,
 };
 
 use super::credentials::{redact_url, scrub, Secret};
@@ -76,6 +85,7 @@ pub(super) fn describe(spec: &StorageSpec, f: &mut fmt::Formatter<'_>) -> fmt::R
                 GcsCredentials::ServiceAccountKey(_) => "service_account_key".to_string(),
                 GcsCredentials::ApplicationDefault(_) => "application_default".to_string(),
                 GcsCredentials::BearerToken(_) => "bearer_token".to_string(),
+                GcsCredentials::Refreshable(_) => "refreshable".to_string(),
             };
             write!(f, "gcs_storage(bucket={:?}, prefix={:?}, credentials={credentials})", o.bucket, o.prefix)
         }
@@ -86,6 +96,7 @@ pub(super) fn describe(spec: &StorageSpec, f: &mut fmt::Formatter<'_>) -> fmt::R
                 AzureCredentials::AccessKey(_) => "access_key",
                 AzureCredentials::SasToken(_) => "sas_token",
                 AzureCredentials::BearerToken(_) => "bearer_token",
+                AzureCredentials::Refreshable(_) => "refreshable",
             };
             write!(
                 f,

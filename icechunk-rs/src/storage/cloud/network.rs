@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use object_store::{BackoffConfig, ClientOptions, HeaderValue, RetryConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IcechunkError, Result};
@@ -30,6 +30,8 @@ pub struct NetworkOptions {
     pub connect_timeout: Duration,
     /// For a whole request, from connecting until the response body has been read.
     pub request_timeout: Duration,
+    /// A request fails when no bytes arrive for this long (zero: no such limit).
+    pub stream_timeout: Duration,
     /// Objects larger than this are read with concurrent ranged GETs.
     pub large_read_threshold: u64,
     /// The size of each ranged GET of a large read.
@@ -47,6 +49,7 @@ impl Default for NetworkOptions {
             retry_timeout: Duration::from_secs(180),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
+            stream_timeout: Duration::from_secs(60),
             large_read_threshold: 16 * 1024 * 1024,
             read_part_size: 8 * 1024 * 1024,
             read_concurrency: 8,
@@ -54,9 +57,12 @@ impl Default for NetworkOptions {
     }
 }
 
+/// The `User-Agent` of every request to a cloud store.
+pub const USER_AGENT: &str = concat!("icechunk-rs/", env!("CARGO_PKG_VERSION"));
+
 /// HTTPS uses rustls with the `ring` provider; rustls needs it installed once per process
 /// (an already installed provider, e.g. by the embedding application, is kept).
-fn install_crypto_provider() {
+pub(super) fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -64,7 +70,7 @@ fn install_crypto_provider() {
 }
 
 impl NetworkOptions {
-    pub(super) fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(IcechunkError::InvalidInput(m.to_string()));
         if self.read_part_size == 0 {
             return bad("read_part_size must be at least 1");
@@ -95,10 +101,16 @@ impl NetworkOptions {
 
     pub(super) fn client_options(&self, allow_http: bool) -> ClientOptions {
         install_crypto_provider();
-        ClientOptions::new()
+        let options = ClientOptions::new()
             .with_allow_http(allow_http)
+            .with_user_agent(HeaderValue::from_static(USER_AGENT))
             .with_connect_timeout(self.connect_timeout)
-            .with_timeout(self.request_timeout)
+            .with_timeout(self.request_timeout);
+        if self.stream_timeout.is_zero() {
+            options
+        } else {
+            options.with_read_timeout(self.stream_timeout)
+        }
     }
 
     pub(super) fn settings(&self, create_if_absent: CreateIfAbsent, secrets: Vec<Secret>) -> BackendSettings {

@@ -2,11 +2,14 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum, S3ConditionalPut};
 use object_store::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 
+use super::headers::ExtraHeaders;
+use super::refresh::{aws_credential, Expiring, ExpiringProvider, FetchedCredential, RefreshableCredentials};
 use super::{build_error, check_url, join_location, secrets, with_prefix, NetworkOptions};
 use crate::error::{IcechunkError, Result};
 use crate::storage::credentials::{redact_url, Secret};
@@ -31,12 +34,20 @@ pub enum S3Provider {
     Tigris,
 }
 
+/// The checksum sent with each upload (`x-amz-checksum-*`), checked by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum S3Checksum {
+    Sha256,
+    Crc64Nvme,
+}
+
 /// An S3 bucket (or an S3-compatible one: set `endpoint_url`).
 ///
-/// Credentials: `access_key_id` + `secret_access_key` (+ `session_token`), or `anonymous`
-/// (unsigned requests, for public buckets), or `from_env` (`AWS_*` variables, read where the
-/// storage is built, also in worker processes), or none of these (the default chain of
-/// `object_store`: web identity, ECS/EC2 instance metadata).
+/// Credentials: `access_key_id` + `secret_access_key` (+ `session_token`, + `expires_after`
+/// after which they are refused), or `refreshable` (fetched again whenever they expire), or
+/// `anonymous` (unsigned requests, for public buckets), or `from_env` (`AWS_*` variables, read
+/// where the storage is built, also in worker processes), or none of these (the default chain
+/// of `object_store`: web identity, ECS/EC2 instance metadata).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct S3Options {
@@ -51,6 +62,9 @@ pub struct S3Options {
     pub access_key_id: Option<Secret>,
     pub secret_access_key: Option<Secret>,
     pub session_token: Option<Secret>,
+    /// When the static credentials stop working.
+    pub expires_after: Option<SystemTime>,
+    pub refreshable: Option<RefreshableCredentials>,
     pub anonymous: bool,
     pub from_env: bool,
     /// `https://endpoint/bucket/key` rather than `https://bucket.endpoint/key`. Requests to a
@@ -62,6 +76,12 @@ pub struct S3Options {
     pub unsafe_single_writer: bool,
     pub provider: S3Provider,
     pub network: NetworkOptions,
+    /// Requests say that the requester pays for them (requester-pays buckets).
+    pub requester_pays: bool,
+    pub checksum: Option<S3Checksum>,
+    pub headers: ExtraHeaders,
+    /// Every write fails with a `ReadOnly` error.
+    pub read_only: bool,
 }
 
 impl fmt::Debug for S3Options {
@@ -77,6 +97,10 @@ impl fmt::Debug for S3Options {
             .field("unsafe_single_writer", &self.unsafe_single_writer)
             .field("provider", &self.provider)
             .field("network", &self.network)
+            .field("requester_pays", &self.requester_pays)
+            .field("checksum", &self.checksum)
+            .field("headers", &self.headers)
+            .field("read_only", &self.read_only)
             .finish()
     }
 }
@@ -90,6 +114,8 @@ impl S3Options {
     pub(super) fn credentials_kind(&self) -> &'static str {
         if self.anonymous {
             "anonymous"
+        } else if self.refreshable.is_some() {
+            "refreshable"
         } else if self.access_key_id.is_some() {
             "static"
         } else if self.from_env {
@@ -113,8 +139,14 @@ impl S3Options {
         if self.session_token.is_some() && self.access_key_id.is_none() {
             return bad("a session_token needs access_key_id and secret_access_key");
         }
-        if self.anonymous && (self.access_key_id.is_some() || self.from_env) {
+        if self.anonymous && (self.access_key_id.is_some() || self.from_env || self.refreshable.is_some()) {
             return bad("anonymous access cannot be combined with credentials or from_env");
+        }
+        if self.refreshable.is_some() && (self.access_key_id.is_some() || self.from_env) {
+            return bad("refreshable credentials cannot be combined with static ones or from_env");
+        }
+        if self.expires_after.is_some() && self.access_key_id.is_none() {
+            return bad("expires_after needs access_key_id and secret_access_key");
         }
         if let Some(url) = &self.endpoint_url {
             check_url(url, self.allow_http, "endpoint_url")?;
@@ -146,11 +178,39 @@ impl S3Options {
         if self.anonymous {
             builder = builder.with_skip_signature(true);
         }
-        if let (Some(key), Some(secret)) = (&self.access_key_id, &self.secret_access_key) {
-            builder = builder.with_access_key_id(key.expose()).with_secret_access_key(secret.expose());
-            if let Some(token) = &self.session_token {
-                builder = builder.with_token(token.expose());
+        if let Some(refreshable) = &self.refreshable {
+            let provider = ExpiringProvider::refreshable("S3", refreshable, aws_credential)?;
+            builder = builder.with_credentials(Arc::new(provider));
+        } else if let (Some(key), Some(secret)) = (&self.access_key_id, &self.secret_access_key) {
+            if let Some(expires_after) = self.expires_after {
+                let credential = FetchedCredential::S3 {
+                    access_key_id: key.clone(),
+                    secret_access_key: secret.clone(),
+                    session_token: self.session_token.clone(),
+                };
+                let expiring = Expiring { credential, expires_after: Some(expires_after) };
+                let provider = ExpiringProvider::expiring("S3", expiring, aws_credential)?;
+                builder = builder.with_credentials(Arc::new(provider));
+            } else {
+                builder = builder.with_access_key_id(key.expose()).with_secret_access_key(secret.expose());
+                if let Some(token) = &self.session_token {
+                    builder = builder.with_token(token.expose());
+                }
             }
+        }
+        if self.requester_pays {
+            builder = builder.with_request_payer(true);
+        }
+        if let Some(checksum) = self.checksum {
+            builder = builder.with_checksum_algorithm(match checksum {
+                S3Checksum::Sha256 => Checksum::SHA256,
+                S3Checksum::Crc64Nvme => Checksum::CRC64NVME,
+            });
+        }
+        // Signed requests cover every `x-amz-*` header; extra headers come after signing.
+        let signed = if self.anonymous { None } else { Some("x-amz-") };
+        if let Some(connector) = self.headers.connector(signed)? {
+            builder = builder.with_http_connector(connector);
         }
         let mut client = self.network.client_options(self.allow_http);
         if self.provider == S3Provider::Tigris {
@@ -164,7 +224,8 @@ impl S3Options {
             .with_conditional_put(S3ConditionalPut::ETagMatch)
             .with_retry(self.network.retry_config())
             .with_client_options(client);
-        let secrets = secrets([&self.access_key_id, &self.secret_access_key, &self.session_token]);
+        let mut secrets = secrets([&self.access_key_id, &self.secret_access_key, &self.session_token]);
+        secrets.extend(self.refreshable.iter().flat_map(RefreshableCredentials::secrets));
         let store = builder.build().map_err(|e| build_error("S3", e, &secrets))?;
         // Amazon S3 itself, R2 and Tigris document `If-None-Match: *` on PUT; any other server
         // is checked before its first conditional write.
@@ -174,6 +235,7 @@ impl S3Options {
         };
         let mut settings = self.network.settings(create, secrets);
         settings.unsafe_single_writer = self.unsafe_single_writer;
+        settings.read_only = self.read_only;
         Ok(ObjectStorage::new(
             with_prefix(Arc::new(store), &self.prefix)?,
             StorageSpec::S3(self.clone()),

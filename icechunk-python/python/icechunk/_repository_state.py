@@ -1,0 +1,206 @@
+"""The repository's own state, as ``Repository`` methods: status, metadata, feature flags,
+the saved config, the operations log, and what chunks and manifests occupy.
+
+Each value is read fresh from storage (another process may have changed it); see
+spec/format.md §12 for how it is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Self
+
+from icechunk._icechunk import (
+    ChunkStorageStats,
+    FeatureFlag,
+    ManifestFileInfo,
+    PyRepository,
+    RepositoryConfig,
+    RepoStatus,
+    Storage,
+    Update,
+)
+
+__all__ = ["RepositoryState"]
+
+
+class RepositoryState:
+    """Mixed into ``Repository``."""
+
+    def __init__(self, core: PyRepository, storage: Storage) -> None:
+        self._repository = core
+        self._storage = storage
+
+    # ---- status --------------------------------------------------------------------
+    @property
+    def status(self) -> RepoStatus:
+        """Whether the repository takes writes (``RepoAvailability.online``) or not."""
+        return self._repository.get_status()
+
+    def get_status(self) -> RepoStatus:
+        return self._repository.get_status()
+
+    async def get_status_async(self) -> RepoStatus:
+        return await self._repository.get_status_async()
+
+    def set_status(self, status: RepoStatus) -> None:
+        """Sets the status; while ``read_only``, every write (writable sessions, commits, ref
+        and state changes except this one) raises ``ReadOnlyError``. ``set_at`` is now."""
+        self._repository.set_status(status)
+
+    async def set_status_async(self, status: RepoStatus) -> None:
+        await self._repository.set_status_async(status)
+
+    # ---- metadata ------------------------------------------------------------------
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The repository's metadata (a JSON object)."""
+        return self._repository.get_metadata()
+
+    def get_metadata(self) -> dict[str, Any]:
+        return self._repository.get_metadata()
+
+    async def get_metadata_async(self) -> dict[str, Any]:
+        return await self._repository.get_metadata_async()
+
+    def set_metadata(self, metadata: dict[str, Any]) -> None:
+        """Replaces the repository's metadata."""
+        self._repository.set_metadata(metadata)
+
+    async def set_metadata_async(self, metadata: dict[str, Any]) -> None:
+        await self._repository.set_metadata_async(metadata)
+
+    def update_metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Merges ``metadata`` into the repository's (its top-level keys win) and returns the
+        result; a concurrent update is never lost."""
+        return self._repository.update_metadata(metadata)
+
+    async def update_metadata_async(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        return await self._repository.update_metadata_async(metadata)
+
+    # ---- feature flags -------------------------------------------------------------
+    def feature_flags(self) -> list[FeatureFlag]:
+        """Every flag (``move_node``, ``create_tag``, ``delete_tag``) with its setting."""
+        return self._repository.feature_flags()
+
+    async def feature_flags_async(self) -> list[FeatureFlag]:
+        return await self._repository.feature_flags_async()
+
+    def enabled_feature_flags(self) -> list[FeatureFlag]:
+        return [f for f in self.feature_flags() if f.enabled]
+
+    async def enabled_feature_flags_async(self) -> list[FeatureFlag]:
+        return [f for f in await self.feature_flags_async() if f.enabled]
+
+    def disabled_feature_flags(self) -> list[FeatureFlag]:
+        return [f for f in self.feature_flags() if not f.enabled]
+
+    async def disabled_feature_flags_async(self) -> list[FeatureFlag]:
+        return [f for f in await self.feature_flags_async() if not f.enabled]
+
+    def set_feature_flag(self, name: str, setting: bool | None) -> None:
+        """Switches an operation on (``True``) or off (``False``), or back to its default
+        (``None``); an unknown name raises ``InvalidInputError``."""
+        self._repository.set_feature_flag(name, setting)
+
+    async def set_feature_flag_async(self, name: str, setting: bool | None) -> None:
+        await self._repository.set_feature_flag_async(name, setting)
+
+    # ---- config --------------------------------------------------------------------
+    def save_config(self) -> None:
+        """Stores this repository's config: ``Repository.open`` applies it from now on."""
+        self._repository.save_config()
+
+    async def save_config_async(self) -> None:
+        await self._repository.save_config_async()
+
+    @staticmethod
+    def fetch_config(storage: Storage) -> RepositoryConfig | None:
+        """The config ``open`` would apply: the one saved last, else the one stored at
+        creation. ``RepositoryNotFoundError`` when there is no repository."""
+        return PyRepository.fetch_config(storage)
+
+    @staticmethod
+    async def fetch_config_async(storage: Storage) -> RepositoryConfig | None:
+        return await PyRepository.fetch_config_async(storage)
+
+    def reopen(
+        self,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+    ) -> Self:
+        """The same repository with ``config`` (default: this one's), as a new handle."""
+        if authorize_virtual_chunk_access:
+            raise NotImplementedError("virtual chunks are not supported yet")
+        return type(self)(self._repository.reopen(config), self._storage)
+
+    async def reopen_async(
+        self,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+    ) -> Self:
+        return self.reopen(config, authorize_virtual_chunk_access)
+
+    # ---- history of changes and sizes ----------------------------------------------
+    def ops_log(self) -> Iterator[Update]:
+        """Every change of a branch, tag, status, metadata, flag or config, newest first."""
+        return iter(self._repository.ops_log())
+
+    async def ops_log_async(self) -> Iterator[Update]:
+        return iter(await self._repository.ops_log_async())
+
+    def chunk_storage_stats(
+        self,
+        *,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_decoded_manifest_mem_bytes: int = 4 * 1024 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
+    ) -> ChunkStorageStats:
+        """Bytes of the chunks reachable from any branch or tag, each stored byte once.
+        The memory bounds are Icechunk's; ours come from the repository's caches."""
+        return self._repository.chunk_storage_stats(max_concurrent_manifest_fetches)
+
+    async def chunk_storage_stats_async(
+        self,
+        *,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_decoded_manifest_mem_bytes: int = 4 * 1024 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
+    ) -> ChunkStorageStats:
+        return await self._repository.chunk_storage_stats_async(max_concurrent_manifest_fetches)
+
+    def total_chunks_storage(
+        self,
+        *,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_decoded_manifest_mem_bytes: int = 4 * 1024 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
+    ) -> int:
+        """Bytes of chunk objects reachable from any branch or tag (inline chunks not counted,
+        as Icechunk)."""
+        return self.chunk_storage_stats(
+            max_concurrent_manifest_fetches=max_concurrent_manifest_fetches
+        ).native_bytes
+
+    async def total_chunks_storage_async(
+        self,
+        *,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_decoded_manifest_mem_bytes: int = 4 * 1024 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
+    ) -> int:
+        stats = await self.chunk_storage_stats_async(
+            max_concurrent_manifest_fetches=max_concurrent_manifest_fetches
+        )
+        return stats.native_bytes
+
+    def list_manifest_files(self, snapshot_id: str) -> list[ManifestFileInfo]:
+        """The manifest objects of a snapshot (small manifests inside it are not files)."""
+        return self._repository.list_manifest_files(snapshot_id)
+
+    async def list_manifest_files_async(self, snapshot_id: str) -> list[ManifestFileInfo]:
+        return await self._repository.list_manifest_files_async(snapshot_id)
