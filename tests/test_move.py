@@ -132,11 +132,10 @@ def test_sessions_keep_to_their_kind(repo: ic.Repository) -> None:
 
 
 def test_feature_flag_off_refuses_rearrange_sessions(repo: ic.Repository) -> None:
-    if not hasattr(repo, "set_feature_flag"):
-        pytest.skip("Repository.set_feature_flag is not in the binding yet (tested in Rust)")
     repo.set_feature_flag("move_node", False)
-    with pytest.raises(ic.SessionStateError):
+    with pytest.raises(ic.SessionStateError) as refused:
         repo.rearrange_session("main")
+    assert refused.value.kind == ic.ErrorKind.FEATURE_FLAG_DISABLED
     repo.set_feature_flag("move_node", None)
     repo.rearrange_session("main")
 
