@@ -68,6 +68,7 @@ def norm_diff(diff: Any) -> dict[str, Any]:
     out["updated_chunks"] = {
         path: {tuple(c) for c in coords} for path, coords in get("updated_chunks").items()
     }
+    out["moved_nodes"] = [tuple(pair) for pair in get("moved_nodes")]
     return out
 
 

@@ -47,6 +47,11 @@ impl PyDiff {
         }
         Ok(out)
     }
+    /// (from, to) per moved node, sorted by `to`.
+    #[getter]
+    fn moved_nodes(&self) -> Vec<(String, String)> {
+        self.0.moved_nodes.clone()
+    }
     fn is_empty(&self) -> bool {
         let d = &self.0;
         d.new_groups.is_empty()
@@ -56,13 +61,17 @@ impl PyDiff {
             && d.updated_groups.is_empty()
             && d.updated_arrays.is_empty()
             && d.updated_chunks.is_empty()
+            && d.moved_nodes.is_empty()
     }
     fn __repr__(&self) -> String {
         let d = &self.0;
         let chunks: usize = d.updated_chunks.values().map(|c| c.len()).sum();
+        let moved: Vec<String> =
+            d.moved_nodes.iter().map(|(from, to)| format!("('{from}', '{to}')")).collect();
         format!(
             "Diff(new_groups={}, new_arrays={}, deleted_groups={}, deleted_arrays={}, \
-             updated_groups={}, updated_arrays={}, updated_chunks=<{} chunks in {} arrays>)",
+             updated_groups={}, updated_arrays={}, updated_chunks=<{} chunks in {} arrays>, \
+             moved_nodes=[{}])",
             py_set(&d.new_groups),
             py_set(&d.new_arrays),
             py_set(&d.deleted_groups),
@@ -70,7 +79,8 @@ impl PyDiff {
             py_set(&d.updated_groups),
             py_set(&d.updated_arrays),
             chunks,
-            d.updated_chunks.len()
+            d.updated_chunks.len(),
+            moved.join(", ")
         )
     }
 }

@@ -53,6 +53,7 @@ pub fn kind_code(err: &CoreError) -> &'static str {
         InvalidKey { .. } => "invalid-key",
         InvalidInput(message) => invalid_input_code(message),
         SessionState(message) => session_state_code(message),
+        Rearrange(e) => e.code(),
         Corrupt { .. } => "invalid-file-format",
         UnsupportedFormat { .. } => "unsupported-spec-version",
         NotAncestor { .. } => "bad-snapshot-chain-for-diff",
@@ -93,6 +94,8 @@ fn session_state_code(message: &str) -> &'static str {
         "not-on-branch"
     } else if message.starts_with("cannot merge") {
         "merge-not-allowed"
+    } else if message.contains("disabled by a feature flag") {
+        "feature-flag-disabled"
     } else if message.starts_with("a writable session cannot be sent") {
         "uncommitted-changes"
     } else {
@@ -184,6 +187,7 @@ pub fn _all_error_kinds() -> Vec<&'static str> {
         "not-on-branch",
         "merge-not-allowed",
         "uncommitted-changes",
+        "feature-flag-disabled",
         "not-allowed",
         "invalid-file-format",
         "unsupported-spec-version",
@@ -192,5 +196,11 @@ pub fn _all_error_kinds() -> Vec<&'static str> {
         "storage-config",
         "object-store",
         "storage-other",
+        "non-rearrange-session",
+        "rearrange-session-only",
+        "move-wont-overwrite",
+        "move-destination-parent-missing",
+        "move-destination-parent-not-group",
+        "move-into-self-or-descendant",
     ]
 }

@@ -295,6 +295,12 @@ twins! {
             let repo = self.repo.clone();
             async move { Ok(PySession::new(repo.writable_session(&branch).await.py()?)) }
         }
+
+        /// A session on the tip of `branch` that moves nodes (`move`) and writes nothing else.
+        fn rearrange_session / rearrange_session_async(&self, branch: String) -> PySession {
+            let repo = self.repo.clone();
+            async move { Ok(PySession::new(repo.rearrange_session(&branch).await.py()?)) }
+        }
     }
 }
 

@@ -147,6 +147,8 @@ impl PySession {
     fn mode(&self) -> PySessionMode {
         if self.session.read_only() {
             PySessionMode::readonly
+        } else if self.session.is_rearrange() {
+            PySessionMode::rearrange
         } else {
             PySessionMode::writable
         }
@@ -177,6 +179,13 @@ twins! {
             let session = self.session.clone();
             let metadata = metadata.as_ref().map(dict_to_json).transpose();
             async move { Ok(session.flush(&message, metadata?).await.py()?.to_string()) }
+        }
+
+        /// Move (rename) the group or array at `from_path`, with its subtree, to `to_path`;
+        /// rearrange sessions only. No chunk is copied.
+        fn move_node / move_node_async(&self, from_path: String, to_path: String) -> () {
+            let moved = self.session.move_node(&from_path, &to_path).py();
+            async move { moved }
         }
 
         fn get_node_id / get_node_id_async(&self, path: String) -> String {

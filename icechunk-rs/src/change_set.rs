@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::format::manifest::ChunkRef;
 use crate::format::snapshot::{Node, NodeKind, Snapshot};
-use crate::format::txlog::TransactionLog;
+use crate::format::txlog::{MovedNode, TransactionLog};
 use crate::ids::{ChunkCoords, NodeId};
 use crate::zarr_json::NodeType;
 
@@ -28,6 +28,9 @@ pub struct ChangeSet {
     pub deleted: BTreeMap<String, NodeId>,
     /// Per array path: chunks written (`Some`) or deleted (`None`).
     pub chunks: BTreeMap<String, BTreeMap<ChunkCoords, Option<ChunkRef>>>,
+    /// Nodes moved in this (rearrange) session: their path in the stored base snapshot and
+    /// their path now. The session's view of the base has them under the new paths already.
+    pub moved: BTreeMap<NodeId, (String, String)>,
 }
 
 /// A node as the session sees it: from the change set or from the base snapshot.
@@ -60,7 +63,16 @@ impl NodeView {
 
 impl ChangeSet {
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty() && self.deleted.is_empty() && self.chunks.is_empty()
+        self.nodes.is_empty() && self.deleted.is_empty() && self.chunks.is_empty() && self.moved.is_empty()
+    }
+
+    /// Records that the node now at `path` moves to `to` (a node back where it was has no move).
+    pub fn record_move(&mut self, id: NodeId, path: &str, to: String) {
+        let entry = self.moved.entry(id).or_insert_with(|| (path.to_string(), to.clone()));
+        entry.1 = to;
+        if entry.0 == entry.1 {
+            self.moved.remove(&id);
+        }
     }
 
     pub fn node(&self, base: &Snapshot, path: &str) -> Option<NodeView> {
@@ -127,6 +139,12 @@ impl ChangeSet {
                 (NodeType::Array(_), false) => log.updated_arrays.push(entry),
             }
         }
+        log.moved_nodes = changes
+            .moved
+            .iter()
+            .map(|(id, (from, to))| MovedNode { id: *id, from: from.clone(), to: to.clone() })
+            .collect();
+        log.moved_nodes.sort_by(|a, b| a.to.cmp(&b.to));
         for (path, chunks) in &changes.chunks {
             if chunks.is_empty() {
                 continue;

@@ -17,6 +17,9 @@ pub struct Diff {
     pub updated_groups: BTreeSet<String>,
     pub updated_arrays: BTreeSet<String>,
     pub updated_chunks: BTreeMap<String, BTreeSet<ChunkCoords>>,
+    /// Nodes that moved (`Session::move_node`): (path in `from`, path in `to`), sorted by the
+    /// latter; every node of a moved subtree has its pair.
+    pub moved_nodes: Vec<(String, String)>,
 }
 
 impl Diff {
@@ -34,7 +37,10 @@ impl Diff {
 #[derive(Default)]
 struct NodeHistory {
     path: String,
-    is_array: bool,
+    /// Unknown while the node's only entries are moves.
+    is_array: Option<bool>,
+    /// The path before the range's first move of the node.
+    moved_from: Option<String>,
     created: bool,
     deleted: bool,
     updated: bool,
@@ -54,11 +60,12 @@ pub struct DiffBuilder {
 
 impl DiffBuilder {
     fn entry(&mut self, id: NodeId, path: &str, is_array: bool) -> &mut NodeHistory {
-        self.nodes.entry(id).or_insert_with(|| NodeHistory {
-            path: path.to_string(),
-            is_array,
-            ..Default::default()
-        })
+        let node = self
+            .nodes
+            .entry(id)
+            .or_insert_with(|| NodeHistory { path: path.to_string(), ..Default::default() });
+        node.is_array.get_or_insert(is_array);
+        node
     }
 
     pub fn apply(&mut self, log: &TransactionLog) {
@@ -74,6 +81,14 @@ impl DiffBuilder {
         }
         for ((id, path), coords) in &log.updated_chunks {
             self.entry(*id, path, true).chunks.extend(coords.iter().cloned());
+        }
+        for moved in &log.moved_nodes {
+            let node = self
+                .nodes
+                .entry(moved.id)
+                .or_insert_with(|| NodeHistory { path: moved.from.clone(), ..Default::default() });
+            node.moved_from.get_or_insert_with(|| moved.from.clone());
+            node.path.clone_from(&moved.to);
         }
         for (list, is_array) in [(&log.deleted_groups, false), (&log.deleted_arrays, true)] {
             for (id, path) in list {
@@ -93,7 +108,7 @@ impl DiffBuilder {
             self.nodes.values().filter(|n| n.created).map(|n| n.path.as_str()).collect();
         for node in self.nodes.values() {
             let path = || node.path.clone();
-            let (new, deleted, updated) = match node.is_array {
+            let (new, deleted, updated) = match node.is_array.unwrap_or(false) {
                 true => (&mut diff.new_arrays, &mut diff.deleted_arrays, &mut diff.updated_arrays),
                 false => (&mut diff.new_groups, &mut diff.deleted_groups, &mut diff.updated_groups),
             };
@@ -110,7 +125,14 @@ impl DiffBuilder {
             if !node.chunks.is_empty() && !path_taken {
                 diff.updated_chunks.entry(path()).or_default().extend(node.chunks.iter().cloned());
             }
+            match &node.moved_from {
+                Some(from) if !node.created && !node.deleted && *from != node.path => {
+                    diff.moved_nodes.push((from.clone(), path()));
+                }
+                _ => {}
+            }
         }
+        diff.moved_nodes.sort_by(|a, b| a.1.cmp(&b.1));
         diff
     }
 }

@@ -111,6 +111,11 @@ pub fn transaction_log(id: &SnapshotId, log: &TransactionLog) -> Value {
         "updated_groups": nodes(&log.updated_groups),
         "updated_arrays": nodes(&log.updated_arrays),
         "updated_chunks": chunks,
+        "moved_nodes": log
+            .moved_nodes
+            .iter()
+            .map(|m| json!({"node_id": m.id.to_string(), "from": m.from, "to": m.to}))
+            .collect::<Vec<_>>(),
     })
 }
 

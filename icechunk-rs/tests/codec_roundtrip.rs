@@ -11,7 +11,7 @@ use icechunk::format::chunk::{self, BlockTable};
 use icechunk::format::header::{self, ObjectType};
 use icechunk::format::manifest::{ChunkLocation, ChunkRef, ManifestShard};
 use icechunk::format::snapshot::{AncestorInfo, ArrayData, Node, NodeKind, ShardInfo, Snapshot};
-use icechunk::format::txlog::TransactionLog;
+use icechunk::format::txlog::{MovedNode, TransactionLog};
 use icechunk::ids::{ChunkId, ManifestId};
 use icechunk::refs::{RefOp, RefRecord, TipHint, MAX_HINT_SEQ};
 use icechunk::repo_info::{Availability, RepoChange, RepoRecord, RepoState, RepoStatus};
@@ -164,8 +164,9 @@ fn transaction_log() -> impl Strategy<Value = TransactionLog> {
         changed_nodes(),
         changed_nodes(),
         chunks,
+        btree_map(node_id(), (node_path(), node_path()), 0..4),
     )
-        .prop_map(|(ng, na, dg, da, ug, ua, updated_chunks)| TransactionLog {
+        .prop_map(|(ng, na, dg, da, ug, ua, updated_chunks, moved)| TransactionLog {
             new_groups: ng,
             new_arrays: na,
             deleted_groups: dg,
@@ -173,6 +174,7 @@ fn transaction_log() -> impl Strategy<Value = TransactionLog> {
             updated_groups: ug,
             updated_arrays: ua,
             updated_chunks,
+            moved_nodes: moved.into_iter().map(|(id, (from, to))| MovedNode { id, from, to }).collect(),
         })
 }
 
@@ -230,7 +232,12 @@ fn session_parts() -> impl Strategy<Value = SessionParts> {
         btree_map(node_path(), node_id(), 0..3),
         btree_map(node_path(), btree_map(coords(2), proptest::option::of(chunk_ref()), 0..4), 0..3),
     )
-        .prop_map(|(nodes, deleted, chunks)| ChangeSet { nodes, deleted, chunks });
+        .prop_map(|(nodes, deleted, chunks)| ChangeSet {
+            nodes,
+            deleted,
+            chunks,
+            moved: Default::default(),
+        });
     (
         storage,
         config,

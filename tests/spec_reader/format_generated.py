@@ -1062,6 +1062,65 @@ def ChangedChunksEnd(builder):
 
 
 
+class MovedNode(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = MovedNode()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsMovedNode(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    # MovedNode
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # MovedNode
+    def Id(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            x = o + self._tab.Pos
+            obj = NodeId8()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # MovedNode
+    def FromPath(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # MovedNode
+    def ToPath(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+def MovedNodeStart(builder):
+    builder.StartObject(3)
+
+def MovedNodeAddId(builder, id):
+    builder.PrependStructSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(id), 0)
+
+def MovedNodeAddFromPath(builder, fromPath):
+    builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(fromPath), 0)
+
+def MovedNodeAddToPath(builder, toPath):
+    builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(toPath), 0)
+
+def MovedNodeEnd(builder):
+    return builder.EndObject()
+
+
+
 class TransactionLog(object):
     __slots__ = ['_tab']
 
@@ -1258,8 +1317,32 @@ class TransactionLog(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
         return o == 0
 
+    # TransactionLog
+    def MovedNodes(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
+            x = self._tab.Indirect(x)
+            obj = MovedNode()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # TransactionLog
+    def MovedNodesLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # TransactionLog
+    def MovedNodesIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        return o == 0
+
 def TransactionLogStart(builder):
-    builder.StartObject(8)
+    builder.StartObject(9)
 
 def TransactionLogAddId(builder, id):
     builder.PrependStructSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(id), 0)
@@ -1304,6 +1387,12 @@ def TransactionLogAddUpdatedChunks(builder, updatedChunks):
     builder.PrependUOffsetTRelativeSlot(7, flatbuffers.number_types.UOffsetTFlags.py_type(updatedChunks), 0)
 
 def TransactionLogStartUpdatedChunksVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def TransactionLogAddMovedNodes(builder, movedNodes):
+    builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(movedNodes), 0)
+
+def TransactionLogStartMovedNodesVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
 
 def TransactionLogEnd(builder):

@@ -316,6 +316,8 @@ class TransactionLog:
     updated_arrays: tuple[tuple[str, str], ...]
     # (node id, path) -> chunk coordinates.
     updated_chunks: dict[tuple[str, str], frozenset[tuple[int, ...]]] = field(default_factory=dict)
+    # (node id, path in the parent, path in this snapshot); absent field: no moves.
+    moved_nodes: tuple[tuple[str, str, str], ...] = ()
 
 
 def decode_transaction_log(path: str, stored: bytes) -> TransactionLog:
@@ -345,6 +347,15 @@ def decode_transaction_log(path: str, stored: bytes) -> TransactionLog:
             coords = frozenset(tuple(flat[k : k + ndim]) for k in range(0, len(flat), ndim))
         key = (ids.encode(_node_id(entry.NodeId())), entry.Path().decode("utf-8"))
         updated_chunks[key] = coords
+    moved_nodes = []
+    for i in range(log.MovedNodesLength()):
+        moved = log.MovedNodes(i)
+        node_id = ids.encode(_node_id(moved.Id()))
+        if any(node_id == m[0] for m in moved_nodes):
+            raise _corrupt(path, f"node {node_id} appears twice in moved_nodes")
+        moved_nodes.append(
+            (node_id, moved.FromPath().decode("utf-8"), moved.ToPath().decode("utf-8"))
+        )
     return TransactionLog(
         id=ids.encode(_raw(log.Id(), 12)),
         new_groups=nodes("NewGroups"),
@@ -354,6 +365,7 @@ def decode_transaction_log(path: str, stored: bytes) -> TransactionLog:
         updated_groups=nodes("UpdatedGroups"),
         updated_arrays=nodes("UpdatedArrays"),
         updated_chunks=updated_chunks,
+        moved_nodes=tuple(moved_nodes),
     )
 
 

@@ -419,7 +419,8 @@ class Repository:
 @dataclass
 class _NodeHistory:
     path: str
-    is_array: bool
+    is_array: bool | None  # None while the node's only entries are moves
+    moved_from: str | None = None
     created: bool = False
     deleted: bool = False
     updated: bool = False
@@ -430,8 +431,11 @@ def fold_logs(logs: list[TransactionLog]) -> dict[str, Any]:
     """Spec §7: the net change of a run of transaction logs (oldest first), by node id."""
     nodes: dict[str, _NodeHistory] = {}
 
-    def entry(node_id: str, path: str, is_array: bool) -> _NodeHistory:
-        return nodes.setdefault(node_id, _NodeHistory(path, is_array))
+    def entry(node_id: str, path: str, is_array: bool | None) -> _NodeHistory:
+        node = nodes.setdefault(node_id, _NodeHistory(path, is_array))
+        if node.is_array is None:
+            node.is_array = is_array
+        return node
 
     for log in logs:
         for entries, is_array in ((log.new_groups, False), (log.new_arrays, True)):
@@ -442,6 +446,11 @@ def fold_logs(logs: list[TransactionLog]) -> dict[str, Any]:
                 entry(node_id, path, is_array).updated = True
         for (node_id, path), coords in log.updated_chunks.items():
             entry(node_id, path, True).chunks.update(coords)
+        for node_id, from_path, to_path in log.moved_nodes:
+            node = entry(node_id, from_path, None)
+            if node.moved_from is None:
+                node.moved_from = from_path
+            node.path = to_path
         for entries, is_array in ((log.deleted_groups, False), (log.deleted_arrays, True)):
             for node_id, path in entries:
                 node = entry(node_id, path, is_array)
@@ -455,6 +464,7 @@ def fold_logs(logs: list[TransactionLog]) -> dict[str, Any]:
         for kind in ("groups", "arrays")
     }
     out["updated_chunks"] = {}
+    out["moved_nodes"] = []
     created_paths = {node.path for node in nodes.values() if node.created}
     for node in nodes.values():
         kind = "arrays" if node.is_array else "groups"
@@ -468,6 +478,10 @@ def fold_logs(logs: list[TransactionLog]) -> dict[str, Any]:
         path_taken = node.deleted and node.path in created_paths  # the new node's chunks only
         if node.chunks and not path_taken:
             out["updated_chunks"].setdefault(node.path, set()).update(node.chunks)
+        moved = node.moved_from is not None and node.moved_from != node.path
+        if moved and not node.created and not node.deleted:
+            out["moved_nodes"].append((node.moved_from, node.path))
+    out["moved_nodes"].sort(key=lambda pair: pair[1])
     return out
 
 

@@ -44,6 +44,7 @@ class ConflictType(enum.StrEnum):
     ChunksUpdatedInUpdatedArray = "ChunksUpdatedInUpdatedArray"
     DeleteOfUpdatedArray = "DeleteOfUpdatedArray"
     DeleteOfUpdatedGroup = "DeleteOfUpdatedGroup"
+    MoveOperationCannotBeRebased = "MoveOperationCannotBeRebased"
 
 
 class Conflict:

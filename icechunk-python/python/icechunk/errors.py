@@ -12,10 +12,10 @@ precise failure apart without a class per failure::
     │   ├── RefNotFoundError          branch or tag
     │   ├── SnapshotNotFoundError
     │   └── NodeNotFoundError         array, group or key
-    ├── AlreadyExistsError
+    ├── AlreadyExistsError            also a move onto an existing node
     ├── ReadOnlyError (also ValueError, like zarr's read-only stores)
     ├── InvalidInputError (also ValueError)
-    ├── SessionStateError
+    ├── SessionStateError             also moves refused (rearrange sessions)
     ├── StorageError
     ├── FormatError                   corrupt or unsupported objects
     └── InternalError                 a bug: please report it

@@ -172,6 +172,16 @@ class Repository(RepositoryState):
     async def writable_session_async(self, branch: str) -> Session:
         return Session(await self._repository.writable_session_async(branch), self)
 
+    def rearrange_session(self, branch: str) -> Session:
+        """A session on the tip of ``branch`` that moves groups and arrays
+        (``Session.move``) and writes nothing else; ``SessionStateError`` while the feature
+        flag ``move_node`` is off. Its commit is not rebased: if the branch moved, open a
+        new one."""
+        return Session(self._repository.rearrange_session(branch), self)
+
+    async def rearrange_session_async(self, branch: str) -> Session:
+        return Session(await self._repository.rearrange_session_async(branch), self)
+
     @contextmanager
     def transaction(
         self,

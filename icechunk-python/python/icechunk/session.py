@@ -60,8 +60,19 @@ class Session:
 
     @property
     def mode(self) -> SessionMode:
-        """``SessionMode.readonly`` or ``SessionMode.writable``."""
+        """``SessionMode.readonly``, ``writable``, or ``rearrange`` (a session from
+        ``Repository.rearrange_session``, which only moves nodes)."""
         return self._session.mode
+
+    def move(self, from_path: str, to_path: str) -> None:
+        """Move (rename) the group or array at ``from_path``, with everything below it, to
+        ``to_path``, keeping its chunks (none is copied). Only in a rearrange session
+        (``Repository.rearrange_session``); ``to_path`` must not exist and its parent must be
+        a group. The commit records the move (``Diff.moved_nodes``)."""
+        self._session.move_node(from_path, to_path)
+
+    async def move_async(self, from_path: str, to_path: str) -> None:
+        await self._session.move_node_async(from_path, to_path)
 
     @property
     def config(self) -> RepositoryConfig:

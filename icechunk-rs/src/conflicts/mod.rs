@@ -22,6 +22,9 @@ struct Theirs<'a> {
     deleted_group_paths: Vec<&'a str>,
     updated: HashSet<NodeId>,
     chunks: HashMap<NodeId, &'a BTreeSet<ChunkCoords>>,
+    moved: HashSet<NodeId>,
+    /// The paths their moves left and took.
+    moved_paths: Vec<&'a str>,
 }
 
 impl<'a> Theirs<'a> {
@@ -35,7 +38,16 @@ impl<'a> Theirs<'a> {
             deleted_group_paths: log.deleted_groups.iter().map(|(_, p)| p.as_str()).collect(),
             updated: ids(&[&log.updated_groups, &log.updated_arrays]),
             chunks: log.updated_chunks.iter().map(|((id, _), coords)| (*id, coords)).collect(),
+            moved: log.moved_nodes.iter().map(|m| m.id).collect(),
+            moved_paths: log.moved_nodes.iter().flat_map(|m| [m.from.as_str(), m.to.as_str()]).collect(),
         }
+    }
+
+    /// Whether `path` is, or is below, a path one of their moves left or took.
+    fn moved_over(&self, path: &str) -> bool {
+        self.moved_paths
+            .iter()
+            .any(|moved| path == *moved || path.strip_prefix(moved).is_some_and(|rest| rest.starts_with('/')))
     }
 
     fn deleted_ancestor_group(&self, path: &str) -> bool {
@@ -52,7 +64,9 @@ pub fn detect(ours: &ChangeSet, base: &Snapshot, theirs: &TransactionLog) -> Vec
     let mut conflicts = Vec::new();
     for (path, change) in &ours.nodes {
         let path_owned = || path.clone();
-        if change.is_new {
+        if theirs.moved.contains(&change.id) || (change.is_new && theirs.moved_over(path)) {
+            conflicts.push(Conflict::MoveOperationCannotBeRebased { path: path_owned() });
+        } else if change.is_new {
             if theirs.new_paths.contains(path.as_str()) {
                 conflicts.push(Conflict::NewNodeConflictsWithExistingNode { path: path_owned() });
             } else if theirs.deleted_ancestor_group(path) {
@@ -70,6 +84,10 @@ pub fn detect(ours: &ChangeSet, base: &Snapshot, theirs: &TransactionLog) -> Vec
     for (path, chunks) in &ours.chunks {
         let Some(node) = ours.node(base, path) else { continue };
         let node_id = node.id();
+        if theirs.moved.contains(&node_id) {
+            conflicts.push(Conflict::MoveOperationCannotBeRebased { path: path.clone() });
+            continue;
+        }
         if theirs.deleted.contains(&node_id) {
             conflicts.push(Conflict::ChunksUpdatedInDeletedArray { path: path.clone() });
             continue;
@@ -91,6 +109,10 @@ pub fn detect(ours: &ChangeSet, base: &Snapshot, theirs: &TransactionLog) -> Vec
     }
     for (path, id) in &ours.deleted {
         if theirs.deleted.contains(id) {
+            continue;
+        }
+        if theirs.moved.contains(id) {
+            conflicts.push(Conflict::MoveOperationCannotBeRebased { path: path.clone() });
             continue;
         }
         if theirs.updated.contains(id) || theirs.chunks.contains_key(id) {

@@ -46,6 +46,10 @@ pub enum Conflict {
     DeleteOfUpdatedGroup {
         path: String,
     },
+    /// A move (ours, or theirs of a node we changed) cannot be carried onto other commits.
+    MoveOperationCannotBeRebased {
+        path: String,
+    },
 }
 
 impl Conflict {
@@ -61,6 +65,7 @@ impl Conflict {
             Conflict::ChunksUpdatedInUpdatedArray { .. } => "ChunksUpdatedInUpdatedArray",
             Conflict::DeleteOfUpdatedArray { .. } => "DeleteOfUpdatedArray",
             Conflict::DeleteOfUpdatedGroup { .. } => "DeleteOfUpdatedGroup",
+            Conflict::MoveOperationCannotBeRebased { .. } => "MoveOperationCannotBeRebased",
         }
     }
 
@@ -75,7 +80,8 @@ impl Conflict {
             | Conflict::ChunksUpdatedInDeletedArray { path }
             | Conflict::ChunksUpdatedInUpdatedArray { path }
             | Conflict::DeleteOfUpdatedArray { path }
-            | Conflict::DeleteOfUpdatedGroup { path } => path,
+            | Conflict::DeleteOfUpdatedGroup { path }
+            | Conflict::MoveOperationCannotBeRebased { path } => path,
         }
     }
 

@@ -1,8 +1,10 @@
 //! One error type for the engine; `kind()` is what bindings map to their exception classes.
 
 mod conflict;
+mod rearrange;
 
 pub use conflict::Conflict;
+pub use rearrange::RearrangeError;
 
 use crate::ids::{InvalidId, SnapshotId};
 
@@ -75,6 +77,9 @@ pub enum IcechunkError {
     InvalidInput(String),
     #[error("{0}")]
     SessionState(String),
+    /// A move refused, or a write refused in a rearrange session.
+    #[error("{0}")]
+    Rearrange(#[from] RearrangeError),
     #[error("object `{path}` is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
     #[error("object `{path}` has an unsupported format: {reason}")]
@@ -118,6 +123,7 @@ impl IcechunkError {
             ReadOnly(_) | ReadOnlyStorage { .. } | RepositoryReadOnly(_) => ErrorKind::ReadOnly,
             InvalidRefName { .. } | InvalidKey { .. } | InvalidInput(_) => ErrorKind::InvalidInput,
             SessionState(_) => ErrorKind::SessionState,
+            Rearrange(e) => e.kind(),
             Corrupt { .. } | UnsupportedFormat { .. } => ErrorKind::Format,
             NotAncestor { .. } => ErrorKind::NotAncestor,
             Storage(_) | StorageOther(_) | UnsafeStorage { .. } => ErrorKind::Storage,

@@ -1,6 +1,6 @@
 //! Transaction logs: what one commit changed relative to its parent. Diffs are built from them.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
 
@@ -12,6 +12,15 @@ use crate::ids::{ChunkCoords, NodeId, SnapshotId};
 /// A node a commit touched: its id and path.
 pub type ChangedNode = (NodeId, String);
 
+/// A node whose path a commit changed (`Session::move_node`): its path in the parent snapshot
+/// and in the new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedNode {
+    pub id: NodeId,
+    pub from: String,
+    pub to: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransactionLog {
     pub new_groups: Vec<ChangedNode>,
@@ -22,6 +31,8 @@ pub struct TransactionLog {
     pub updated_arrays: Vec<ChangedNode>,
     /// Per array (node id, path): the coordinates of chunks written or deleted.
     pub updated_chunks: BTreeMap<(NodeId, String), BTreeSet<ChunkCoords>>,
+    /// Nodes whose path changed (each node of a moved subtree has its own entry).
+    pub moved_nodes: Vec<MovedNode>,
 }
 
 impl TransactionLog {
@@ -33,6 +44,7 @@ impl TransactionLog {
             && self.updated_groups.is_empty()
             && self.updated_arrays.is_empty()
             && self.updated_chunks.is_empty()
+            && self.moved_nodes.is_empty()
     }
 
     /// One log for two commits in a row, this one and then `later` (as amending a commit
@@ -40,10 +52,13 @@ impl TransactionLog {
     /// deleted later appears nowhere; a node created here stays "new" whatever `later` did to
     /// it; a node deleted later loses its updates and chunks; chunk coordinates add up.
     pub fn followed_by(&self, later: &TransactionLog) -> TransactionLog {
+        // Our entries name nodes that `later` moved by their new paths.
+        let this = self.with_paths_moved(&later.moved_nodes);
+        let this = &this;
         let ids = |lists: &[&Vec<ChangedNode>]| -> HashSet<NodeId> {
             lists.iter().flat_map(|list| list.iter().map(|(id, _)| *id)).collect()
         };
-        let created = ids(&[&self.new_groups, &self.new_arrays]);
+        let created = ids(&[&this.new_groups, &this.new_arrays]);
         let deleted_later = ids(&[&later.deleted_groups, &later.deleted_arrays]);
         let gone = |id: &NodeId| created.contains(id) && deleted_later.contains(id);
         let keep = |list: &Vec<ChangedNode>, drop: &dyn Fn(&NodeId) -> bool| -> Vec<ChangedNode> {
@@ -51,17 +66,18 @@ impl TransactionLog {
         };
         let updated_or_new = |id: &NodeId| deleted_later.contains(id) || created.contains(id);
         let mut log = TransactionLog {
-            new_groups: [keep(&self.new_groups, &gone), later.new_groups.clone()].concat(),
-            new_arrays: [keep(&self.new_arrays, &gone), later.new_arrays.clone()].concat(),
-            deleted_groups: [self.deleted_groups.clone(), keep(&later.deleted_groups, &gone)].concat(),
-            deleted_arrays: [self.deleted_arrays.clone(), keep(&later.deleted_arrays, &gone)].concat(),
+            new_groups: [keep(&this.new_groups, &gone), later.new_groups.clone()].concat(),
+            new_arrays: [keep(&this.new_arrays, &gone), later.new_arrays.clone()].concat(),
+            deleted_groups: [this.deleted_groups.clone(), keep(&later.deleted_groups, &gone)].concat(),
+            deleted_arrays: [this.deleted_arrays.clone(), keep(&later.deleted_arrays, &gone)].concat(),
             updated_groups: Vec::new(),
             updated_arrays: Vec::new(),
             updated_chunks: BTreeMap::new(),
+            moved_nodes: compose_moves(&this.moved_nodes, &later.moved_nodes, &deleted_later),
         };
         for (list, mine, theirs) in [
-            (&mut log.updated_groups, &self.updated_groups, &later.updated_groups),
-            (&mut log.updated_arrays, &self.updated_arrays, &later.updated_arrays),
+            (&mut log.updated_groups, &this.updated_groups, &later.updated_groups),
+            (&mut log.updated_arrays, &this.updated_arrays, &later.updated_arrays),
         ] {
             let mut seen = HashSet::new();
             for (id, path) in mine.iter().chain(theirs) {
@@ -70,11 +86,34 @@ impl TransactionLog {
                 }
             }
         }
-        for ((id, path), coords) in self.updated_chunks.iter().chain(&later.updated_chunks) {
+        for ((id, path), coords) in this.updated_chunks.iter().chain(&later.updated_chunks) {
             if !deleted_later.contains(id) {
                 log.updated_chunks.entry((*id, path.clone())).or_default().extend(coords.iter().cloned());
             }
         }
+        log
+    }
+
+    /// This log with every entry of a node in `moves` under the node's new path.
+    fn with_paths_moved(&self, moves: &[MovedNode]) -> TransactionLog {
+        let mut log = self.clone();
+        if moves.is_empty() {
+            return log;
+        }
+        let to: HashMap<NodeId, &str> = moves.iter().map(|m| (m.id, m.to.as_str())).collect();
+        for list in
+            [&mut log.new_groups, &mut log.new_arrays, &mut log.updated_groups, &mut log.updated_arrays]
+        {
+            for (id, path) in list.iter_mut() {
+                if let Some(new_path) = to.get(id) {
+                    *path = new_path.to_string();
+                }
+            }
+        }
+        log.updated_chunks = std::mem::take(&mut log.updated_chunks)
+            .into_iter()
+            .map(|((id, path), coords)| ((id, to.get(&id).map_or(path, |p| p.to_string())), coords))
+            .collect();
         log
     }
 
@@ -122,6 +161,26 @@ impl TransactionLog {
             ));
         }
         let updated_chunks = fbb.create_vector(&chunks);
+        // Written only when there are moves: logs without them stay as before the field.
+        let moved_nodes = (!self.moved_nodes.is_empty()).then(|| {
+            let items: Vec<_> = self
+                .moved_nodes
+                .iter()
+                .map(|moved| {
+                    let from_path = fbb.create_string(&moved.from);
+                    let to_path = fbb.create_string(&moved.to);
+                    fb::MovedNode::create(
+                        &mut fbb,
+                        &fb::MovedNodeArgs {
+                            id: Some(&moved.id.to_fb()),
+                            from_path: Some(from_path),
+                            to_path: Some(to_path),
+                        },
+                    )
+                })
+                .collect();
+            fbb.create_vector(&items)
+        });
         let log = fb::TransactionLog::create(
             &mut fbb,
             &fb::TransactionLogArgs {
@@ -133,6 +192,7 @@ impl TransactionLog {
                 updated_groups: Some(updated_groups),
                 updated_arrays: Some(updated_arrays),
                 updated_chunks: Some(updated_chunks),
+                moved_nodes,
             },
         );
         fbb.finish_minimal(log);
@@ -182,6 +242,15 @@ impl TransactionLog {
             };
             updated_chunks.insert((node_id, node_path.to_string()), coords);
         }
+        let mut moved_nodes = Vec::new();
+        let mut moved_ids = HashSet::new();
+        for moved in log.moved_nodes().iter().flatten() {
+            let id = NodeId::from_fb(moved.id());
+            if !moved_ids.insert(id) {
+                return Err(corrupt(format!("node {id} appears twice in moved_nodes")));
+            }
+            moved_nodes.push(MovedNode { id, from: moved.from_path().into(), to: moved.to_path().into() });
+        }
         let log_id = SnapshotId::from_fb(log.id());
         Ok((
             log_id,
@@ -193,9 +262,28 @@ impl TransactionLog {
                 updated_groups: nodes(log.updated_groups()),
                 updated_arrays: nodes(log.updated_arrays()),
                 updated_chunks,
+                moved_nodes,
             },
         ))
     }
+}
+
+/// The moves of two commits in a row as one: per node, its first `from` and its last `to`;
+/// a node back where it was, or deleted later, has no move.
+fn compose_moves(
+    first: &[MovedNode],
+    later: &[MovedNode],
+    deleted_later: &HashSet<NodeId>,
+) -> Vec<MovedNode> {
+    let mut moves: Vec<MovedNode> = first.to_vec();
+    for moved in later {
+        match moves.iter_mut().find(|m| m.id == moved.id) {
+            Some(earlier) => earlier.to.clone_from(&moved.to),
+            None => moves.push(moved.clone()),
+        }
+    }
+    moves.retain(|m| m.from != m.to && !deleted_later.contains(&m.id));
+    moves
 }
 
 #[cfg(test)]
@@ -263,6 +351,7 @@ mod tests {
                 updated_groups: nodes,
                 updated_arrays: nodes,
                 updated_chunks,
+                moved_nodes: None,
             },
         );
         fbb.finish_minimal(log);
@@ -293,6 +382,25 @@ mod tests {
     }
 
     #[test]
+    fn moves_compose_by_node_id() {
+        let [a, b, c] = [1u8, 2, 3].map(|n| NodeId([n; 8]));
+        let mv = |id, from: &str, to: &str| MovedNode { id, from: from.into(), to: to.into() };
+        let first = TransactionLog {
+            moved_nodes: vec![mv(a, "/a", "/b"), mv(b, "/x", "/y")],
+            updated_arrays: vec![(c, "/c".into())],
+            ..Default::default()
+        };
+        let later = TransactionLog {
+            moved_nodes: vec![mv(a, "/b", "/c2"), mv(b, "/y", "/x"), mv(c, "/c", "/d")],
+            ..Default::default()
+        };
+        let folded = first.followed_by(&later);
+        // a: /a then /c2; b: back where it was; c: updated first, under its new path.
+        assert_eq!(folded.moved_nodes, vec![mv(a, "/a", "/c2"), mv(c, "/c", "/d")]);
+        assert_eq!(folded.updated_arrays, vec![(c, "/d".to_string())]);
+    }
+
+    #[test]
     fn entries_without_chunks_are_not_written() {
         let mut log = TransactionLog::default();
         log.updated_chunks.insert((NodeId::random(), "/a".into()), BTreeSet::new());
@@ -308,6 +416,7 @@ mod tests {
         log.new_arrays.push(a.clone());
         log.deleted_groups.push((NodeId::random(), "/g".to_string()));
         log.updated_chunks.insert(a, [vec![0, 1], vec![2, 3]].into_iter().collect());
+        log.moved_nodes.push(MovedNode { id: NodeId::random(), from: "/m".into(), to: "/g2/m".into() });
         let id = SnapshotId::random();
         let decoded = TransactionLog::decode("t", &log.encode(id, 3).unwrap()).unwrap();
         assert_eq!(decoded, (id, log));

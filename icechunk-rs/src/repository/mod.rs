@@ -447,4 +447,18 @@ impl Repository {
         let snapshot = self.assets().snapshot(&id).await?;
         Ok(Session::new(self.clone(), snapshot, Some(branch.to_string()), true, current_runtime()?))
     }
+
+    /// A session on the tip of `branch` that moves (renames) nodes with `Session::move_node`
+    /// and writes nothing else; its commit cannot be rebased. Refused (`SessionState`) while
+    /// the feature flag `move_node` is off.
+    pub async fn rearrange_session(&self, branch: &str) -> Result<Session> {
+        let allowed = async {
+            let state = self.state().await?;
+            state.check_writable("cannot open a rearrange session")?;
+            state.check_flag("move_node")
+        };
+        let (id, ()) = futures::try_join!(self.lookup_branch(branch), allowed)?;
+        let snapshot = self.assets().snapshot(&id).await?;
+        Ok(Session::new_rearrange(self.clone(), snapshot, branch.to_string(), current_runtime()?))
+    }
 }

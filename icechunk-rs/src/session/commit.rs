@@ -366,6 +366,7 @@ impl Session {
         let id = snapshot.id;
         let mut state = self.state();
         state.base = snapshot;
+        state.unmoved_base = None;
         state.changes = ChangeSet::default();
         state.array_infos.clear();
         state.committed = true;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::Session;
+use super::{Mode, Session};
 use crate::change_set::{ChangeSet, NodeChange};
 use crate::config::RepositoryConfig;
 use crate::error::{IcechunkError, Result};
@@ -228,13 +228,19 @@ impl Session {
     /// chunks of arrays created here, but none of its chunk changes. Merge it back with
     /// [`Session::merge`]; a fork cannot commit.
     pub fn fork(&self) -> Result<Session> {
-        self.check_writable()?;
+        self.check_can_write("forking")?;
         let (base, nodes, deleted) = {
             let state = self.state();
             (state.base.clone(), state.changes.nodes.clone(), state.changes.deleted.clone())
         };
         let runtime = self.inner.runtime.clone();
-        let fork = Session::build(self.repository().clone(), base, self.branch(), true, true, runtime);
+        let fork = Session::build(
+            self.repository().clone(),
+            base,
+            self.branch(),
+            Mode { writable: true, fork: true, rearrange: false },
+            runtime,
+        );
         {
             let mut state = fork.state();
             state.changes.nodes = nodes;
@@ -247,7 +253,7 @@ impl Session {
     /// fork is of another base snapshot, or two change sets touch the same chunk or give one
     /// node different metadata.
     pub fn merge(&self, forks: &[Session]) -> Result<()> {
-        self.check_writable()?;
+        self.check_can_write("merging forks")?;
         let mut state = self.state();
         let mut merged = state.changes.clone();
         let mut problems = Vec::new();
@@ -318,8 +324,13 @@ impl Session {
         let parts = SessionParts::decode(bytes)?;
         let repo = Repository::open(storage::from_spec(&parts.storage)?, Some(parts.config)).await?;
         let base = repo.assets().snapshot(&parts.base).await?;
-        let session =
-            Session::build(repo, base, parts.branch, parts.writable, parts.fork, current_runtime()?);
+        let session = Session::build(
+            repo,
+            base,
+            parts.branch,
+            Mode { writable: parts.writable, fork: parts.fork, rearrange: false },
+            current_runtime()?,
+        );
         session.state().changes = parts.changes;
         Ok(session)
     }

@@ -8,6 +8,7 @@ mod commit;
 mod fork;
 mod inspect;
 pub use fork::SessionParts;
+mod rearrange;
 mod rebase;
 mod uploads;
 
@@ -30,6 +31,16 @@ use crate::repository::Repository;
 use crate::sync::lock;
 use crate::zarr_json::{parse_zarr_json, ArrayInfo, NodeType};
 
+/// What a session may do.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    writable: bool,
+    /// Made by `fork()`: writes, but is merged instead of committed.
+    fork: bool,
+    /// Moves nodes, and writes nothing else.
+    rearrange: bool,
+}
+
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
@@ -51,6 +62,8 @@ struct Inner {
     writable: bool,
     /// Made by `fork()`: writes, but is merged instead of committed.
     fork: bool,
+    /// Made by `Repository::rearrange_session`: moves nodes, and writes nothing else.
+    rearrange: bool,
     /// The runtime this session's background work (chunk uploads) runs on.
     runtime: Handle,
     /// The repository's default commit metadata when the session was opened.
@@ -62,7 +75,11 @@ struct Inner {
 }
 
 struct State {
+    /// The base snapshot, as this session sees it: in a rearrange session, with its moves
+    /// applied (same id and nodes, other paths; see `rearrange`).
     base: Arc<Snapshot>,
+    /// In a rearrange session with moves: the base snapshot as stored.
+    unmoved_base: Option<Arc<Snapshot>>,
     changes: ChangeSet,
     /// Set by a successful commit: the session is read-only from then on.
     committed: bool,
@@ -78,23 +95,39 @@ impl Session {
         writable: bool,
         runtime: Handle,
     ) -> Self {
-        Self::build(repo, base, branch, writable, false, runtime)
+        Self::build(repo, base, branch, Mode { writable, fork: false, rearrange: false }, runtime)
+    }
+
+    /// A session that moves nodes, and writes nothing else.
+    pub(crate) fn new_rearrange(
+        repo: Repository,
+        base: Arc<Snapshot>,
+        branch: String,
+        runtime: Handle,
+    ) -> Self {
+        Self::build(repo, base, Some(branch), Mode { writable: true, fork: false, rearrange: true }, runtime)
     }
 
     fn build(
         repo: Repository,
         base: Arc<Snapshot>,
         branch: Option<String>,
-        writable: bool,
-        fork: bool,
+        mode: Mode,
         runtime: Handle,
     ) -> Self {
-        let state =
-            State { base, changes: ChangeSet::default(), committed: false, array_infos: HashMap::new() };
+        let Mode { writable, fork, rearrange } = mode;
+        let state = State {
+            base,
+            unmoved_base: None,
+            changes: ChangeSet::default(),
+            committed: false,
+            array_infos: HashMap::new(),
+        };
         let uploads = Mutex::new(vec![Arc::new(Uploads::new(repo.assets().clone(), runtime.clone()))]);
         let state = Mutex::new(state);
         let default_metadata = repo.default_commit_metadata();
-        let inner = Inner { repo, branch, writable, fork, runtime, default_metadata, state, uploads };
+        let inner =
+            Inner { repo, branch, writable, fork, rearrange, runtime, default_metadata, state, uploads };
         Session { inner: Arc::new(inner) }
     }
 
@@ -133,6 +166,9 @@ impl Session {
         let mut state = self.state();
         state.changes = ChangeSet::default();
         state.array_infos.clear();
+        if let Some(unmoved) = state.unmoved_base.take() {
+            state.base = unmoved;
+        }
         Ok(())
     }
 
@@ -312,7 +348,7 @@ impl Session {
 
     /// Creates or updates the node at `path` from its `zarr.json`.
     pub(crate) fn set_node(&self, path: &str, key: &str, zarr_json: Bytes) -> Result<()> {
-        self.check_writable()?;
+        self.check_can_write("writing metadata")?;
         let node_type = parse_zarr_json(key, &zarr_json)?;
         let mut state = self.state();
         let state = &mut *state;
@@ -340,7 +376,7 @@ impl Session {
     }
 
     pub(crate) fn delete_node(&self, path: &str) -> Result<()> {
-        self.check_writable()?;
+        self.check_can_write("deleting a node")?;
         let mut state = self.state();
         let state = &mut *state;
         state.array_infos.remove(path);
@@ -350,7 +386,7 @@ impl Session {
 
     /// Records the chunk, inline when small, else starting its upload (see [`uploads`]).
     pub(crate) async fn set_chunk(&self, path: &str, coords: ChunkCoords, bytes: Bytes) -> Result<()> {
-        self.check_writable()?;
+        self.check_can_write("writing a chunk")?;
         let own = self.uploads()[0].clone();
         let chunk = own.write_chunk(bytes).await?;
         self.check_writable()?;
@@ -359,7 +395,7 @@ impl Session {
     }
 
     pub(crate) fn delete_chunk(&self, path: &str, coords: ChunkCoords) -> Result<()> {
-        self.check_writable()?;
+        self.check_can_write("deleting a chunk")?;
         self.state().changes.set_chunk(path, coords, None);
         Ok(())
     }

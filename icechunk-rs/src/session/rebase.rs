@@ -3,7 +3,7 @@
 
 use super::Session;
 use crate::change_set::ChangeSet;
-use crate::conflicts::{self, ConflictSolver};
+use crate::conflicts::{self, Conflict, ConflictSolver};
 use crate::error::{IcechunkError, Result};
 use crate::history;
 use crate::ids::SnapshotId;
@@ -28,6 +28,19 @@ impl Session {
         // The commits between our base and the tip, oldest first.
         let assets = repo.assets().clone();
         let newer = history::commits_between(assets, base.id, tip, self.inner.runtime.clone()).await?;
+        if !changes.moved.is_empty() {
+            // Moves are not carried onto other commits (they would have to be checked against
+            // every path those commits took or changed): the session starts over on the tip.
+            let conflicts = changes
+                .moved
+                .values()
+                .map(|(from, _)| Conflict::MoveOperationCannotBeRebased { path: from.clone() })
+                .collect();
+            return Err(IcechunkError::RebaseFailed {
+                snapshot: newer.first().copied().unwrap_or(tip),
+                conflicts,
+            });
+        }
         for id in newer {
             let theirs = repo.assets().transaction_log(&id).await?;
             let found = conflicts::detect(&changes, &base, &theirs);

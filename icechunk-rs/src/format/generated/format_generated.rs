@@ -1825,6 +1825,139 @@ impl ::core::fmt::Debug for ChangedChunks<'_> {
       ds.finish()
   }
 }
+pub enum MovedNodeOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+pub struct MovedNode<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for MovedNode<'a> {
+  type Inner = MovedNode<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> MovedNode<'a> {
+  pub const VT_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_FROM_PATH: ::flatbuffers::VOffsetT = 6;
+  pub const VT_TO_PATH: ::flatbuffers::VOffsetT = 8;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    MovedNode { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args MovedNodeArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<MovedNode<'bldr>> {
+    let mut builder = MovedNodeBuilder::new(_fbb);
+    if let Some(x) = args.to_path { builder.add_to_path(x); }
+    if let Some(x) = args.from_path { builder.add_from_path(x); }
+    if let Some(x) = args.id { builder.add_id(x); }
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn id(&self) -> &'a NodeId8 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<NodeId8>(MovedNode::VT_ID, None).unwrap()}
+  }
+  #[inline]
+  pub fn from_path(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(MovedNode::VT_FROM_PATH, None).unwrap()}
+  }
+  #[inline]
+  pub fn to_path(&self) -> &'a str {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(MovedNode::VT_TO_PATH, None).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for MovedNode<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<NodeId8>("id", Self::VT_ID, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("from_path", Self::VT_FROM_PATH, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("to_path", Self::VT_TO_PATH, true)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct MovedNodeArgs<'a> {
+    pub id: Option<&'a NodeId8>,
+    pub from_path: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub to_path: Option<::flatbuffers::WIPOffset<&'a str>>,
+}
+impl<'a> Default for MovedNodeArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    MovedNodeArgs {
+      id: None, // required field
+      from_path: None, // required field
+      to_path: None, // required field
+    }
+  }
+}
+
+pub struct MovedNodeBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> MovedNodeBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_id(&mut self, id: &NodeId8) {
+    self.fbb_.push_slot_always::<&NodeId8>(MovedNode::VT_ID, id);
+  }
+  #[inline]
+  pub fn add_from_path(&mut self, from_path: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MovedNode::VT_FROM_PATH, from_path);
+  }
+  #[inline]
+  pub fn add_to_path(&mut self, to_path: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(MovedNode::VT_TO_PATH, to_path);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> MovedNodeBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    MovedNodeBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<MovedNode<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    self.fbb_.required(o, MovedNode::VT_ID,"id");
+    self.fbb_.required(o, MovedNode::VT_FROM_PATH,"from_path");
+    self.fbb_.required(o, MovedNode::VT_TO_PATH,"to_path");
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for MovedNode<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("MovedNode");
+      ds.field("id", &self.id());
+      ds.field("from_path", &self.from_path());
+      ds.field("to_path", &self.to_path());
+      ds.finish()
+  }
+}
 pub enum TransactionLogOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -1849,6 +1982,7 @@ impl<'a> TransactionLog<'a> {
   pub const VT_UPDATED_GROUPS: ::flatbuffers::VOffsetT = 14;
   pub const VT_UPDATED_ARRAYS: ::flatbuffers::VOffsetT = 16;
   pub const VT_UPDATED_CHUNKS: ::flatbuffers::VOffsetT = 18;
+  pub const VT_MOVED_NODES: ::flatbuffers::VOffsetT = 20;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1860,6 +1994,7 @@ impl<'a> TransactionLog<'a> {
     args: &'args TransactionLogArgs<'args>
   ) -> ::flatbuffers::WIPOffset<TransactionLog<'bldr>> {
     let mut builder = TransactionLogBuilder::new(_fbb);
+    if let Some(x) = args.moved_nodes { builder.add_moved_nodes(x); }
     if let Some(x) = args.updated_chunks { builder.add_updated_chunks(x); }
     if let Some(x) = args.updated_arrays { builder.add_updated_arrays(x); }
     if let Some(x) = args.updated_groups { builder.add_updated_groups(x); }
@@ -1928,6 +2063,13 @@ impl<'a> TransactionLog<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ChangedChunks>>>>(TransactionLog::VT_UPDATED_CHUNKS, None).unwrap()}
   }
+  #[inline]
+  pub fn moved_nodes(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<MovedNode<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<MovedNode>>>>(TransactionLog::VT_MOVED_NODES, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for TransactionLog<'_> {
@@ -1944,6 +2086,7 @@ impl ::flatbuffers::Verifiable for TransactionLog<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ChangedNode>>>>("updated_groups", Self::VT_UPDATED_GROUPS, true)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ChangedNode>>>>("updated_arrays", Self::VT_UPDATED_ARRAYS, true)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ChangedChunks>>>>("updated_chunks", Self::VT_UPDATED_CHUNKS, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<MovedNode>>>>("moved_nodes", Self::VT_MOVED_NODES, false)?
      .finish();
     Ok(())
   }
@@ -1957,6 +2100,7 @@ pub struct TransactionLogArgs<'a> {
     pub updated_groups: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ChangedNode<'a>>>>>,
     pub updated_arrays: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ChangedNode<'a>>>>>,
     pub updated_chunks: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ChangedChunks<'a>>>>>,
+    pub moved_nodes: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<MovedNode<'a>>>>>,
 }
 impl<'a> Default for TransactionLogArgs<'a> {
   #[inline]
@@ -1970,6 +2114,7 @@ impl<'a> Default for TransactionLogArgs<'a> {
       updated_groups: None, // required field
       updated_arrays: None, // required field
       updated_chunks: None, // required field
+      moved_nodes: None,
     }
   }
 }
@@ -2012,6 +2157,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> TransactionLogBuilder<'a, 'b,
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TransactionLog::VT_UPDATED_CHUNKS, updated_chunks);
   }
   #[inline]
+  pub fn add_moved_nodes(&mut self, moved_nodes: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<MovedNode<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(TransactionLog::VT_MOVED_NODES, moved_nodes);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> TransactionLogBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     TransactionLogBuilder {
@@ -2045,6 +2194,7 @@ impl ::core::fmt::Debug for TransactionLog<'_> {
       ds.field("updated_groups", &self.updated_groups());
       ds.field("updated_arrays", &self.updated_arrays());
       ds.field("updated_chunks", &self.updated_chunks());
+      ds.field("moved_nodes", &self.moved_nodes());
       ds.finish()
   }
 }
