@@ -41,8 +41,10 @@ def test_create_open_exists(tmp_path: Path) -> None:
     with pytest.raises(ic.AlreadyExistsError):
         ic.Repository.create(storage)
     reopened = ic.Repository.open(ic.local_filesystem_storage(tmp_path / "r"))
-    assert reopened.config == config
-    assert ic.Repository.open_or_create(storage).config == config
+    assert reopened.config.inline_chunk_threshold_bytes == 16
+    assert reopened.config.manifest_shard_size == 100
+    assert reopened.config == repo.config
+    assert ic.Repository.open_or_create(storage).config == repo.config
     assert ic.Repository.open_or_create(ic.in_memory_storage()).list_branches() == {"main"}
     assert repo.list_branches() == {"main"}
     (root,) = list(repo.ancestry(branch="main"))
@@ -52,12 +54,14 @@ def test_create_open_exists(tmp_path: Path) -> None:
 def test_repository_config() -> None:
     default = ic.RepositoryConfig()
     assert default == ic.RepositoryConfig.default()
-    assert default.inline_chunk_threshold_bytes == 512
-    assert default.manifest_shard_size == 4096
+    assert default.inline_chunk_threshold_bytes is None  # unset: the engine's default applies
+    applied = ic.Repository.create(ic.in_memory_storage(), default).config
+    assert applied.inline_chunk_threshold_bytes == 512
+    assert applied.manifest_shard_size == 4096
     custom = ic.RepositoryConfig(compression_level=5)
     custom.max_concurrent_requests = 8
     assert pickle.loads(pickle.dumps(custom)) == custom
-    assert "compression_level=5" in repr(custom)
+    assert "level=5" in repr(custom) and custom.compression_level == 5
     with pytest.raises(ic.InvalidInputError):
         ic.Repository.create(ic.in_memory_storage(), ic.RepositoryConfig(manifest_shard_size=0))
 

@@ -34,8 +34,7 @@ NAMES: dict[str, Any] = SNAPSHOT["names"]
 
 # Not part of this engine at all.
 NOT_WANTED = {"hf_storage"}
-# Other parts of the work (virtual chunks, configuration classes, garbage collection, the
-# repository and session verbs): checked by their own tests.
+# Other parts of the work (virtual chunks, garbage collection): checked by their own tests.
 OTHER_WORK = {
     "AnyObjectStoreConfig",
     "ObjectStoreConfig",
@@ -48,16 +47,6 @@ OTHER_WORK = {
     "local_filesystem_store",
     "s3_store",
     "GCSummary",
-    "CachingConfig",
-    "CompressionAlgorithm",
-    "CompressionConfig",
-    "ManifestConfig",
-    "ManifestPreloadCondition",
-    "ManifestPreloadConfig",
-    "ManifestSplitCondition",
-    "ManifestSplitDimCondition",
-    "ManifestSplittingConfig",
-    "ManifestVirtualChunkLocationCompressionConfig",
     "virtual",
 }
 # Names whose signature and members other parts of the work own (the repository, session,
@@ -72,7 +61,6 @@ CHECKED_ELSEWHERE = {
     "ForkSession",
     "IcechunkStore",
     "Repository",
-    "RepositoryConfig",
     "Session",
     "SnapshotInfo",
     "VersionSelection",
@@ -86,7 +74,18 @@ OURS = (
     - CHECKED_ELSEWHERE
 )
 # Keyword-only arguments we add, always last and with a default.
-EXTRA_KEYWORDS = {"network", "unsafe_single_writer", "endpoint_url", "allow_http"}
+EXTRA_KEYWORDS = {
+    "network",
+    "unsafe_single_writer",
+    "endpoint_url",
+    "allow_http",
+    # RepositoryConfig: this engine's own knobs (spec/format.md §11).
+    "snapshot_cache_size",
+    "manifest_cache_bytes",
+    "manifest_shard_size",
+    "inline_manifest_threshold_bytes",
+    "compression_level",
+}
 # Deliberate differences (README, "Where we differ"), by "Name.member".
 ABSENT_MEMBERS = {
     "SpecVersion.v2",  # one format version

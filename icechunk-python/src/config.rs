@@ -1,4 +1,5 @@
-//! `RepositoryConfig`: the settings of a repository, persisted when it is created.
+//! `EngineConfig`: this engine's settings of a repository (spec/format.md §11), as the engine
+//! takes them. Python's `icechunk.RepositoryConfig` (Icechunk 2.x's shape) maps onto it.
 
 use icechunk::RepositoryConfig;
 use pyo3::prelude::*;
@@ -6,8 +7,8 @@ use pyo3::prelude::*;
 use crate::config_class::config_class;
 
 config_class! {
-    /// Settings of a repository, persisted when it is created (spec/format.md, §11).
-    PyRepositoryConfig as "RepositoryConfig" for RepositoryConfig {
+    /// This engine's settings of a repository (spec/format.md, §11).
+    PyRepositoryConfig as "EngineConfig" for RepositoryConfig {
         /// Chunks of at most this many bytes are stored inside their manifest shard.
         inline_chunk_threshold_bytes: u32,
         /// zstd level for metadata objects (1 to 22).
@@ -22,6 +23,14 @@ config_class! {
         manifest_shard_size: u32,
         /// Manifest shards of at most this many bytes live inside their snapshot; 0 never.
         inline_manifest_threshold_bytes: u32,
+        /// When not 0, bounds the snapshot cache by nodes instead of entries.
+        num_snapshot_nodes: u64,
+        /// When not 0, bounds the manifest cache by chunk references instead of bytes.
+        num_chunk_refs: u64,
+        /// Byte ranges one `get_partial_values` call reads at once.
+        get_partial_values_concurrency: u32,
+        /// Attempts at an update of the repository's state that keeps losing its record.
+        repo_update_attempts: u32,
     }
 }
 

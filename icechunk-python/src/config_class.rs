@@ -41,6 +41,16 @@ impl ConfigValue<Duration> for f64 {
     }
 }
 
+/// Optional bounds: 0 in Python stands for "not set" (a bound of 0 is refused anyway).
+impl ConfigValue<Option<u64>> for u64 {
+    fn from_core(core: &Option<u64>) -> Self {
+        core.unwrap_or(0)
+    }
+    fn to_core(&self, _field: &str) -> PyResult<Option<u64>> {
+        Ok((*self != 0).then_some(*self))
+    }
+}
+
 /// `repr` of a field value, as Python would show it.
 pub fn py_repr<T: for<'py> IntoPyObject<'py> + Clone>(py: Python<'_>, value: &T) -> String {
     use pyo3::IntoPyObjectExt;

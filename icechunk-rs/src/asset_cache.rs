@@ -24,8 +24,29 @@ use crate::storage::Storage;
 /// Bytes of chunk block tables kept in memory (a table is 1/4096 of its chunk or less).
 const BLOCK_TABLE_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
+/// A manifest shard weighs its bytes, or its chunk references when the config bounds the cache
+/// in references (`num_chunk_refs`).
 #[derive(Clone)]
-struct ShardWeight;
+struct ShardWeight {
+    by_refs: bool,
+}
+
+/// A snapshot weighs 1, or its nodes when the config bounds the cache in nodes
+/// (`num_snapshot_nodes`).
+#[derive(Clone)]
+struct SnapshotWeight {
+    by_nodes: bool,
+}
+
+impl Weighter<SnapshotId, Arc<Snapshot>> for SnapshotWeight {
+    fn weight(&self, _key: &SnapshotId, snapshot: &Arc<Snapshot>) -> u64 {
+        if self.by_nodes {
+            snapshot.nodes.len().max(1) as u64
+        } else {
+            1
+        }
+    }
+}
 
 #[derive(Clone)]
 struct TableWeight;
@@ -38,14 +59,15 @@ impl Weighter<ChunkId, Arc<BlockTable>> for TableWeight {
 
 impl Weighter<ManifestId, Arc<ManifestShard>> for ShardWeight {
     fn weight(&self, _key: &ManifestId, shard: &Arc<ManifestShard>) -> u64 {
-        shard.weight().max(1) as u64
+        let weight = if self.by_refs { shard.len() } else { shard.weight() };
+        weight.max(1) as u64
     }
 }
 
 pub struct AssetCache {
     storage: Arc<dyn Storage>,
     config: RepositoryConfig,
-    snapshots: Cache<SnapshotId, Arc<Snapshot>>,
+    snapshots: Cache<SnapshotId, Arc<Snapshot>, SnapshotWeight>,
     manifests: Cache<ManifestId, Arc<ManifestShard>, ShardWeight>,
     transaction_logs: Cache<SnapshotId, Arc<TransactionLog>>,
     /// Verified block tables of chunk objects, for range reads.
@@ -78,16 +100,39 @@ where
 impl AssetCache {
     pub fn new(storage: Arc<dyn Storage>, config: RepositoryConfig) -> Self {
         let snapshot_entries = config.snapshot_cache_size.max(1) as usize;
-        let manifest_bytes = config.manifest_cache_bytes.max(1);
-        AssetCache {
-            snapshots: Cache::new(snapshot_entries),
-            transaction_logs: Cache::new(snapshot_entries),
-            // Estimated item count (~64 KB per shard) and the weight capacity in bytes.
-            manifests: Cache::with_weighter(
-                (manifest_bytes / 65_536).clamp(16, 1 << 20) as usize,
-                manifest_bytes,
-                ShardWeight,
+        // Estimated item counts and weight capacities: entries or nodes for snapshots
+        // (~100 nodes each), bytes (~64 KB per shard) or references for manifest shards.
+        let snapshots = match config.num_snapshot_nodes {
+            Some(nodes) => Cache::with_weighter(
+                (nodes / 100).clamp(16, 1 << 16) as usize,
+                nodes,
+                SnapshotWeight { by_nodes: true },
             ),
+            None => Cache::with_weighter(
+                snapshot_entries,
+                snapshot_entries as u64,
+                SnapshotWeight { by_nodes: false },
+            ),
+        };
+        let manifests = match config.num_chunk_refs {
+            Some(refs) => Cache::with_weighter(
+                (refs / 4096).clamp(16, 1 << 20) as usize,
+                refs,
+                ShardWeight { by_refs: true },
+            ),
+            None => {
+                let bytes = config.manifest_cache_bytes.max(1);
+                Cache::with_weighter(
+                    (bytes / 65_536).clamp(16, 1 << 20) as usize,
+                    bytes,
+                    ShardWeight { by_refs: false },
+                )
+            }
+        };
+        AssetCache {
+            snapshots,
+            transaction_logs: Cache::new(snapshot_entries),
+            manifests,
             block_tables: Cache::with_weighter(4096, BLOCK_TABLE_CACHE_BYTES, TableWeight),
             storage,
             config,

@@ -26,6 +26,17 @@ pub struct RepositoryConfig {
     /// snapshot instead of as objects of their own; 0 never does. Bounded in total per
     /// snapshot by 4 times this (a commit rewrites the snapshot).
     pub inline_manifest_threshold_bytes: u32,
+    /// When set, the snapshot cache is bounded by the nodes of the snapshots it holds instead
+    /// of by `snapshot_cache_size` (Icechunk's `CachingConfig.num_snapshot_nodes`).
+    pub num_snapshot_nodes: Option<u64>,
+    /// When set, the manifest cache is bounded by the chunk references of the shards it holds
+    /// instead of by `manifest_cache_bytes` (Icechunk's `CachingConfig.num_chunk_refs`).
+    pub num_chunk_refs: Option<u64>,
+    /// Byte ranges a store's `get_partial_values` reads at once.
+    pub get_partial_values_concurrency: u32,
+    /// Attempts at an update of the repository's state (status, metadata, flags, config)
+    /// that keeps losing the race for the next record to other writers (spec §12).
+    pub repo_update_attempts: u32,
 }
 
 impl Default for RepositoryConfig {
@@ -38,6 +49,10 @@ impl Default for RepositoryConfig {
             max_concurrent_requests: 256,
             manifest_shard_size: 4096,
             inline_manifest_threshold_bytes: 64 * 1024,
+            num_snapshot_nodes: None,
+            num_chunk_refs: None,
+            get_partial_values_concurrency: 10,
+            repo_update_attempts: 100,
         }
     }
 }
@@ -62,8 +77,17 @@ impl RepositoryConfig {
         if self.manifest_shard_size == 0 {
             return bad("manifest_shard_size must be at least 1");
         }
-        if self.max_concurrent_requests == 0 {
-            return bad("max_concurrent_requests must be at least 1");
+        for (name, value) in [
+            ("max_concurrent_requests", self.max_concurrent_requests),
+            ("get_partial_values_concurrency", self.get_partial_values_concurrency),
+            ("repo_update_attempts", self.repo_update_attempts),
+        ] {
+            if value == 0 {
+                return bad(&format!("{name} must be at least 1"));
+            }
+        }
+        if self.num_snapshot_nodes == Some(0) || self.num_chunk_refs == Some(0) {
+            return bad("num_snapshot_nodes and num_chunk_refs must be at least 1 when set");
         }
         if !(1..=22).contains(&self.compression_level) {
             return bad("compression_level must be between 1 and 22");

@@ -19,6 +19,7 @@ use icechunk::session::SessionParts;
 use icechunk::zarr_json::parse_zarr_json;
 use icechunk::{NodeId, RepositoryConfig, SnapshotId, StorageSpec};
 use proptest::collection::{btree_map, btree_set, vec};
+use proptest::option;
 use proptest::prelude::*;
 
 fn snapshot_id() -> impl Strategy<Value = SnapshotId> {
@@ -179,16 +180,22 @@ fn transaction_log() -> impl Strategy<Value = TransactionLog> {
 }
 
 fn config() -> impl Strategy<Value = RepositoryConfig> {
-    (any::<u32>(), any::<i32>(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>())
-        .prop_map(|(a, b, c, d, e, f, g)| RepositoryConfig {
-            inline_chunk_threshold_bytes: a,
-            compression_level: b,
-            snapshot_cache_size: c,
-            manifest_cache_bytes: d,
-            max_concurrent_requests: e,
-            manifest_shard_size: f,
-            inline_manifest_threshold_bytes: g,
-        })
+    let own =
+        (any::<u32>(), any::<i32>(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>());
+    let icechunk_units = (option::of(any::<u64>()), option::of(any::<u64>()), any::<u32>(), any::<u32>());
+    (own, icechunk_units).prop_map(|((a, b, c, d, e, f, g), (h, i, j, k))| RepositoryConfig {
+        inline_chunk_threshold_bytes: a,
+        compression_level: b,
+        snapshot_cache_size: c,
+        manifest_cache_bytes: d,
+        max_concurrent_requests: e,
+        manifest_shard_size: f,
+        inline_manifest_threshold_bytes: g,
+        num_snapshot_nodes: h,
+        num_chunk_refs: i,
+        get_partial_values_concurrency: j,
+        repo_update_attempts: k,
+    })
 }
 
 fn array_doc(shape: &[u64]) -> Bytes {

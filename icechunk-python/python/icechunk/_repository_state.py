@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Self
 
+from icechunk._config_classes import RepositoryConfig
 from icechunk._icechunk import (
     ChunkStorageStats,
     FeatureFlag,
     ManifestFileInfo,
     PyRepository,
-    RepositoryConfig,
     RepoStatus,
     Storage,
     Update,
@@ -118,11 +118,13 @@ class RepositoryState:
     def fetch_config(storage: Storage) -> RepositoryConfig | None:
         """The config ``open`` would apply: the one saved last, else the one stored at
         creation. ``RepositoryNotFoundError`` when there is no repository."""
-        return PyRepository.fetch_config(storage)
+        engine = PyRepository.fetch_config(storage)
+        return None if engine is None else RepositoryConfig._from_engine(engine)
 
     @staticmethod
     async def fetch_config_async(storage: Storage) -> RepositoryConfig | None:
-        return await PyRepository.fetch_config_async(storage)
+        engine = await PyRepository.fetch_config_async(storage)
+        return None if engine is None else RepositoryConfig._from_engine(engine)
 
     def reopen(
         self,
@@ -132,7 +134,9 @@ class RepositoryState:
         """The same repository with ``config`` (default: this one's), as a new handle."""
         if authorize_virtual_chunk_access:
             raise NotImplementedError("virtual chunks are not supported yet")
-        return type(self)(self._repository.reopen(config), self._storage)
+        current = RepositoryConfig._from_engine(self._repository.config)
+        engine = None if config is None else current.merge(config)._to_engine()
+        return type(self)(self._repository.reopen(engine), self._storage)
 
     async def reopen_async(
         self,

@@ -8,17 +8,43 @@ asks), and ``shutdown_telemetry`` (nothing to do: this engine exports no telemet
 
 from __future__ import annotations
 
+from icechunk._config_classes import (
+    CachingConfig,
+    CompressionAlgorithm,
+    CompressionConfig,
+    ManifestConfig,
+    ManifestPreloadConfig,
+    ManifestSplittingConfig,
+    ManifestVirtualChunkLocationCompressionConfig,
+    RepositoryConfig,
+    RepoUpdateRetryConfig,
+)
+from icechunk._config_conditions import (
+    ManifestPreloadCondition,
+    ManifestSplitCondition,
+    ManifestSplitDimCondition,
+)
 from icechunk._icechunk import (
     Attribution,
     FeatureFlag,
-    RepositoryConfig,
     initialize_logs,
     set_logs_filter,
 )
 
 __all__ = [
     "Attribution",
+    "CachingConfig",
+    "CompressionAlgorithm",
+    "CompressionConfig",
     "FeatureFlag",
+    "ManifestConfig",
+    "ManifestPreloadCondition",
+    "ManifestPreloadConfig",
+    "ManifestSplitCondition",
+    "ManifestSplitDimCondition",
+    "ManifestSplittingConfig",
+    "ManifestVirtualChunkLocationCompressionConfig",
+    "RepoUpdateRetryConfig",
     "RepositoryConfig",
     "initialize_logs",
     "set_logs_filter",

@@ -7,14 +7,18 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from icechunk._config_classes import RepositoryConfig
 from icechunk._icechunk import (
+    Attribution,
     Diff,
+    EngineConfig,
     PyRepository,
-    RepositoryConfig,
     SnapshotInfo,
+    SpecVersion,
     Storage,
 )
 from icechunk._repository_state import RepositoryState
+from icechunk.errors import InvalidInputError, RepositoryNotFoundError
 from icechunk.session import Session
 from icechunk.store import IcechunkStore
 
@@ -29,6 +33,65 @@ def _utc(when: dt.datetime | None) -> dt.datetime | None:
     return None if when is None else when.astimezone(dt.UTC)
 
 
+def _engine(
+    config: RepositoryConfig | None, saved: EngineConfig | None = None
+) -> EngineConfig | None:
+    """The engine's settings for ``config``. Opening an existing repository merges ``config``
+    over the ``saved`` one (Icechunk's rule), so a config that sets one field changes only it."""
+    if config is None:
+        return None
+    if not isinstance(config, RepositoryConfig):
+        raise TypeError(f"config must be an icechunk.RepositoryConfig, got {type(config).__name__}")
+    if saved is not None:
+        config = RepositoryConfig._from_engine(saved).merge(config)
+    return config._to_engine()
+
+
+def _saved(config: RepositoryConfig | None, storage: Storage) -> EngineConfig | None:
+    """The stored config to merge ``config`` over (only fetched when there is one to merge;
+    a config of the wrong type is refused by ``_engine`` before any I/O)."""
+    if not isinstance(config, RepositoryConfig):
+        return None
+    try:
+        return PyRepository.fetch_config(storage)
+    except RepositoryNotFoundError:
+        return None
+
+
+async def _saved_async(config: RepositoryConfig | None, storage: Storage) -> EngineConfig | None:
+    if not isinstance(config, RepositoryConfig):
+        return None
+    try:
+        return await PyRepository.fetch_config_async(storage)
+    except RepositoryNotFoundError:
+        return None
+
+
+def _check_opening(
+    authorize_virtual_chunk_access: dict[str, Any] | None,
+    attribution: Attribution | None,
+    version: int | SpecVersion | None = None,
+    check_clean_root: bool = True,
+) -> None:
+    """Refuses, before any I/O, the opening options this engine cannot honour."""
+    if authorize_virtual_chunk_access:
+        raise InvalidInputError("virtual chunks are not supported yet")
+    if attribution is not None and not isinstance(attribution, Attribution):
+        raise TypeError(f"attribution must be an icechunk.Attribution, got {type(attribution)}")
+    if attribution is not None:
+        raise InvalidInputError(
+            "attribution is not supported yet: this engine's User-Agent is set per storage"
+        )
+    current = int(SpecVersion.current())
+    if version is not None and int(version) != current:
+        raise InvalidInputError(f"this engine writes format version {current} only, not {version}")
+    if not check_clean_root:
+        raise InvalidInputError(
+            "check_clean_root=False is refused: a repository is created only in an empty "
+            "location, so that no stray object can be mistaken for one of its own"
+        )
+
+
 class Repository(RepositoryState):
     """A versioned Zarr hierarchy: every write is a commit on a branch.
 
@@ -39,18 +102,48 @@ class Repository(RepositoryState):
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
-    def create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
+    def create(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+        spec_version: int | SpecVersion | None = None,
+        check_clean_root: bool = True,
+        attribution: Attribution | None = None,
+    ) -> Repository:
         """A new repository (with a ``main`` branch) in an empty location."""
-        return cls(PyRepository.create(storage, config), storage)
+        _check_opening(authorize_virtual_chunk_access, attribution, spec_version, check_clean_root)
+        return cls(PyRepository.create(storage, _engine(config)), storage)
 
     @classmethod
-    def open(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
-        """The repository at ``storage``; ``RepositoryNotFoundError`` if there is none."""
-        return cls(PyRepository.open(storage, config), storage)
+    def open(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+        attribution: Attribution | None = None,
+    ) -> Repository:
+        """The repository at ``storage``; ``RepositoryNotFoundError`` if there is none.
+        ``config`` is merged over the config saved in the repository."""
+        _check_opening(authorize_virtual_chunk_access, attribution)
+        return cls(PyRepository.open(storage, _engine(config, _saved(config, storage))), storage)
 
     @classmethod
-    def open_or_create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Repository:
-        return cls(PyRepository.open_or_create(storage, config), storage)
+    def open_or_create(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+        create_version: int | SpecVersion | None = None,
+        check_clean_root: bool = True,
+        attribution: Attribution | None = None,
+    ) -> Repository:
+        _check_opening(
+            authorize_virtual_chunk_access, attribution, create_version, check_clean_root
+        )
+        return cls(
+            PyRepository.open_or_create(storage, _engine(config, _saved(config, storage))), storage
+        )
 
     @staticmethod
     def exists(storage: Storage) -> bool:
@@ -59,21 +152,44 @@ class Repository(RepositoryState):
 
     @classmethod
     async def create_async(
-        cls, storage: Storage, config: RepositoryConfig | None = None
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+        spec_version: int | SpecVersion | None = None,
+        check_clean_root: bool = True,
+        attribution: Attribution | None = None,
     ) -> Repository:
-        return cls(await PyRepository.create_async(storage, config), storage)
+        _check_opening(authorize_virtual_chunk_access, attribution, spec_version, check_clean_root)
+        return cls(await PyRepository.create_async(storage, _engine(config)), storage)
 
     @classmethod
     async def open_async(
-        cls, storage: Storage, config: RepositoryConfig | None = None
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+        attribution: Attribution | None = None,
     ) -> Repository:
-        return cls(await PyRepository.open_async(storage, config), storage)
+        _check_opening(authorize_virtual_chunk_access, attribution)
+        engine = _engine(config, await _saved_async(config, storage))
+        return cls(await PyRepository.open_async(storage, engine), storage)
 
     @classmethod
     async def open_or_create_async(
-        cls, storage: Storage, config: RepositoryConfig | None = None
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+        create_version: int | SpecVersion | None = None,
+        check_clean_root: bool = True,
+        attribution: Attribution | None = None,
     ) -> Repository:
-        return cls(await PyRepository.open_or_create_async(storage, config), storage)
+        _check_opening(
+            authorize_virtual_chunk_access, attribution, create_version, check_clean_root
+        )
+        engine = _engine(config, await _saved_async(config, storage))
+        return cls(await PyRepository.open_or_create_async(storage, engine), storage)
 
     @staticmethod
     async def exists_async(storage: Storage) -> bool:
@@ -81,14 +197,15 @@ class Repository(RepositoryState):
 
     @property
     def config(self) -> RepositoryConfig:
-        return self._repository.config
+        """The config this handle applies (a copy: change it, then ``reopen``)."""
+        return RepositoryConfig._from_engine(self._repository.config)
 
     @property
     def storage(self) -> Storage:
         return self._storage
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"storage": self._storage, "config": self.config}
+        return {"storage": self._storage, "config": self._repository.config}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._storage = state["storage"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from icechunk._icechunk import ChunkType, Diff, PySession, RepositoryConfig, SessionMode
+from icechunk._config_classes import RepositoryConfig
+from icechunk._icechunk import ChunkType, Diff, PySession, SessionMode
 from icechunk._icechunk import ConflictSolver as _ConflictSolver
 from icechunk.store import IcechunkStore
 
@@ -77,7 +78,7 @@ class Session:
     @property
     def config(self) -> RepositoryConfig:
         """The configuration of the repository this session reads (a copy)."""
-        return self._session.config
+        return RepositoryConfig._from_engine(self._session.config)
 
     def get_node_id(self, path: str) -> str:
         """The id of the group or array at ``path`` (``/group/array``), kept for its whole

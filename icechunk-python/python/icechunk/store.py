@@ -129,9 +129,14 @@ class IcechunkStore(Store):
         prototype: BufferPrototype,
         key_ranges: Iterable[tuple[str, ByteRequest | None]],
     ) -> list[Buffer | None]:
-        return list(
-            await asyncio.gather(*(self.get(key, prototype, rng) for key, rng in key_ranges))
-        )
+        # At most the config's get_partial_values_concurrency reads in flight at once.
+        limit = asyncio.Semaphore(self._session._session.config.get_partial_values_concurrency)
+
+        async def get_one(key: str, rng: ByteRequest | None) -> Buffer | None:
+            async with limit:
+                return await self.get(key, prototype, rng)
+
+        return list(await asyncio.gather(*(get_one(key, rng) for key, rng in key_ranges)))
 
     async def exists(self, key: str) -> bool:
         return await self._store.exists(key)

@@ -9,10 +9,6 @@ use crate::error::Result;
 use crate::repo_info::{self, Availability, FeatureFlag, RepoChange, RepoState, RepoStatus};
 use crate::storage::Storage;
 
-/// Attempts at a change of the repository's state before giving up; each lost attempt means
-/// another writer's change landed, so this bounds only a storm of administrators.
-const UPDATE_ATTEMPTS: u32 = 100;
-
 impl Repository {
     /// The state as stored now.
     pub async fn state(&self) -> Result<RepoState> {
@@ -28,7 +24,9 @@ impl Repository {
     where
         F: Fn(&mut RepoState) -> Result<RepoChange>,
     {
-        repo_info::update(self.storage().as_ref(), UPDATE_ATTEMPTS - 1, change).await
+        // Each lost attempt means another writer's change landed, so the bound
+        // (`repo_update_attempts`) only stops a storm of administrators.
+        repo_info::update(self.storage().as_ref(), self.config().repo_update_attempts - 1, change).await
     }
 
     pub async fn status(&self) -> Result<RepoStatus> {
