@@ -177,3 +177,35 @@ def test_rebased_commit_records_attempts_and_lands_with_no_changes_left(tmp_path
         0,
         0,
     ]
+
+
+def test_ancestry_graph_draws_every_branch_or_one_line(tmp_path: Path) -> None:
+    repo = make(tmp_path)
+    with repo.transaction("main", message="first") as store:
+        zarr.create_group(store)
+    base = repo.lookup_branch("main")
+    repo.create_branch("dev", base)
+    repo.create_tag("v1", base)
+    with repo.transaction("dev", message="on dev\nmore lines") as store:
+        zarr.open_group(store).attrs["x"] = 1
+
+    graph = repo.ancestry_graph(plain=True)
+    lines = str(graph).splitlines()
+    assert lines[0].startswith("│ ● ") and lines[0].endswith("(dev) on dev")
+    assert lines[2].startswith("●─╯ ") and lines[2].endswith("(main, tag: v1) first")
+    assert lines[4].startswith("● ") and lines[4].endswith("Repository initialized")
+    assert "\x1b[" not in str(graph) and "\x1b[38;2;" in str(repo.ancestry_graph())
+    svg = graph._repr_svg_()
+    assert svg.startswith("<svg") and svg.count("<circle") == 3
+
+    dev_line = str(asyncio.run(repo.ancestry_graph_async(branch="dev", plain=True)))
+    assert [line.split(" ", 2)[-1] for line in dev_line.splitlines()[::2]] == [
+        "(dev) on dev",
+        "(main, tag: v1) first",
+        "Repository initialized",
+    ]
+    assert len(str(repo.ancestry_graph(tag="v1", plain=True)).splitlines()) == 3
+    with pytest.raises(ic.InvalidInputError):
+        repo.ancestry_graph(branch="main", tag="v1")
+    with pytest.raises(ic.RefNotFoundError):
+        repo.ancestry_graph(branch="nope")

@@ -1,6 +1,7 @@
 //! The repository's own state on `PyRepository`: status, metadata, feature flags, the saved
 //! config, the operations log, and what its chunks and manifests occupy.
 
+use icechunk::history_graph;
 use icechunk::repo_info::{Availability, FeatureFlag, RepoStatus};
 use icechunk::repository::{ChunkStorageStats, Operation, OperationKind};
 use icechunk::Repository;
@@ -8,10 +9,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::api_types::{
-    PyFeatureFlag, PyManifestFileInfo, PyRepoAvailability, PyRepoStatus, PyUpdate, PyUpdateType,
+    PyAncestryGraph, PyFeatureFlag, PyManifestFileInfo, PyRepoAvailability, PyRepoStatus, PyUpdate,
+    PyUpdateType,
 };
 use crate::config::PyRepositoryConfig;
-use crate::conversions::{dict_to_json, parse_snapshot_id, Json};
+use crate::conversions::{dict_to_json, parse_snapshot_id, version_info, Json};
 use crate::errors::CoreResultExt;
 use crate::repository::PyRepository;
 use crate::runtime::{block_on, future_into_py};
@@ -199,6 +201,26 @@ twins! {
         fn chunk_storage_stats / chunk_storage_stats_async(&self, max_concurrent_manifest_fetches: usize) -> PyChunkStorageStats {
             let repo = self.core().clone();
             async move { Ok(PyChunkStorageStats::from(repo.chunk_storage_stats(max_concurrent_manifest_fetches).await.py()?)) }
+        }
+
+        /// The drawing of history: every branch (no version given) or one version's line.
+        fn ancestry_graph / ancestry_graph_async(
+            &self,
+            branch: Option<String>,
+            tag: Option<String>,
+            snapshot_id: Option<String>,
+            plain: bool,
+        ) -> PyAncestryGraph {
+            let repo = self.core().clone();
+            let everything = branch.is_none() && tag.is_none() && snapshot_id.is_none();
+            let version = (!everything).then(|| version_info(branch, tag, snapshot_id, None)).transpose();
+            async move {
+                let rows = repo.ancestry_graph(version?.as_ref()).await.py()?;
+                Ok(PyAncestryGraph {
+                    text: history_graph::render_text(&rows, !plain),
+                    svg: history_graph::render_svg(&rows, !plain),
+                })
+            }
         }
 
         fn list_manifest_files / list_manifest_files_async(&self, snapshot_id: String) -> Vec<PyManifestFileInfo> {

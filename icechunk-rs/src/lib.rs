@@ -14,7 +14,7 @@
 //!   immutable objects, verified and cached
 //! - [`change_set`], [`conflicts`], [`diff`], [`history`], [`inspect`]: uncommitted changes,
 //!   conflicts between them and a commit that landed, what changed between versions,
-//!   ancestry, objects as JSON documents
+//!   ancestry (and [`history_graph`], its drawing), objects as JSON documents
 //! - [`session`]: a change set over one snapshot, and the commit
 //! - [`store`]: the Zarr key space on top of a session
 //! - [`repository`]: create/open, refs, history, sessions
@@ -30,6 +30,7 @@ pub mod diff;
 pub mod error;
 pub mod format;
 pub mod history;
+pub mod history_graph;
 pub mod ids;
 pub mod inspect;
 pub mod refs;

@@ -12,6 +12,7 @@ from typing import Any, Self
 
 from icechunk._config_classes import RepositoryConfig
 from icechunk._icechunk import (
+    AncestryGraph,
     ChunkStorageStats,
     FeatureFlag,
     ManifestFileInfo,
@@ -201,6 +202,29 @@ class RepositoryState:
             max_concurrent_manifest_fetches=max_concurrent_manifest_fetches
         )
         return stats.native_bytes
+
+    def ancestry_graph(
+        self,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+        plain: bool = False,
+    ) -> AncestryGraph:
+        """A drawing of history: with no argument every branch as a tree, else one branch's,
+        tag's or snapshot's line. ``print()`` it (colors unless ``plain``), or let Jupyter
+        show it (SVG)."""
+        return self._repository.ancestry_graph(branch, tag, snapshot_id, plain)
+
+    async def ancestry_graph_async(
+        self,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+        plain: bool = False,
+    ) -> AncestryGraph:
+        return await self._repository.ancestry_graph_async(branch, tag, snapshot_id, plain)
 
     def list_manifest_files(self, snapshot_id: str) -> list[ManifestFileInfo]:
         """The manifest objects of a snapshot (small manifests inside it are not files)."""

@@ -23,6 +23,7 @@ use crate::session::Session;
 use crate::storage::{LimitedStorage, Storage};
 use crate::sync::{current_runtime, lock};
 
+mod graph;
 mod ops_log;
 mod state;
 mod stats;
