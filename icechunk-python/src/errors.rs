@@ -71,17 +71,20 @@ pub fn kind_code(err: &CoreError) -> &'static str {
 
 /// Bad arguments: the code of the few kinds Icechunk 2.x names, else `invalid-input`.
 fn invalid_input_code(message: &str) -> &'static str {
-    if message.contains("snapshot id") {
-        "invalid-snapshot-id"
-    } else if message.contains("byte range") || message.contains("range start") {
-        "invalid-byte-range"
-    } else if message.contains("prefix") {
-        "bad-prefix"
-    } else if message.contains("credentials") {
-        "invalid-credentials"
-    } else {
-        "invalid-input"
+    // First: these messages may quote a user's values.
+    if message.starts_with("invalid chunk index") {
+        return "invalid-chunk-index";
     }
+    const BY_PHRASE: [(&str, &str); 7] = [
+        ("not an array", "not-an-array"),
+        ("is not a node path", "invalid-path"),
+        ("snapshot id", "invalid-snapshot-id"),
+        ("byte range", "invalid-byte-range"),
+        ("range start", "invalid-byte-range"),
+        ("prefix", "bad-prefix"),
+        ("credentials", "invalid-credentials"),
+    ];
+    BY_PHRASE.iter().find(|(phrase, _)| message.contains(phrase)).map_or("invalid-input", |(_, code)| code)
 }
 
 /// What a session cannot do now.
@@ -182,6 +185,10 @@ pub fn _all_error_kinds() -> Vec<&'static str> {
         "bad-prefix",
         "invalid-credentials",
         "invalid-input",
+        "invalid-chunk-index",
+        "not-an-array",
+        "invalid-path",
+        "unknown",
         "no-changes-to-commit",
         "commit-not-allowed",
         "not-on-branch",

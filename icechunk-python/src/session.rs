@@ -1,17 +1,18 @@
 //! `Session`: one version of the repository, read-only or with uncommitted changes.
 
-use icechunk::session::ChunkKind;
+use icechunk::session::{plan_reindex, ChunkKind, ReindexPlan};
 use icechunk::store::Store;
 use icechunk::Session;
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::api_types::{reduce_member, ReducedMember};
 use crate::config::PyRepositoryConfig;
 use crate::conflicts::PyConflictSolver;
 use crate::conversions::dict_to_json;
 use crate::diff::PyDiff;
-use crate::errors::CoreResultExt;
+use crate::errors::{invalid_input, to_py_err, CoreResultExt, IcechunkError};
 use crate::runtime::block_on;
 use crate::store::PyStore;
 use crate::twins::twins;
@@ -237,12 +238,109 @@ twins! {
             async move { session.rebase(solver.as_ref()).await.py() }
         }
 
+        /// Shift every chunk of the array by `chunk_offset` chunks per dimension; chunks shifted
+        /// off the grid are dropped, positions nothing shifts into cleared. No chunk is copied.
+        fn shift_array / shift_array_async(&self, array_path: String, chunk_offset: Vec<i64>) -> () {
+            let session = self.session.clone();
+            async move { session.shift_array(&array_path, &chunk_offset).await.py() }
+        }
+
+        /// Move chunk references as `plan` (from `reindex_plan`) says: (position, the position
+        /// whose chunk it gets, or None to clear it) pairs, all taken as they were before.
+        fn apply_reindex / apply_reindex_async(&self, array_path: String, plan: PlanPairs) -> () {
+            let session = self.session.clone();
+            let plan = ReindexPlan { targets: plan.into_iter().collect() };
+            async move { session.apply_reindex(&array_path, &plan).await.py() }
+        }
+
         /// Fold the changes of `forks` into this session (all or nothing).
         fn merge / merge_async(&self, forks: Vec<PyRef<'_, PySession>>) -> () {
             let session = self.session.clone();
             let forks: Vec<Session> = forks.iter().map(|f| f.session.clone()).collect();
             async move { session.merge(&forks).py() }
         }
+    }
+}
+
+/// A reindex plan as Python holds it: (position, the position whose chunk it gets, or None).
+type PlanPairs = Vec<(Vec<u32>, Option<Vec<u32>>)>;
+
+/// An error on the way out of [`plan_reindex`]: the Python exception to raise.
+struct MappingError(PyErr);
+
+impl From<icechunk::IcechunkError> for MappingError {
+    fn from(err: icechunk::IcechunkError) -> Self {
+        MappingError(to_py_err(err))
+    }
+}
+
+/// `mapping(coords)` as the engine takes it. An exception of the mapping becomes an
+/// `IcechunkError` (Icechunk 2.3's class for it) caused by it; interrupts pass unchanged.
+fn call_mapping(
+    mapping: &Bound<'_, PyAny>,
+    name: &str,
+    coords: &[u32],
+) -> Result<Option<Vec<i64>>, MappingError> {
+    let py = mapping.py();
+    let arg = PyList::new(py, coords).map_err(MappingError)?;
+    let out = mapping.call1((arg,)).map_err(|err| {
+        if !err.is_instance_of::<PyException>(py) {
+            return MappingError(err);
+        }
+        let wrapped =
+            IcechunkError::new_err((format!("{name} raised for chunk {coords:?}: {err}"), "unknown"));
+        wrapped.set_cause(py, Some(err));
+        MappingError(wrapped)
+    })?;
+    if out.is_none() {
+        return Ok(None);
+    }
+    out.extract::<Vec<i64>>().map(Some).map_err(|_| {
+        let shown = out.repr().map_or_else(|_| "?".to_string(), |r| r.to_string());
+        MappingError(invalid_input(format!(
+            "invalid chunk index: {name} returned {shown} for chunk {coords:?}; expected None or a \
+             sequence of non-negative integers"
+        )))
+    })
+}
+
+fn check_callable(value: &Bound<'_, PyAny>, name: &str) -> PyResult<()> {
+    if value.is_callable() {
+        return Ok(());
+    }
+    let type_name = value.get_type().name().map_or_else(|_| "?".to_string(), |n| n.to_string());
+    Err(PyTypeError::new_err(format!("{name} must be callable, got {type_name}")))
+}
+
+#[pymethods]
+impl PySession {
+    /// What `reindex_array` does to the array at `array_path` whose chunks are at `existing`:
+    /// calls `forward` (and `backward`) here, holding the GIL, and returns the plan for
+    /// `apply_reindex`. Reads no storage.
+    #[pyo3(signature = (array_path, existing, forward, backward=None))]
+    fn reindex_plan(
+        &self,
+        array_path: String,
+        existing: Vec<Vec<u32>>,
+        forward: Bound<'_, PyAny>,
+        backward: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<PlanPairs> {
+        // Refusals first: the mappings may be costly, or have effects.
+        self.session.check_can_write("moving chunks").py()?;
+        check_callable(&forward, "forward")?;
+        if let Some(backward) = &backward {
+            check_callable(backward, "backward")?;
+        }
+        let grid = self.session.chunk_grid(&array_path).py()?;
+        let mut forward = |coords: &[u32]| call_mapping(&forward, "forward", coords);
+        let plan = match &backward {
+            Some(backward) => {
+                let mut backward = |coords: &[u32]| call_mapping(backward, "backward", coords);
+                plan_reindex(&grid, &existing, &mut forward, Some(&mut backward))
+            }
+            None => plan_reindex(&grid, &existing, &mut forward, None),
+        };
+        Ok(plan.map_err(|MappingError(err)| err)?.targets.into_iter().collect())
     }
 }
 

@@ -26,10 +26,6 @@ async fn hierarchy(repo: &Repository) -> icechunk::SnapshotId {
     .await
 }
 
-fn chunk_objects(dir: &std::path::Path) -> usize {
-    files_under(&dir.join("chunks")).len()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_move_renames_a_subtree_and_copies_no_chunk() {
     let dir = tempfile::tempdir().unwrap();

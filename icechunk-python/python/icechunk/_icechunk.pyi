@@ -3,7 +3,7 @@
 import builtins
 import datetime
 import os
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from typing import Any, Self, final
 
 from typing_extensions import disjoint_base
@@ -641,6 +641,27 @@ class PySession:
     def chunk_type_async(
         self, array_path: str, chunk_coordinates: builtins.list[int]
     ) -> Awaitable[ChunkType]: ...
+    def shift_array(self, array_path: str, chunk_offset: builtins.list[int]) -> None: ...
+    def shift_array_async(
+        self, array_path: str, chunk_offset: builtins.list[int]
+    ) -> Awaitable[None]: ...
+    def reindex_plan(
+        self,
+        array_path: str,
+        existing: builtins.list[builtins.list[int]],
+        forward: Callable[[builtins.list[int]], Iterable[int] | None],
+        backward: Callable[[builtins.list[int]], Iterable[int] | None] | None = None,
+    ) -> builtins.list[tuple[builtins.list[int], builtins.list[int] | None]]: ...
+    def apply_reindex(
+        self,
+        array_path: str,
+        plan: builtins.list[tuple[builtins.list[int], builtins.list[int] | None]],
+    ) -> None: ...
+    def apply_reindex_async(
+        self,
+        array_path: str,
+        plan: builtins.list[tuple[builtins.list[int], builtins.list[int] | None]],
+    ) -> Awaitable[None]: ...
     def chunk_coordinates_list(self, array_path: str) -> builtins.list[builtins.list[int]]: ...
     def chunk_coordinates_async(
         self, array_path: str

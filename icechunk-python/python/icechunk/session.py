@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from icechunk._config_classes import RepositoryConfig
@@ -104,6 +104,56 @@ class Session:
         """The coordinates of every chunk the array has, in order (an async iterator)."""
         for coords in await self._session.chunk_coordinates_async(array_path):
             yield tuple(coords)
+
+    # ---- moving chunks (no chunk is copied: only references move) ------------------------
+    def shift_array(self, array_path: str, chunk_offset: Iterable[int]) -> None:
+        """Shift all chunks of the array at ``array_path`` by ``chunk_offset`` chunks per
+        dimension (positive: right/down, negative: left/up).
+
+        Chunks shifted out of the chunk grid are discarded (resize the array first to keep
+        them); positions nothing shifts into are cleared (read as the fill value). Chunk
+        coordinates are those of zarr's chunk keys (shards, for sharded arrays); only regular
+        chunk grids. No chunk bytes are copied: the session re-files chunk references.
+        """
+        self._session.shift_array(array_path, list(chunk_offset))
+
+    async def shift_array_async(self, array_path: str, chunk_offset: Iterable[int]) -> None:
+        await self._session.shift_array_async(array_path, list(chunk_offset))
+
+    def reindex_array(
+        self,
+        array_path: str,
+        forward: Callable[[Iterable[int]], Iterable[int] | None],
+        backward: Callable[[Iterable[int]], Iterable[int] | None] | None = None,
+    ) -> None:
+        """Move chunks of the array at ``array_path`` to ``forward(coordinates)``.
+
+        ``forward`` is called with each existing chunk's coordinates (a list; empty positions
+        are not visited) and returns its new coordinates, non-negative and within the chunk
+        grid, or ``None`` to leave the chunk in place. Every chunk moves as it was before
+        (permutations work); a moved chunk's old position keeps it unless ``backward`` says
+        otherwise: ``backward``, the inverse of ``forward``, is called with each existing
+        chunk position, and the position is cleared (read as the fill value) when it returns
+        ``None`` or a position without a chunk, unless a chunk moves into it.
+
+        Coordinates off the grid raise ``InvalidInputError`` and change nothing; an
+        exception of ``forward`` or ``backward`` is raised as an ``IcechunkError`` caused by
+        it. Only regular chunk grids; no chunk bytes are copied.
+        """
+        existing = self._session.chunk_coordinates_list(array_path)
+        plan = self._session.reindex_plan(array_path, existing, forward, backward)
+        self._session.apply_reindex(array_path, plan)
+
+    async def reindex_array_async(
+        self,
+        array_path: str,
+        forward: Callable[[Iterable[int]], Iterable[int] | None],
+        backward: Callable[[Iterable[int]], Iterable[int] | None] | None = None,
+    ) -> None:
+        # The mappings run here, on the event loop's thread, between the two awaits.
+        existing = await self._session.chunk_coordinates_async(array_path)
+        plan = self._session.reindex_plan(array_path, existing, forward, backward)
+        await self._session.apply_reindex_async(array_path, plan)
 
     @property
     def store(self) -> IcechunkStore:

@@ -52,7 +52,7 @@ impl Session {
         Ok(self.array_chunks(&path).await?.into_iter().map(|(coords, _)| coords).collect())
     }
 
-    fn array_path(&self, path: &str) -> Result<String> {
+    pub(super) fn array_path(&self, path: &str) -> Result<String> {
         let path = node_path(path)?;
         match self.node(&path) {
             Some(node) if node.is_array() => Ok(path),

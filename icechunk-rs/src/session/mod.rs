@@ -10,6 +10,8 @@ mod inspect;
 pub use fork::SessionParts;
 mod rearrange;
 mod rebase;
+mod reindex;
+pub use reindex::{plan_reindex, ChunkMapping, Mapping, ReindexPlan};
 mod uploads;
 
 use std::collections::{BTreeMap, HashMap};
@@ -24,7 +26,7 @@ use crate::change_set::{ChangeSet, NodeChange, NodeView};
 use crate::diff::Diff;
 use crate::error::{IcechunkError, Result};
 use crate::format::chunk::ByteRange;
-use crate::format::manifest::ChunkRef;
+use crate::format::manifest::{ChunkRef, ManifestShard};
 use crate::format::snapshot::{NodeKind, Snapshot};
 use crate::ids::{ChunkCoords, NodeId, SnapshotId};
 use crate::repository::Repository;
@@ -273,29 +275,32 @@ impl Session {
         Ok(())
     }
 
-    /// Every chunk of the array at `path` with its length, in coordinate order.
-    pub(crate) async fn array_chunks(&self, path: &str) -> Result<Vec<(ChunkCoords, u64)>> {
-        let (shards, changes) = {
+    /// The manifest shards of the base snapshot whose chunks still belong to the array at
+    /// `path` (none for arrays new or deleted in this session), loaded.
+    async fn base_shards(&self, path: &str) -> Result<Vec<Arc<ManifestShard>>> {
+        let shards: Vec<_> = {
             let state = self.state();
-            let shards: Vec<_> = if state.changes.base_chunks_visible(&state.base, path) {
-                match state.base.node(path).map(|n| (n.id, &n.kind)) {
-                    Some((node_id, NodeKind::Array(array))) => array
-                        .shards
-                        .iter()
-                        .map(|(block, info)| (node_id, block.clone(), info.clone()))
-                        .collect(),
-                    _ => Vec::new(),
+            if !state.changes.base_chunks_visible(&state.base, path) {
+                return Ok(Vec::new());
+            }
+            match state.base.node(path).map(|n| (n.id, &n.kind)) {
+                Some((node_id, NodeKind::Array(array))) => {
+                    array.shards.iter().map(|(block, info)| (node_id, block.clone(), info.clone())).collect()
                 }
-            } else {
-                Vec::new()
-            };
-            (shards, state.changes.chunks.get(path).cloned().unwrap_or_default())
+                _ => return Ok(Vec::new()),
+            }
         };
         let assets = self.inner.repo.assets();
-        let loaded = futures::future::try_join_all(
+        futures::future::try_join_all(
             shards.iter().map(|(node_id, block, info)| assets.shard(*node_id, block, info)),
         )
-        .await?;
+        .await
+    }
+
+    /// Every chunk of the array at `path` with its length, in coordinate order.
+    pub(crate) async fn array_chunks(&self, path: &str) -> Result<Vec<(ChunkCoords, u64)>> {
+        let loaded = self.base_shards(path).await?;
+        let changes = self.state().changes.chunks.get(path).cloned().unwrap_or_default();
         let mut chunks: BTreeMap<ChunkCoords, u64> = BTreeMap::new();
         for shard in &loaded {
             chunks.extend(shard.iter_lengths());

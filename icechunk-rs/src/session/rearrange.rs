@@ -47,7 +47,7 @@ impl Session {
     }
 
     /// `check_writable`, and not in a rearrange session (which only moves).
-    pub(crate) fn check_can_write(&self, what: &str) -> Result<()> {
+    pub fn check_can_write(&self, what: &str) -> Result<()> {
         self.check_writable()?;
         if self.inner.rearrange {
             return Err(RearrangeError::RearrangeSessionOnly(what.to_string()).into());

@@ -123,6 +123,11 @@ pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// How many chunk objects the repository in `dir` (local storage) holds.
+pub fn chunk_objects(dir: &Path) -> usize {
+    files_under(&dir.join("chunks")).len()
+}
+
 /// Opens a writable session on `branch`, sets every `(key, value)`, commits with `message`.
 pub async fn write_commit(
     repo: &Repository,
