@@ -212,3 +212,32 @@ def test_spec_version_and_opening_options(tmp_path: Path) -> None:
     other = ic.local_filesystem_storage(str(tmp_path / "other"))
     asyncio.run(ic.Repository.open_or_create_async(other, create_version=ic.spec_version()))
     assert ic.Repository.exists(other)
+
+
+def test_spec_version_of_a_repository(tmp_path: Path) -> None:
+    storage = ic.local_filesystem_storage(str(tmp_path))
+    assert ic.Repository.fetch_spec_version(storage) is None
+    assert asyncio.run(ic.Repository.fetch_spec_version_async(storage)) is None
+    repo = ic.Repository.create(storage)
+    assert repo.spec_version == ic.SpecVersion.v1 == ic.Repository.fetch_spec_version(storage)
+    settings = ic.StorageSettings(retries=ic.StorageRetriesSettings(max_tries=2))
+    assert ic.Repository.fetch_spec_version(storage, settings) == ic.SpecVersion.v1
+    found = asyncio.run(ic.Repository.fetch_spec_version_async(storage, settings))
+    assert found == ic.SpecVersion.v1
+    with pytest.raises(ic.InvalidInputError, match="storage_class"):
+        ic.Repository.fetch_spec_version(storage, ic.StorageSettings(storage_class="GLACIER"))
+    assert repo.attribution == ic.Attribution()
+
+
+def test_spec_version_with_storage_settings_on_s3(s3_storage: ic.Storage) -> None:
+    assert ic.Repository.fetch_spec_version(s3_storage) is None
+    ic.Repository.create(s3_storage)
+    settings = ic.StorageSettings(
+        retries=ic.StorageRetriesSettings(max_tries=2),
+        timeouts=ic.StorageTimeoutSettings(operation_attempt_timeout_ms=5000),
+    )
+    tuned = s3_storage.with_settings(settings)
+    retries, timeouts = tuned.default_settings().retries, tuned.default_settings().timeouts
+    assert retries is not None and retries.max_tries == 2
+    assert timeouts is not None and timeouts.operation_attempt_timeout_ms == 5000
+    assert ic.Repository.fetch_spec_version(s3_storage, settings) == ic.SpecVersion.v1

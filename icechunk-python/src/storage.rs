@@ -306,6 +306,21 @@ impl PyStorage {
         }
     }
 
+    /// This storage with `settings` over its own (see `StorageSettings` for what they set);
+    /// refuses settings that cannot apply.
+    fn with_settings(&self, settings: PyStorageSettings) -> PyResult<PyStorage> {
+        settings.check()?;
+        let mut spec = self.storage.spec();
+        match spec.network_mut() {
+            // Memory and local folders have no network settings to change.
+            None => Ok(PyStorage { storage: Arc::clone(&self.storage), memory: self.memory }),
+            Some(net) => {
+                settings.apply(net)?;
+                PyStorage::from_spec(&spec)
+            }
+        }
+    }
+
     /// `(key, size in bytes)` of every object under `prefix` (all of the repository's by
     /// default), keys relative to the repository's root. `settings` apply to this listing
     /// only (see `StorageSettings` for what they set).
@@ -318,18 +333,7 @@ impl PyStorage {
     ) -> PyResult<Vec<(String, u64)>> {
         let storage = match settings {
             None => Arc::clone(&self.storage),
-            Some(settings) => {
-                settings.check()?;
-                let mut spec = self.storage.spec();
-                match spec.network_mut() {
-                    // Memory and local folders have no network settings to change.
-                    None => Arc::clone(&self.storage),
-                    Some(net) => {
-                        settings.apply(net)?;
-                        PyStorage::from_spec(&spec)?.storage
-                    }
-                }
-            }
+            Some(settings) => self.with_settings(settings)?.storage,
         };
         let prefix = prefix.unwrap_or_default();
         let folder = prefix.trim_matches('/').to_string();

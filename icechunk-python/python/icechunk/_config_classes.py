@@ -403,8 +403,8 @@ class RepositoryConfig(_Settings):
         if self.storage is not None:
             raise _refuse(
                 "RepositoryConfig.storage",
-                "pass StorageSettings to the storage's constructor (e.g. s3_storage(..., "
-                "network=...)) or to Storage.list_objects, where they apply",
+                "apply StorageSettings to the storage itself (storage.with_settings(settings)) "
+                "and open the repository on that",
             )
         if self.virtual_chunk_containers:
             raise _refuse("virtual_chunk_containers", "virtual chunks are not supported yet")

@@ -16,6 +16,7 @@ from icechunk._icechunk import (
     SnapshotInfo,
     SpecVersion,
     Storage,
+    StorageSettings,
 )
 from icechunk._repository_state import RepositoryState
 from icechunk.errors import InvalidInputError, RepositoryNotFoundError
@@ -194,6 +195,34 @@ class Repository(RepositoryState):
     @staticmethod
     async def exists_async(storage: Storage) -> bool:
         return await PyRepository.exists_async(storage)
+
+    @staticmethod
+    def fetch_spec_version(
+        storage: Storage, storage_settings: StorageSettings | None = None
+    ) -> SpecVersion | None:
+        """The format version of the repository at ``storage`` (``None``: no repository),
+        without opening it; ``storage_settings`` apply to the one request this takes."""
+        if storage_settings is not None:
+            storage = storage.with_settings(storage_settings)
+        return SpecVersion.current() if PyRepository.exists(storage) else None
+
+    @staticmethod
+    async def fetch_spec_version_async(
+        storage: Storage, storage_settings: StorageSettings | None = None
+    ) -> SpecVersion | None:
+        if storage_settings is not None:
+            storage = storage.with_settings(storage_settings)
+        return SpecVersion.current() if await PyRepository.exists_async(storage) else None
+
+    @property
+    def spec_version(self) -> SpecVersion:
+        """The format version of this repository (this engine has one)."""
+        return SpecVersion.current()
+
+    @property
+    def attribution(self) -> Attribution:
+        """Labels of this repository's requests: none (``attribution=`` is not supported yet)."""
+        return Attribution()
 
     @property
     def config(self) -> RepositoryConfig:
