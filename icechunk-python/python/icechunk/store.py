@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from zarr.abc.store import (
@@ -15,6 +15,7 @@ from zarr.abc.store import (
 )
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
+from icechunk import _store_ranges
 from icechunk.errors import InvalidInputError, NodeNotFoundError, NotFoundError, ReadOnlyError
 
 if TYPE_CHECKING:
@@ -137,6 +138,49 @@ class IcechunkStore(Store):
                 return await self.get(key, prototype, rng)
 
         return list(await asyncio.gather(*(get_one(key, rng) for key, rng in key_ranges)))
+
+    async def get_ranges(
+        self,
+        key: str,
+        byte_ranges: Sequence[ByteRequest | None],
+        *,
+        prototype: BufferPrototype,
+        max_concurrency: int = 10,
+        max_gap_bytes: int = 1024 * 1024,
+        max_coalesced_bytes: int = 16 * 1024 * 1024,
+    ) -> AsyncIterator[Sequence[tuple[int, Buffer | None]]]:
+        """Many byte ranges of ``key``, nearby ones read together: one batch of
+        ``(input index, Buffer)`` per read, in completion order. Failures (a missing key is
+        ``FileNotFoundError``) come as an exception group."""
+        async for batch in _store_ranges.get_ranges(
+            self.get,
+            key,
+            byte_ranges,
+            prototype,
+            max_concurrency,
+            max_gap_bytes,
+            max_coalesced_bytes,
+        ):
+            yield batch
+
+    def get_ranges_sync(
+        self,
+        key: str,
+        byte_ranges: Sequence[ByteRequest | None],
+        *,
+        prototype: BufferPrototype,
+        max_gap_bytes: int = 1024 * 1024,
+        max_coalesced_bytes: int = 16 * 1024 * 1024,
+    ) -> Sequence[tuple[int, Buffer | None]]:
+        """``get_ranges`` without an event loop: the same reads, one after another."""
+        return _store_ranges.get_ranges_sync(
+            lambda k, proto, rng: self.get_sync(k, prototype=proto, byte_range=rng),
+            key,
+            byte_ranges,
+            prototype,
+            max_gap_bytes,
+            max_coalesced_bytes,
+        )
 
     async def exists(self, key: str) -> bool:
         return await self._store.exists(key)
