@@ -77,3 +77,45 @@ def test_a_missing_key_is_an_exception_group(store: ic.IcechunkStore) -> None:
     assert group.group_contains(FileNotFoundError)
     with pytest.raises(ValueError):
         asyncio.run(collect(store, max_concurrency=0))
+
+
+def test_array_chunk_iterator_lists_references_in_columns() -> None:
+    repo = ic.Repository.create(ic.in_memory_storage())
+    session = repo.writable_session("main")
+    big = zarr.create_array(
+        session.store, name="g/a", shape=(4, 1000), chunks=(1, 1000), dtype="u1", compressors=None
+    )
+    big[:3] = 7  # rows 0..2: 1000 B each, above the 512 B inline threshold: chunk objects
+    small = zarr.create_array(session.store, name="s", shape=(3,), chunks=(1,), dtype="u1")
+    small[:] = [1, 0, 3]  # chunk 1 holds the fill value: not written
+    session.commit("data")
+
+    async def batches(path: str, size: int) -> list[tuple]:  # type: ignore[type-arg]
+        store = repo.readonly_session("main").store
+        return [b async for b in store.array_chunk_iterator(path, batch_size=size)]
+
+    ((coords, kinds, paths, offsets, lengths, inlined),) = asyncio.run(batches("s", 10))
+    assert coords.tolist() == [[0], [2]] and coords.dtype == np.uint32
+    assert offsets.tolist() == [0, 0]
+    assert kinds.tolist() == [int(ic.ChunkType.inline)] * 2 and paths == ["", ""]
+    assert set(inlined) == {0, 1} and lengths.tolist() == [len(inlined[0]), len(inlined[1])]
+
+    parts = asyncio.run(batches("/g/a", 2))
+    assert [p[0].shape for p in parts] == [(2, 2), (1, 2)]
+    rows = np.concatenate([p[0] for p in parts]).tolist()
+    assert rows == [[0, 0], [1, 0], [2, 0]]
+    session = repo.readonly_session("main")
+    objects = {key for key, _ in repo.storage.list_objects()}
+    for coords, kinds, paths, _, lengths, inlined in parts:
+        for i, c in enumerate(coords.tolist()):
+            assert kinds[i] == int(session.chunk_type("/g/a", c)) == int(ic.ChunkType.native)
+            assert lengths[i] == 1000
+            assert f"chunks/{paths[i]}" in objects
+            assert (i in inlined) == (kinds[i] == int(ic.ChunkType.inline))
+
+    with pytest.raises(ic.NodeNotFoundError):
+        asyncio.run(batches("nope", 10))
+    with pytest.raises(ic.InvalidInputError):
+        asyncio.run(batches("g", 10))
+    with pytest.raises(ic.InvalidInputError):
+        asyncio.run(batches("s", 0))

@@ -1,5 +1,9 @@
 //! `Session`: one version of the repository, read-only or with uncommitted changes.
 
+use std::borrow::Cow;
+
+use icechunk::format::manifest::{ChunkLocation, ChunkRef};
+use icechunk::ids::ChunkCoords;
 use icechunk::session::{plan_reindex, ChunkKind, ReindexPlan};
 use icechunk::store::Store;
 use icechunk::Session;
@@ -162,6 +166,25 @@ impl PySession {
     }
 }
 
+/// One chunk reference as `chunk_refs_list` hands it to Python.
+type ChunkRow = (Vec<u32>, u8, String, u64, u64, Option<Cow<'static, [u8]>>);
+
+fn chunk_row((coords, chunk): (ChunkCoords, ChunkRef)) -> ChunkRow {
+    match chunk.location {
+        ChunkLocation::Inline(bytes) => (
+            coords,
+            PyChunkType::inline as u8,
+            String::new(),
+            0,
+            chunk.length,
+            Some(Cow::Owned(bytes.to_vec())),
+        ),
+        ChunkLocation::Object { id, offset, .. } => {
+            (coords, PyChunkType::native as u8, id.to_string(), offset, chunk.length, None)
+        }
+    }
+}
+
 twins! {
     impl PySession {
         /// Like `commit`, replacing the branch tip (this session's base) instead of adding a
@@ -203,6 +226,16 @@ twins! {
         fn chunk_coordinates_list / chunk_coordinates_async(&self, array_path: String) -> Vec<Vec<u32>> {
             let session = self.session.clone();
             async move { session.chunk_coordinates(&array_path).await.py() }
+        }
+
+        /// Every chunk's reference, in order: (coordinates, kind as `ChunkType`'s value, chunk
+        /// object id or "" when inline, offset, length, the bytes when inline).
+        fn chunk_refs_list / chunk_refs_async(&self, array_path: String) -> Vec<ChunkRow> {
+            let session = self.session.clone();
+            async move {
+                let refs = session.chunk_refs(&array_path).await.py()?;
+                Ok(refs.into_iter().map(chunk_row).collect::<Vec<_>>())
+            }
         }
 
         /// Write the changes as a new snapshot and move the branch to it; returns its id.

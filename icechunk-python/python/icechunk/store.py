@@ -19,11 +19,40 @@ from icechunk import _store_ranges
 from icechunk.errors import InvalidInputError, NodeNotFoundError, NotFoundError, ReadOnlyError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from icechunk.session import Session
 
 __all__ = ["IcechunkStore"]
 
 _READ_ONLY = "store was opened in read-only mode and does not support writing"
+
+
+ChunkBatch = tuple[
+    "np.ndarray[Any, np.dtype[np.uint32]]",
+    "np.ndarray[Any, np.dtype[np.uint8]]",
+    list[str],
+    "np.ndarray[Any, np.dtype[np.uint64]]",
+    "np.ndarray[Any, np.dtype[np.uint64]]",
+    dict[int, bytes],
+]
+
+
+def _chunk_batch(
+    rows: list[tuple[list[int], int, str, int, int, bytes | None]],
+) -> ChunkBatch:
+    """Rows of chunk references as columns (``array_chunk_iterator``)."""
+    import numpy as np
+
+    ndim = len(rows[0][0])
+    return (
+        np.array([r[0] for r in rows], dtype=np.uint32).reshape(len(rows), ndim),
+        np.array([r[1] for r in rows], dtype=np.uint8),
+        [r[2] for r in rows],
+        np.array([r[3] for r in rows], dtype=np.uint64),
+        np.array([r[4] for r in rows], dtype=np.uint64),
+        {i: r[5] for i, r in enumerate(rows) if r[5] is not None},
+    )
 
 
 def _range_args(byte_range: ByteRequest | None) -> tuple[int | None, int | None, int | None]:
@@ -181,6 +210,21 @@ class IcechunkStore(Store):
             max_gap_bytes,
             max_coalesced_bytes,
         )
+
+    async def array_chunk_iterator(
+        self, array_path: str, batch_size: int = 100_000
+    ) -> AsyncIterator[ChunkBatch]:
+        """Every chunk reference of the array at ``array_path``, as columnar batches of at
+        most ``batch_size`` rows, in coordinate order: ``(coords (n, ndim) uint32, kinds
+        uint8 (ChunkType values), paths (chunk object id; "" inline), offsets uint64, lengths
+        uint64, {row: bytes} of the inline rows)``. Missing chunks are not listed."""
+        if batch_size < 1:
+            raise InvalidInputError("batch_size must be at least 1")
+        # Icechunk takes "a" as well as "/g/a".
+        path = array_path if array_path.startswith("/") else "/" + array_path
+        rows = await self._session._session.chunk_refs_async(path)
+        for start in range(0, len(rows), batch_size):
+            yield _chunk_batch(rows[start : start + batch_size])
 
     async def exists(self, key: str) -> bool:
         return await self._store.exists(key)

@@ -3,7 +3,7 @@
 
 use super::Session;
 use crate::error::{IcechunkError, Result};
-use crate::format::manifest::ChunkLocation;
+use crate::format::manifest::{ChunkLocation, ChunkRef};
 use crate::format::snapshot::valid_node_path;
 use crate::ids::{ChunkCoords, NodeId};
 
@@ -50,6 +50,13 @@ impl Session {
     pub async fn chunk_coordinates(&self, path: &str) -> Result<Vec<ChunkCoords>> {
         let path = self.array_path(path)?;
         Ok(self.array_chunks(&path).await?.into_iter().map(|(coords, _)| coords).collect())
+    }
+
+    /// Every chunk of the array at `path` with its reference (where its bytes are), in
+    /// coordinate order.
+    pub async fn chunk_refs(&self, path: &str) -> Result<Vec<(ChunkCoords, ChunkRef)>> {
+        let path = self.array_path(path)?;
+        self.array_chunk_refs(&path).await
     }
 
     pub(super) fn array_path(&self, path: &str) -> Result<String> {

@@ -299,15 +299,31 @@ impl Session {
 
     /// Every chunk of the array at `path` with its length, in coordinate order.
     pub(crate) async fn array_chunks(&self, path: &str) -> Result<Vec<(ChunkCoords, u64)>> {
+        self.merged_chunks(path, |shard| shard.iter_lengths().collect(), |chunk| chunk.length).await
+    }
+
+    /// Every chunk of the array at `path` with its reference, in coordinate order.
+    pub(crate) async fn array_chunk_refs(&self, path: &str) -> Result<Vec<(ChunkCoords, ChunkRef)>> {
+        self.merged_chunks(path, |shard| shard.iter().collect(), Clone::clone).await
+    }
+
+    /// The base snapshot's chunks of the array at `path` (`of_shard`) with this session's
+    /// changes over them (`of_change`), in coordinate order.
+    async fn merged_chunks<T>(
+        &self,
+        path: &str,
+        of_shard: impl Fn(&ManifestShard) -> Vec<(ChunkCoords, T)>,
+        of_change: impl Fn(&ChunkRef) -> T,
+    ) -> Result<Vec<(ChunkCoords, T)>> {
         let loaded = self.base_shards(path).await?;
         let changes = self.state().changes.chunks.get(path).cloned().unwrap_or_default();
-        let mut chunks: BTreeMap<ChunkCoords, u64> = BTreeMap::new();
+        let mut chunks: BTreeMap<ChunkCoords, T> = BTreeMap::new();
         for shard in &loaded {
-            chunks.extend(shard.iter_lengths());
+            chunks.extend(of_shard(shard));
         }
         for (coords, change) in changes {
             match change {
-                Some(chunk) => chunks.insert(coords, chunk.length),
+                Some(chunk) => chunks.insert(coords, of_change(&chunk)),
                 None => chunks.remove(&coords),
             };
         }
