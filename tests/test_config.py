@@ -6,12 +6,31 @@ from __future__ import annotations
 import asyncio
 import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import zarr
+import zarr.abc.store
 
 import icechunk as ic
+
+
+class InFlightCountingStore(ic.IcechunkStore):
+    """The real store, counting the reads in flight at once (each held a little)."""
+
+    in_flight = 0
+    most_in_flight = 0
+
+    async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.005)
+            return await super().get(key, prototype, byte_range)
+        finally:
+            self.in_flight -= 1
+
 
 PC = ic.ManifestPreloadCondition
 SC = ic.ManifestSplitCondition
@@ -133,9 +152,12 @@ def test_settings_apply_persist_and_merge_on_open(tmp_path: Path) -> None:
         100,
     )
 
-    # get_partial_values reads every range (at most 20 at once) and returns them in order.
-    store = ic.Repository.open(storage).readonly_session("main").store
+    # get_partial_values reads every range, at most 20 at once, and returns them in order.
+    store = InFlightCountingStore(ic.Repository.open(storage).readonly_session("main"))
     proto = zarr.core.buffer.default_buffer_prototype()
+    many = [("b/c/0", zarr.abc.store.RangeByteRequest(0, 8))] * 50
+    asyncio.run(store.get_partial_values(proto, many))
+    assert store.most_in_flight == 20
     got = asyncio.run(store.get_partial_values(proto, [(f"b/c/{i}", None) for i in range(4)]))
     assert [np.frombuffer(g.to_bytes(), "<i8")[0] for g in got if g is not None] == [
         0,

@@ -373,3 +373,37 @@ impl AssetCache {
         Ok(blocks.slice(start..start + (wanted.end - wanted.start) as usize))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inline_ref(n: u8) -> (ChunkCoords, ChunkRef) {
+        let bytes = Bytes::from(vec![n; 8]);
+        (vec![u32::from(n)], ChunkRef { location: ChunkLocation::Inline(bytes), length: 8, checksum: 0 })
+    }
+
+    #[test]
+    fn icechunks_cache_units_bound_the_caches() {
+        let refs: Vec<_> = (0..3).map(inline_ref).collect();
+        let stored =
+            ManifestShard::encode(ManifestId::random(), NodeId::random(), &[0], &refs, None).unwrap();
+        let shard = Arc::new(ManifestShard::decode("manifests/x", &stored).unwrap());
+        let id = ManifestId::random();
+        assert_eq!(ShardWeight { by_refs: true }.weight(&id, &shard), 3);
+        assert_eq!(ShardWeight { by_refs: false }.weight(&id, &shard), shard.weight() as u64);
+
+        let storage = crate::storage::new_in_memory_storage();
+        let by_units = RepositoryConfig {
+            num_snapshot_nodes: Some(1000),
+            num_chunk_refs: Some(10),
+            ..RepositoryConfig::default()
+        };
+        let cache = AssetCache::new(storage.clone(), by_units);
+        assert_eq!((cache.snapshots.capacity(), cache.manifests.capacity()), (1000, 10));
+        let default = RepositoryConfig::default();
+        let cache = AssetCache::new(storage, default.clone());
+        assert_eq!(cache.snapshots.capacity(), default.snapshot_cache_size);
+        assert_eq!(cache.manifests.capacity(), default.manifest_cache_bytes);
+    }
+}

@@ -40,22 +40,19 @@ def _plan(
             reads.append(_Read(request, index=i))
     plain.sort(key=lambda part: (part[1], part[2]))
     group: list[tuple[int, int, int]] = []
+    end = 0  # the end of the group's merged read
     for part in plain:
         if group:
-            start, end = group[0][1], max(p[2] for p in group)
+            start = group[0][1]
             if part[1] - end <= max_gap_bytes and max(end, part[2]) - start <= max_coalesced_bytes:
                 group.append(part)
+                end = max(end, part[2])
                 continue
-            reads.append(_merged(group))
-        group = [part]
+            reads.append(_Read(RangeByteRequest(start, end), parts=group))
+        group, end = [part], part[2]
     if group:
-        reads.append(_merged(group))
+        reads.append(_Read(RangeByteRequest(group[0][1], end), parts=group))
     return reads
-
-
-def _merged(group: list[tuple[int, int, int]]) -> _Read:
-    start, end = group[0][1], max(p[2] for p in group)
-    return _Read(RangeByteRequest(start, end), parts=list(group))
 
 
 def _cut(read: _Read, key: str, got: Buffer | None, prototype: BufferPrototype) -> Batch:

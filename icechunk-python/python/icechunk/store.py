@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,12 @@ class IcechunkStore(Store):
     def session(self) -> Session:
         return self._session
 
+    @functools.cached_property
+    def _partial_values_concurrency(self) -> int:
+        """Reads one ``get_partial_values`` call keeps in flight (the repository config's
+        ``get_partial_values_concurrency``; fixed for a session, so read once)."""
+        return int(self._session._session.config.get_partial_values_concurrency)
+
     # ---- identity, pickling ----------------------------------------------------------
     def __eq__(self, other: object) -> bool:
         return (
@@ -159,8 +166,7 @@ class IcechunkStore(Store):
         prototype: BufferPrototype,
         key_ranges: Iterable[tuple[str, ByteRequest | None]],
     ) -> list[Buffer | None]:
-        # At most the config's get_partial_values_concurrency reads in flight at once.
-        limit = asyncio.Semaphore(self._session._session.config.get_partial_values_concurrency)
+        limit = asyncio.Semaphore(self._partial_values_concurrency)
 
         async def get_one(key: str, rng: ByteRequest | None) -> Buffer | None:
             async with limit:
