@@ -223,6 +223,23 @@ twins! {
             }
         }
 
+        /// A commit (or amend) on `branch` holding the same data with every manifest shard
+        /// laid out again by the current configuration.
+        fn rewrite_manifests / rewrite_manifests_async(
+            &self,
+            message: String,
+            branch: String,
+            metadata: Option<Bound<'_, PyDict>>,
+            amend: bool,
+        ) -> String {
+            let repo = self.core().clone();
+            let metadata = metadata.map(|m| dict_to_json(&m)).transpose();
+            async move {
+                let id = repo.rewrite_manifests(&branch, &message, metadata?.unwrap_or_default(), amend).await.py()?;
+                Ok(id.to_string())
+            }
+        }
+
         fn list_manifest_files / list_manifest_files_async(&self, snapshot_id: String) -> Vec<PyManifestFileInfo> {
             let (repo, id) = (self.core().clone(), parse_snapshot_id(&snapshot_id));
             async move {

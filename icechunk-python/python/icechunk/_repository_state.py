@@ -21,8 +21,15 @@ from icechunk._icechunk import (
     Storage,
     Update,
 )
+from icechunk.types import CommitMethod
 
 __all__ = ["RepositoryState"]
+
+
+def _amends(commit_method: CommitMethod) -> bool:
+    if commit_method not in ("new_commit", "amend"):
+        raise ValueError(f"commit_method must be 'new_commit' or 'amend', not {commit_method!r}")
+    return commit_method == "amend"
 
 
 class RepositoryState:
@@ -225,6 +232,34 @@ class RepositoryState:
         plain: bool = False,
     ) -> AncestryGraph:
         return await self._repository.ancestry_graph_async(branch, tag, snapshot_id, plain)
+
+    def rewrite_manifests(
+        self,
+        message: str,
+        *,
+        branch: str,
+        metadata: dict[str, Any] | None = None,
+        commit_method: CommitMethod = "new_commit",
+    ) -> str:
+        """Commit on ``branch`` a snapshot with the same data and every manifest shard laid
+        out again by this repository's configuration (``manifest_shard_size`` and the inline
+        threshold, see the README's configuration table): after changing them, or to fold many
+        small shard updates into fresh shards. No chunk is copied. ``commit_method="amend"``
+        replaces the branch tip instead of following it. The layout used is recorded in the
+        commit's metadata under ``"manifest_layout"``. Returns the new snapshot id."""
+        return self._repository.rewrite_manifests(message, branch, metadata, _amends(commit_method))
+
+    async def rewrite_manifests_async(
+        self,
+        message: str,
+        *,
+        branch: str,
+        metadata: dict[str, Any] | None = None,
+        commit_method: CommitMethod = "new_commit",
+    ) -> str:
+        return await self._repository.rewrite_manifests_async(
+            message, branch, metadata, _amends(commit_method)
+        )
 
     def list_manifest_files(self, snapshot_id: str) -> list[ManifestFileInfo]:
         """The manifest objects of a snapshot (small manifests inside it are not files)."""

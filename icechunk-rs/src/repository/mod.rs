@@ -449,6 +449,40 @@ impl Repository {
         Ok(Session::new(self.clone(), snapshot, Some(branch.to_string()), true, current_runtime()?))
     }
 
+    /// Commits on `branch` (or, with `amend`, replaces its tip by) a snapshot holding the same
+    /// data with every manifest shard rewritten in the block shapes the current configuration
+    /// gives each array: after `manifest_shard_size` or `inline_chunk_threshold_bytes` changed,
+    /// or to fold many small shard rewrites into fresh ones. The layout used is recorded in the
+    /// commit's metadata (`manifest_layout`). Retried from the new tip when another commit
+    /// lands meanwhile (up to `repo_update_attempts` times): the rewrite has no changes of its
+    /// own that could conflict.
+    pub async fn rewrite_manifests(
+        &self,
+        branch: &str,
+        message: &str,
+        metadata: JsonMap,
+        amend: bool,
+    ) -> Result<SnapshotId> {
+        let config = self.config();
+        let mut full = JsonMap::new();
+        full.insert(
+            "manifest_layout".into(),
+            serde_json::json!({
+                "manifest_shard_size": config.manifest_shard_size,
+                "inline_chunk_threshold_bytes": config.inline_chunk_threshold_bytes,
+            }),
+        );
+        full.extend(metadata);
+        let mut attempt = 1;
+        loop {
+            let session = self.writable_session(branch).await?;
+            match session.rewrite_manifests(message, Some(full.clone()), amend).await {
+                Err(IcechunkError::Conflict { .. }) if attempt < config.repo_update_attempts => attempt += 1,
+                done => return done,
+            }
+        }
+    }
+
     /// A session on the tip of `branch` that moves (renames) nodes with `Session::move_node`
     /// and writes nothing else; its commit cannot be rebased. Refused (`SessionState`) while
     /// the feature flag `move_node` is off.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::relayout::relayout_jobs;
 use super::Session;
 use crate::change_set::ChangeSet;
 use crate::error::{IcechunkError, Result};
@@ -51,12 +52,14 @@ fn merge_refs(
     }
 }
 
-struct ShardJob {
-    path: String,
-    node_id: NodeId,
-    block: Vec<u32>,
-    old: Option<ShardInfo>,
-    changes: Vec<(ChunkCoords, Option<ChunkRef>)>,
+/// One shard to write: block `block` of the array at `path`, from the shard it replaces (if
+/// any) and the changes to it, sorted by coordinates.
+pub(super) struct ShardJob {
+    pub path: String,
+    pub node_id: NodeId,
+    pub block: Vec<u32>,
+    pub old: Option<ShardInfo>,
+    pub changes: Vec<(ChunkCoords, Option<ChunkRef>)>,
 }
 
 /// A rough size of a shard's encoding, to skip encoding twice a shard that cannot be inline.
@@ -72,6 +75,16 @@ fn estimated_shard_bytes(refs: &[(ChunkCoords, ChunkRef)]) -> usize {
         .sum()
 }
 
+/// Which shards a commit writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Those of the blocks the session changed; arrays keep their block shapes.
+    Changed,
+    /// Every shard of every array, in the block shape the configuration gives it now
+    /// (`Repository::rewrite_manifests`).
+    Rewrite,
+}
+
 /// How a new snapshot is published.
 pub(crate) enum Publish {
     /// A new commit on `branch`, whose parent is the session's base; the base must still be
@@ -84,6 +97,7 @@ pub(crate) enum Publish {
     Anonymous,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_commit(
     repo: &Repository,
     publish: Publish,
@@ -91,6 +105,7 @@ pub(crate) async fn write_commit(
     changes: &ChangeSet,
     message: &str,
     metadata: serde_json::Map<String, serde_json::Value>,
+    layout: Layout,
     chunk_uploads: impl std::future::Future<Output = Result<()>>,
 ) -> Result<Arc<Snapshot>> {
     let config = repo.config();
@@ -118,6 +133,17 @@ pub(crate) async fn write_commit(
         nodes.insert(path.clone(), Arc::new(node));
     }
 
+    let assets = repo.assets();
+    let jobs = match layout {
+        Layout::Changed => changed_blocks(&nodes, changes),
+        Layout::Rewrite => relayout_jobs(assets, config, &mut nodes, changes).await?,
+    };
+    write_shards_and_publish(repo, publish, base, nodes, jobs, changes, message, metadata, chunk_uploads)
+        .await
+}
+
+/// The shard jobs of the blocks `changes` touch, in the arrays' block shapes.
+fn changed_blocks(nodes: &BTreeMap<String, Arc<Node>>, changes: &ChangeSet) -> Vec<ShardJob> {
     let mut jobs = Vec::new();
     for (path, chunk_changes) in &changes.chunks {
         let Some(node) = nodes.get(path) else { continue };
@@ -134,6 +160,22 @@ pub(crate) async fn write_commit(
             jobs.push(ShardJob { path: path.clone(), node_id: node.id, block, old, changes });
         }
     }
+    jobs
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_shards_and_publish(
+    repo: &Repository,
+    publish: Publish,
+    base: &Arc<Snapshot>,
+    mut nodes: BTreeMap<String, Arc<Node>>,
+    jobs: Vec<ShardJob>,
+    changes: &ChangeSet,
+    message: &str,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    chunk_uploads: impl std::future::Future<Output = Result<()>>,
+) -> Result<Arc<Snapshot>> {
+    let config = repo.config();
 
     // Inline shards already in the snapshot, but for those about to be replaced.
     let replaced: usize = jobs.iter().map(|job| job.old.as_ref().map_or(0, ShardInfo::inline_len)).sum();
@@ -266,7 +308,7 @@ impl Session {
         allow_empty: bool,
     ) -> Result<SnapshotId> {
         let branch = self.check_can_publish("commit")?;
-        self.publish(Publish::Commit { branch }, message, metadata, allow_empty).await
+        self.publish(Publish::Commit { branch }, message, metadata, allow_empty, Layout::Changed).await
     }
 
     /// Like `commit`, but the new snapshot replaces the branch tip (this session's base): it
@@ -279,6 +321,12 @@ impl Session {
         allow_empty: bool,
     ) -> Result<SnapshotId> {
         let branch = self.check_can_publish("amend")?;
+        let publish = self.amending(branch).await?;
+        self.publish(publish, message, metadata, allow_empty, Layout::Changed).await
+    }
+
+    /// How to replace the tip of `branch`, this session's base.
+    async fn amending(&self, branch: String) -> Result<Publish> {
         let base = self.state().base.clone();
         if base.parent_id.is_none() {
             return Err(IcechunkError::SessionState(
@@ -286,7 +334,21 @@ impl Session {
             ));
         }
         let base_log = self.repository().assets().transaction_log(&base.id).await?;
-        self.publish(Publish::Amend { branch, base_log }, message, metadata, allow_empty).await
+        Ok(Publish::Amend { branch, base_log })
+    }
+
+    /// Commits (or, with `amend`, amends) a snapshot that holds this session's changes, if
+    /// any, with every manifest shard rewritten in the block shapes the repository's
+    /// configuration gives its arrays now (see `relayout`). The data read back is the same.
+    pub async fn rewrite_manifests(
+        &self,
+        message: &str,
+        metadata: Option<serde_json::Map<String, serde_json::Value>>,
+        amend: bool,
+    ) -> Result<SnapshotId> {
+        let branch = self.check_can_publish("rewrite manifests")?;
+        let publish = if amend { self.amending(branch).await? } else { Publish::Commit { branch } };
+        self.publish(publish, message, metadata, true, Layout::Rewrite).await
     }
 
     /// Writes the changes as a new snapshot without moving any branch (tag or branch it to
@@ -297,7 +359,7 @@ impl Session {
         metadata: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> Result<SnapshotId> {
         self.check_can_publish("flush")?;
-        self.publish(Publish::Anonymous, message, metadata, true).await
+        self.publish(Publish::Anonymous, message, metadata, true, Layout::Changed).await
     }
 
     /// The branch this session may publish to, or why it may not.
@@ -341,6 +403,7 @@ impl Session {
         message: &str,
         metadata: Option<serde_json::Map<String, serde_json::Value>>,
         allow_empty: bool,
+        layout: Layout,
     ) -> Result<SnapshotId> {
         let (base, changes) = {
             let state = self.state();
@@ -358,6 +421,7 @@ impl Session {
             &changes,
             message,
             self.commit_metadata(metadata),
+            layout,
             // Objects before references: the chunks the snapshot names are stored before
             // the branch moves to it.
             self.wait_for_uploads(),

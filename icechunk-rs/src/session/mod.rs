@@ -11,6 +11,7 @@ pub use fork::SessionParts;
 mod rearrange;
 mod rebase;
 mod reindex;
+mod relayout;
 pub use reindex::{plan_reindex, ChunkMapping, Mapping, ReindexPlan};
 mod uploads;
 
