@@ -224,8 +224,6 @@ def test_spec_version_and_opening_options(tmp_path: Path) -> None:
         ic.Repository.create(storage, spec_version=2)
     with pytest.raises(ic.InvalidInputError, match="check_clean_root"):
         ic.Repository.create(storage, check_clean_root=False)
-    with pytest.raises(ic.InvalidInputError, match="attribution"):
-        ic.Repository.create(storage, attribution=ic.Attribution(client="me"))
     assert not ic.Repository.exists(storage)
     repo = ic.Repository.create(storage, spec_version=ic.SpecVersion.v1)
     assert ic.Repository.open_or_create(storage, create_version=1).lookup_branch("main") == (

@@ -8,11 +8,12 @@
 //! them through their public fields.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use icechunk::storage::Attribution;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use crate::cloud::credentials::to_utc;
-use crate::errors::invalid_input;
+use crate::errors::CoreResultExt;
 
 /// What `__reduce__` of a simple enum member returns: `(getattr, (cls, name))`.
 pub type ReducedMember<'py> = PyResult<(Bound<'py, PyAny>, (Bound<'py, PyAny>, String))>;
@@ -124,7 +125,8 @@ impl PyRepoStatus {
 
 /// Labels for the `User-Agent` of a repository's requests: which software (`client`), doing
 /// what (`workload`), for whom (`principal`), so that a bucket's access logs can tell them
-/// apart.
+/// apart. The engine's `Attribution` checks them (as Icechunk 2.3 documents) and lays out the
+/// header.
 #[pyclass(name = "Attribution", module = "icechunk._icechunk", eq, get_all, frozen, from_py_object)]
 #[derive(Clone, PartialEq, Debug)]
 pub struct PyAttribution {
@@ -133,35 +135,15 @@ pub struct PyAttribution {
     pub principal: Option<String>,
 }
 
-const ATTRIBUTION_MAX: usize = 128;
-
-/// An HTTP token character (RFC 9110 `tchar`).
-fn is_tchar(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
-}
-
-fn check_client(client: &str) -> PyResult<()> {
-    let (name, version) = client.split_once('/').unwrap_or((client, "x"));
-    let tokens = !name.is_empty() && !version.is_empty() && name.chars().chain(version.chars()).all(is_tchar);
-    if client.len() > ATTRIBUTION_MAX || !tokens {
-        return Err(invalid_input(format!(
-            "attribution client must be `name` or `name/version` in HTTP token characters, at most \
-             {ATTRIBUTION_MAX} bytes, not {client:?}"
-        )));
+impl PyAttribution {
+    /// The engine's attribution, which checks the labels and makes the `User-Agent`.
+    pub fn to_core(&self) -> Attribution {
+        Attribution {
+            client: self.client.clone(),
+            workload: self.workload.clone(),
+            principal: self.principal.clone(),
+        }
     }
-    Ok(())
-}
-
-fn check_label(what: &str, value: &str) -> PyResult<()> {
-    let printable = value.chars().all(|c| c.is_ascii_graphic() || c == ' ');
-    let forbidden = value.chars().any(|c| "()\\;=\"".contains(c));
-    if value.is_empty() || value.len() > ATTRIBUTION_MAX || !printable || forbidden {
-        return Err(invalid_input(format!(
-            "attribution {what} must be printable ASCII without ( ) \\ ; = \", 1 to {ATTRIBUTION_MAX} \
-             bytes, not {value:?}"
-        )));
-    }
-    Ok(())
 }
 
 #[pymethods]
@@ -169,16 +151,9 @@ impl PyAttribution {
     #[new]
     #[pyo3(signature = (*, client=None, workload=None, principal=None))]
     fn new(client: Option<String>, workload: Option<String>, principal: Option<String>) -> PyResult<Self> {
-        if let Some(c) = &client {
-            check_client(c)?;
-        }
-        if let Some(w) = &workload {
-            check_label("workload", w)?;
-        }
-        if let Some(p) = &principal {
-            check_label("principal", p)?;
-        }
-        Ok(PyAttribution { client, workload, principal })
+        let this = PyAttribution { client, workload, principal };
+        this.to_core().validate().py()?;
+        Ok(this)
     }
 
     fn __repr__(&self) -> String {

@@ -4,7 +4,9 @@
 //! field (readable and writable), a keyword-only constructor whose omitted arguments take the
 //! core defaults, `default()`, `__eq__`, `__repr__` and pickling, and the conversions both ways.
 //! The field list is written once; a core field missing from it is a compile error (the
-//! conversion to the core struct names every field), so the two cannot drift apart.
+//! conversion to the core struct names every field), so the two cannot drift apart. A core
+//! field that Python sets some other way is named after the list, in `core_only { ... }`:
+//! the conversion gives it its default.
 //!
 //! A field's Python type may differ from its core type when [`ConfigValue`] converts between
 //! them (durations are seconds as floats in Python).
@@ -67,6 +69,7 @@ macro_rules! config_class {
         $py:ident as $name:literal for $core:ident {
             $($(#[doc = $fdoc:literal])* $field:ident: $ty:ty),* $(,)?
         }
+        $(core_only { $($core_only:ident),* $(,)? })?
     ) => {
         $(#[doc = $doc])*
         #[pyo3::pyclass(name = $name, module = "icechunk._icechunk", eq, get_all, set_all, from_py_object)]
@@ -86,7 +89,10 @@ macro_rules! config_class {
             /// The core settings; fails on a value the core type cannot hold.
             pub fn to_core(&self) -> pyo3::PyResult<$core> {
                 use $crate::config_class::ConfigValue;
-                Ok($core { $($field: self.$field.to_core(stringify!($field))?,)* })
+                Ok($core {
+                    $($field: self.$field.to_core(stringify!($field))?,)*
+                    $($($core_only: Default::default(),)*)?
+                })
             }
         }
 

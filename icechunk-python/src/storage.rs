@@ -10,6 +10,7 @@ use icechunk::{Storage, StorageSpec};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple, PyType};
 
+use crate::api_types::PyAttribution;
 use crate::cloud::credentials::{PyAzureCredentials, PyGcsCredentials, PyS3Credentials};
 use crate::cloud::network::PyNetworkOptions;
 use crate::cloud::s3::{PyS3Options, S3Common};
@@ -319,6 +320,17 @@ impl PyStorage {
                 PyStorage::from_spec(&spec)
             }
         }
+    }
+
+    /// This storage with `attribution` in the `User-Agent` of its requests, for
+    /// `Repository.create/open(attribution=)`; memory and local folders send no requests and
+    /// come back as they are. Private: Icechunk 2.3 labels repositories, not storages.
+    fn _with_attribution(&self, attribution: &PyAttribution) -> PyResult<PyStorage> {
+        let storage =
+            icechunk::storage::with_attribution(Arc::clone(&self.storage), &attribution.to_core()).py()?;
+        // The same storage when nothing was rebuilt: an in-memory one keeps its identity.
+        let memory = if Arc::ptr_eq(&storage, &self.storage) { self.memory } else { None };
+        Ok(PyStorage { storage, memory })
     }
 
     /// `(key, size in bytes)` of every object under `prefix` (all of the repository's by

@@ -13,6 +13,7 @@ from typing import Any, Self
 from icechunk._config_classes import RepositoryConfig
 from icechunk._icechunk import (
     AncestryGraph,
+    Attribution,
     ChunkStorageStats,
     FeatureFlag,
     ManifestFileInfo,
@@ -35,9 +36,13 @@ def _amends(commit_method: CommitMethod) -> bool:
 class RepositoryState:
     """Mixed into ``Repository``."""
 
-    def __init__(self, core: PyRepository, storage: Storage) -> None:
+    def __init__(
+        self, core: PyRepository, storage: Storage, attribution: Attribution | None = None
+    ) -> None:
         self._repository = core
+        # As given: the core talks through this storage rebuilt with the attribution.
         self._storage = storage
+        self._attribution = Attribution() if attribution is None else attribution
 
     # ---- status --------------------------------------------------------------------
     @property
@@ -144,7 +149,8 @@ class RepositoryState:
             raise NotImplementedError("virtual chunks are not supported yet")
         current = RepositoryConfig._from_engine(self._repository.config)
         engine = None if config is None else current.merge(config)._to_engine()
-        return type(self)(self._repository.reopen(engine), self._storage)
+        # The core keeps its storage, attribution included.
+        return type(self)(self._repository.reopen(engine), self._storage, self._attribution)
 
     async def reopen_async(
         self,

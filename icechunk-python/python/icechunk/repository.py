@@ -79,10 +79,6 @@ def _check_opening(
         raise InvalidInputError("virtual chunks are not supported yet")
     if attribution is not None and not isinstance(attribution, Attribution):
         raise TypeError(f"attribution must be an icechunk.Attribution, got {type(attribution)}")
-    if attribution is not None:
-        raise InvalidInputError(
-            "attribution is not supported yet: this engine's User-Agent is set per storage"
-        )
     current = int(SpecVersion.current())
     if version is not None and int(version) != current:
         raise InvalidInputError(f"this engine writes format version {current} only, not {version}")
@@ -93,12 +89,20 @@ def _check_opening(
         )
 
 
+def _labelled(storage: Storage, attribution: Attribution | None) -> Storage:
+    """The storage the repository talks through: ``storage`` rebuilt so that every request
+    carries ``attribution`` in its ``User-Agent``. Memory and local folders send no requests,
+    so they come back as they are (the attribution is only recorded)."""
+    return storage if attribution is None else storage._with_attribution(attribution)
+
+
 class Repository(RepositoryState):
     """A versioned Zarr hierarchy: every write is a commit on a branch.
 
-    Build one with ``Repository.create``, ``open`` or ``open_or_create``; the repository's
-    own state (status, metadata, flags, saved config, operations log) is in
-    ``RepositoryState``.
+    Build one with ``Repository.create``, ``open`` or ``open_or_create``; their
+    ``attribution=`` (an ``Attribution``) labels every request the repository sends to a
+    cloud store in its ``User-Agent``. The repository's own state (status, metadata, flags,
+    saved config, operations log) is in ``RepositoryState``.
     """
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -114,7 +118,8 @@ class Repository(RepositoryState):
     ) -> Repository:
         """A new repository (with a ``main`` branch) in an empty location."""
         _check_opening(authorize_virtual_chunk_access, attribution, spec_version, check_clean_root)
-        return cls(PyRepository.create(storage, _engine(config)), storage)
+        core = PyRepository.create(_labelled(storage, attribution), _engine(config))
+        return cls(core, storage, attribution)
 
     @classmethod
     def open(
@@ -127,7 +132,9 @@ class Repository(RepositoryState):
         """The repository at ``storage``; ``RepositoryNotFoundError`` if there is none.
         ``config`` is merged over the config saved in the repository."""
         _check_opening(authorize_virtual_chunk_access, attribution)
-        return cls(PyRepository.open(storage, _engine(config, _saved(config, storage))), storage)
+        labelled = _labelled(storage, attribution)
+        core = PyRepository.open(labelled, _engine(config, _saved(config, labelled)))
+        return cls(core, storage, attribution)
 
     @classmethod
     def open_or_create(
@@ -142,9 +149,9 @@ class Repository(RepositoryState):
         _check_opening(
             authorize_virtual_chunk_access, attribution, create_version, check_clean_root
         )
-        return cls(
-            PyRepository.open_or_create(storage, _engine(config, _saved(config, storage))), storage
-        )
+        labelled = _labelled(storage, attribution)
+        core = PyRepository.open_or_create(labelled, _engine(config, _saved(config, labelled)))
+        return cls(core, storage, attribution)
 
     @staticmethod
     def exists(storage: Storage) -> bool:
@@ -162,7 +169,8 @@ class Repository(RepositoryState):
         attribution: Attribution | None = None,
     ) -> Repository:
         _check_opening(authorize_virtual_chunk_access, attribution, spec_version, check_clean_root)
-        return cls(await PyRepository.create_async(storage, _engine(config)), storage)
+        core = await PyRepository.create_async(_labelled(storage, attribution), _engine(config))
+        return cls(core, storage, attribution)
 
     @classmethod
     async def open_async(
@@ -173,8 +181,9 @@ class Repository(RepositoryState):
         attribution: Attribution | None = None,
     ) -> Repository:
         _check_opening(authorize_virtual_chunk_access, attribution)
-        engine = _engine(config, await _saved_async(config, storage))
-        return cls(await PyRepository.open_async(storage, engine), storage)
+        labelled = _labelled(storage, attribution)
+        engine = _engine(config, await _saved_async(config, labelled))
+        return cls(await PyRepository.open_async(labelled, engine), storage, attribution)
 
     @classmethod
     async def open_or_create_async(
@@ -189,8 +198,10 @@ class Repository(RepositoryState):
         _check_opening(
             authorize_virtual_chunk_access, attribution, create_version, check_clean_root
         )
-        engine = _engine(config, await _saved_async(config, storage))
-        return cls(await PyRepository.open_or_create_async(storage, engine), storage)
+        labelled = _labelled(storage, attribution)
+        engine = _engine(config, await _saved_async(config, labelled))
+        core = await PyRepository.open_or_create_async(labelled, engine)
+        return cls(core, storage, attribution)
 
     @staticmethod
     async def exists_async(storage: Storage) -> bool:
@@ -221,8 +232,9 @@ class Repository(RepositoryState):
 
     @property
     def attribution(self) -> Attribution:
-        """Labels of this repository's requests: none (``attribution=`` is not supported yet)."""
-        return Attribution()
+        """The labels of this repository's requests, as given when it was opened (all
+        ``None`` when none were); ``reopen`` keeps them."""
+        return self._attribution
 
     @property
     def config(self) -> RepositoryConfig:
@@ -234,11 +246,14 @@ class Repository(RepositoryState):
         return self._storage
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"storage": self._storage, "config": self._repository.config}
+        config = self._repository.config
+        return {"storage": self._storage, "config": config, "attribution": self._attribution}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._storage = state["storage"]
-        self._repository = PyRepository.open(self._storage, state["config"])
+        self._attribution = state["attribution"]
+        labelled = _labelled(self._storage, self._attribution)
+        self._repository = PyRepository.open(labelled, state["config"])
 
     def __repr__(self) -> str:
         return f"<icechunk.Repository at {self._storage!r}>"

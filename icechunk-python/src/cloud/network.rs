@@ -24,6 +24,8 @@ config_class! {
         read_part_size: u64,
         read_concurrency: usize,
     }
+    // A repository's `attribution=` labels its storage's requests (`Storage._with_attribution`).
+    core_only { attribution }
 }
 
 /// The options given, or the defaults.

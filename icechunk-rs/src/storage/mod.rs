@@ -25,10 +25,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{IcechunkError, Result};
 pub use cloud::{
     new_azure_storage, new_gcs_storage, new_http_storage, new_http_storage_with, new_r2_storage,
-    new_s3_storage, new_tigris_storage, resolve_redirect, set_credential_fetcher_loader, AzureCredentials,
-    AzureOptions, CredentialFetcher, Expiring, ExtraHeaders, FetchedCredential, FetcherLoader,
-    GcsCredentials, GcsOptions, HttpOptions, NetworkOptions, RefreshableCredentials, S3Checksum, S3Options,
-    S3Provider, REFRESH_MARGIN, USER_AGENT,
+    new_s3_storage, new_tigris_storage, resolve_redirect, set_credential_fetcher_loader, Attribution,
+    AzureCredentials, AzureOptions, CredentialFetcher, Expiring, ExtraHeaders, FetchedCredential,
+    FetcherLoader, GcsCredentials, GcsOptions, HttpOptions, NetworkOptions, RefreshableCredentials,
+    S3Checksum, S3Options, S3Provider, REFRESH_MARGIN, USER_AGENT,
 };
 pub use credentials::Secret;
 pub use limit::LimitedStorage;
@@ -132,6 +132,23 @@ pub fn new_in_memory_storage() -> Arc<dyn Storage> {
 /// A repository in the folder `path` (created if missing).
 pub fn new_local_filesystem_storage(path: impl Into<PathBuf>) -> Result<Arc<dyn Storage>> {
     Ok(Arc::new(ObjectStorage::local_filesystem(path.into())?))
+}
+
+/// `storage`, rebuilt so that every request it sends carries `attribution` in its `User-Agent`
+/// (see [`Attribution`]); the attribution travels with its spec, so a storage rebuilt elsewhere
+/// (a pickled session on a Dask worker) labels its requests the same way. Memory and local
+/// folders send no requests, so there is nothing to label: they come back as they are, as does
+/// a storage that already carries this attribution.
+pub fn with_attribution(storage: Arc<dyn Storage>, attribution: &Attribution) -> Result<Arc<dyn Storage>> {
+    attribution.validate()?;
+    let mut spec = storage.spec();
+    match spec.network_mut() {
+        Some(network) if network.attribution != *attribution => {
+            network.attribution = attribution.clone();
+            from_spec(&spec)
+        }
+        _ => Ok(storage),
+    }
 }
 
 /// Rebuilds a storage from its description. In-memory storage cannot be rebuilt.

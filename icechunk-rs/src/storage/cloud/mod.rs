@@ -12,6 +12,7 @@
 //! conditional write: one that ignores the condition is refused unless the options say
 //! `unsafe_single_writer`.
 
+mod attribution;
 mod azure;
 mod gcs;
 mod headers;
@@ -28,6 +29,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 
+pub use attribution::{Attribution, ATTRIBUTION_MAX};
 pub use azure::{new_azure_storage, AzureCredentials, AzureOptions};
 pub use gcs::{new_gcs_storage, GcsCredentials, GcsOptions};
 pub use headers::ExtraHeaders;

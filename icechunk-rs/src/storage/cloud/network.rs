@@ -1,15 +1,17 @@
-//! Retries, backoff, timeouts and large reads: the network settings every cloud store shares.
+//! Retries, backoff, timeouts, large reads and the `User-Agent`: the network settings every
+//! cloud store shares.
 
 use std::time::Duration;
 
 use object_store::{BackoffConfig, ClientOptions, HeaderValue, RetryConfig};
 use serde::{Deserialize, Serialize};
 
+use super::attribution::Attribution;
 use crate::error::{IcechunkError, Result};
 use crate::storage::credentials::Secret;
 use crate::storage::object_store_backend::{BackendSettings, CreateIfAbsent, LargeReads};
 
-/// Retries, timeouts and large reads, for every cloud store.
+/// Retries, timeouts, large reads and request labels, for every cloud store.
 ///
 /// Requests that fail with 5xx, 429, 408, a timeout or a dropped connection are retried with
 /// exponential backoff and decorrelated jitter (`object_store`'s retry layer). A create-if-absent
@@ -38,6 +40,9 @@ pub struct NetworkOptions {
     pub read_part_size: u64,
     /// Ranged GETs in flight at once for one large read.
     pub read_concurrency: usize,
+    /// Labels for the `User-Agent` of every request (none by default). A repository opened
+    /// with an attribution rebuilds its storage with it ([`crate::storage::with_attribution`]).
+    pub attribution: Attribution,
 }
 
 impl Default for NetworkOptions {
@@ -53,11 +58,12 @@ impl Default for NetworkOptions {
             large_read_threshold: 16 * 1024 * 1024,
             read_part_size: 8 * 1024 * 1024,
             read_concurrency: 8,
+            attribution: Attribution::default(),
         }
     }
 }
 
-/// The `User-Agent` of every request to a cloud store.
+/// The `User-Agent` of every request to a cloud store, unless an [`Attribution`] adds to it.
 pub const USER_AGENT: &str = concat!("icechunk-rs/", env!("CARGO_PKG_VERSION"));
 
 /// HTTPS uses rustls with the `ring` provider; rustls needs it installed once per process
@@ -84,7 +90,7 @@ impl NetworkOptions {
         if self.initial_backoff > self.max_backoff {
             return bad("initial_backoff cannot exceed max_backoff");
         }
-        Ok(())
+        self.attribution.validate()
     }
 
     pub(super) fn retry_config(&self) -> RetryConfig {
@@ -99,11 +105,15 @@ impl NetworkOptions {
         }
     }
 
+    /// Every store's `build` calls `validate` first, so the attribution makes a header value;
+    /// should one not, the plain `User-Agent` goes out rather than no request at all.
     pub(super) fn client_options(&self, allow_http: bool) -> ClientOptions {
         install_crypto_provider();
+        let user_agent = HeaderValue::from_str(&self.attribution.user_agent())
+            .unwrap_or_else(|_| HeaderValue::from_static(USER_AGENT));
         let options = ClientOptions::new()
             .with_allow_http(allow_http)
-            .with_user_agent(HeaderValue::from_static(USER_AGENT))
+            .with_user_agent(user_agent)
             .with_connect_timeout(self.connect_timeout)
             .with_timeout(self.request_timeout);
         if self.stream_timeout.is_zero() {

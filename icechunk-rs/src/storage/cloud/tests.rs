@@ -722,3 +722,73 @@ async fn a_probe_refused_twice_still_proves_create_if_absent() {
     storage.check_conditional_writes().await.expect("the store is accepted");
     assert!(storage.put_if_absent("config.json", Bytes::from_static(b"x")).await.unwrap());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Attribution
+
+#[tokio::test]
+async fn attribution_labels_every_request_and_travels_with_the_spec() {
+    let server = MockServer::start();
+    let plain = new_http_storage(format!("{}/repo", server.url)).unwrap();
+    let labels = Attribution {
+        client: Some("weatherlib/0.9".into()),
+        workload: Some("nightly ingest".into()),
+        principal: Some("team-a".into()),
+    };
+    let labelled = crate::storage::with_attribution(plain.clone(), &labels).unwrap();
+    let expected = format!("weatherlib/0.9 {USER_AGENT} (workload=nightly ingest; principal=team-a)");
+    server.script([status(404), status(404), status(404)]);
+    assert!(plain.get("config").await.unwrap().is_none());
+    assert!(labelled.get("config").await.unwrap().is_none());
+    // Rebuilt from its spec (another process), it labels its requests the same way.
+    let rebuilt = from_spec(&labelled.spec()).unwrap();
+    assert!(rebuilt.get_range("chunks/a", 0..4).await.unwrap().is_none());
+    let agents: Vec<_> = server.requests().iter().map(|r| r.header("user-agent").map(String::from)).collect();
+    assert_eq!(agents, [Some(USER_AGENT.to_string()), Some(expected.clone()), Some(expected)]);
+    assert_eq!(labelled.spec().to_string(), plain.spec().to_string(), "repr shows no labels");
+
+    // S3 (signed requests) too, writes included.
+    let s3 = new_s3_storage(S3Options {
+        endpoint_url: Some(server.url.clone()),
+        allow_http: true,
+        network: fast_network(),
+        ..s3_options()
+    })
+    .unwrap();
+    let s3 =
+        crate::storage::with_attribution(s3, &Attribution { workload: Some("w".into()), ..labels.clone() })
+            .unwrap();
+    server.script([ok()]);
+    s3.put("chunks/a", Bytes::from_static(b"x")).await.unwrap();
+    let request = &server.requests()[0];
+    assert_eq!(request.method, "PUT");
+    assert_eq!(
+        request.header("user-agent"),
+        Some(format!("weatherlib/0.9 {USER_AGENT} (workload=w; principal=team-a)").as_str())
+    );
+}
+
+#[test]
+fn attribution_of_storages_without_requests_and_bad_labels() {
+    let labels = Attribution { client: Some("me".into()), ..Default::default() };
+    // Memory and local folders send no requests: the same storage comes back.
+    let memory = crate::storage::new_in_memory_storage();
+    assert!(Arc::ptr_eq(&memory, &crate::storage::with_attribution(memory.clone(), &labels).unwrap()));
+    let http = new_http_storage("https://example.com/repo").unwrap();
+    // An attribution the storage already carries rebuilds nothing.
+    assert!(Arc::ptr_eq(
+        &http,
+        &crate::storage::with_attribution(http.clone(), &Attribution::default()).unwrap()
+    ));
+    let bad = Attribution { workload: Some("a;b".into()), ..Default::default() };
+    for err in [
+        crate::storage::with_attribution(memory, &bad).unwrap_err(),
+        new_http_storage_with(HttpOptions {
+            network: NetworkOptions { attribution: bad.clone(), ..Default::default() },
+            ..HttpOptions::new("https://example.com/repo")
+        })
+        .unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+}
