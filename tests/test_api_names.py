@@ -39,7 +39,6 @@ OTHER_WORK = {
     "AnyObjectStoreConfig",
     "ObjectStoreConfig",
     "VirtualChunkContainer",
-    "VirtualChunkSpec",
     "containers_credentials",
     "azure_store",
     "gcs_store",

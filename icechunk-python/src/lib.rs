@@ -20,6 +20,7 @@ mod storage;
 mod storage_settings;
 mod store;
 mod twins;
+mod virtual_refs;
 
 use pyo3::prelude::*;
 

@@ -23,7 +23,7 @@ use crate::twins::twins;
 
 #[pyclass(name = "PySession", module = "icechunk._icechunk", frozen)]
 pub struct PySession {
-    session: Session,
+    pub(crate) session: Session,
 }
 
 impl PySession {
@@ -120,6 +120,7 @@ impl From<ChunkKind> for PyChunkType {
             ChunkKind::Uninitialized => PyChunkType::uninitialized,
             ChunkKind::Native => PyChunkType::native,
             ChunkKind::Inline => PyChunkType::inline,
+            ChunkKind::Virtual => PyChunkType::r#virtual,
         }
     }
 }
@@ -181,6 +182,9 @@ fn chunk_row((coords, chunk): (ChunkCoords, ChunkRef)) -> ChunkRow {
         ),
         ChunkLocation::Object { id, offset, .. } => {
             (coords, PyChunkType::native as u8, id.to_string(), offset, chunk.length, None)
+        }
+        ChunkLocation::Virtual { location, offset, .. } => {
+            (coords, PyChunkType::r#virtual as u8, location.to_string(), offset, chunk.length, None)
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::runtime::{block_on, future_into_py};
 
 #[pyclass(name = "PyStore", module = "icechunk._icechunk", frozen)]
 pub struct PyStore {
-    store: Store,
+    pub(crate) store: Store,
 }
 
 impl PyStore {

@@ -316,6 +316,13 @@ impl AssetCache {
                 };
                 (bytes, path)
             }
+            // Sessions read these through the repository's virtual sources, which know the
+            // containers and their credentials; the cache reads only the repository's objects.
+            ChunkLocation::Virtual { location, .. } => {
+                return Err(IcechunkError::InvalidInput(format!(
+                    "chunk `{key}` is virtual ({location}): not an object of the repository"
+                )))
+            }
         };
         let bytes = bytes.ok_or_else(|| {
             IcechunkError::corrupt(&object, format!("the object holding chunk `{key}` is missing"))

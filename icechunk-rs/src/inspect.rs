@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::asset_cache::AssetCache;
 use crate::error::{IcechunkError, Result};
-use crate::format::manifest::{ChunkLocation, ManifestShard};
+use crate::format::manifest::{ChunkLocation, ManifestShard, SourcePin};
 use crate::format::paths;
 use crate::format::snapshot::{NodeKind, Snapshot};
 use crate::format::txlog::{ChangedNode, TransactionLog};
@@ -74,6 +74,16 @@ pub fn manifest(shard: &ManifestShard) -> Value {
             let mut doc = json!({"coords": coords, "length": chunk.length, "checksum": chunk.checksum});
             match chunk.location {
                 ChunkLocation::Inline(_) => doc["location"] = json!("inline"),
+                ChunkLocation::Virtual { location, offset, pin } => {
+                    doc["location"] = json!("virtual");
+                    doc["url"] = json!(&*location);
+                    doc["offset"] = json!(offset);
+                    match pin {
+                        Some(SourcePin::ETag(etag)) => doc["pin_etag"] = json!(etag),
+                        Some(SourcePin::LastModified(at)) => doc["pin_last_modified"] = json!(at),
+                        None => {}
+                    }
+                }
                 ChunkLocation::Object { id, offset, block_size_log2 } => {
                     doc["location"] = json!("object");
                     doc["chunk_id"] = json!(id.to_string());

@@ -40,6 +40,7 @@ pub mod session;
 pub mod storage;
 pub mod store;
 mod sync;
+pub mod virtual_chunks;
 pub mod zarr_json;
 
 pub use config::RepositoryConfig;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use icechunk::change_set::{ChangeSet, NodeChange};
 use icechunk::format::chunk::{self, BlockTable};
 use icechunk::format::header::{self, ObjectType};
-use icechunk::format::manifest::{ChunkLocation, ChunkRef, ManifestShard};
+use icechunk::format::manifest::{ChunkLocation, ChunkRef, ManifestShard, SourcePin};
 use icechunk::format::snapshot::{AncestorInfo, ArrayData, Node, NodeKind, ShardInfo, Snapshot};
 use icechunk::format::txlog::{MovedNode, TransactionLog};
 use icechunk::ids::{ChunkId, ManifestId};
@@ -143,6 +143,34 @@ fn chunk_ref() -> impl Strategy<Value = ChunkRef> {
                     checksum,
                 }
             }),
+        (virtual_location(), any::<u64>(), any::<u64>(), source_pin()).prop_map(
+            |(location, offset, length, pin)| {
+                let length = length.min(u64::MAX - offset);
+                ChunkRef {
+                    location: ChunkLocation::Virtual { location: location.into(), offset, pin },
+                    length,
+                    checksum: 0,
+                }
+            }
+        ),
+    ]
+}
+
+/// URLs of a few schemes over a few folders and names, so that shards share prefixes.
+fn virtual_location() -> impl Strategy<Value = String> {
+    (
+        prop_oneof![Just("s3://b/"), Just("file:///data/"), Just("https://h:8080/x/"), Just("gs://g/")],
+        "[a-z]{0,2}(/[a-z]{1,2}){0,2}",
+        "[a-z0-9._-]{0,8}",
+    )
+        .prop_map(|(scheme, folder, name)| format!("{scheme}{folder}/{name}"))
+}
+
+fn source_pin() -> impl Strategy<Value = Option<SourcePin>> {
+    prop_oneof![
+        Just(None),
+        "[ -~]{0,12}".prop_map(|etag| Some(SourcePin::ETag(etag))),
+        (1u64..).prop_map(|at| Some(SourcePin::LastModified(at))),
     ]
 }
 

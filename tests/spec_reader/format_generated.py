@@ -202,8 +202,36 @@ class ChunkRef(object):
             return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
         return 0
 
+    # ChunkRef
+    def LocationPrefix(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
+    # ChunkRef
+    def LocationName(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # ChunkRef
+    def PinEtag(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # ChunkRef
+    def PinLastModified(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(24))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
 def ChunkRefStart(builder):
-    builder.StartObject(7)
+    builder.StartObject(11)
 
 def ChunkRefAddCoords(builder, coords):
     builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(coords), 0)
@@ -231,6 +259,18 @@ def ChunkRefAddChecksum(builder, checksum):
 
 def ChunkRefAddBlockSizeLog2(builder, blockSizeLog2):
     builder.PrependUint8Slot(6, blockSizeLog2, 0)
+
+def ChunkRefAddLocationPrefix(builder, locationPrefix):
+    builder.PrependUint32Slot(7, locationPrefix, 0)
+
+def ChunkRefAddLocationName(builder, locationName):
+    builder.PrependUOffsetTRelativeSlot(8, flatbuffers.number_types.UOffsetTFlags.py_type(locationName), 0)
+
+def ChunkRefAddPinEtag(builder, pinEtag):
+    builder.PrependUOffsetTRelativeSlot(9, flatbuffers.number_types.UOffsetTFlags.py_type(pinEtag), 0)
+
+def ChunkRefAddPinLastModified(builder, pinLastModified):
+    builder.PrependUint64Slot(10, pinLastModified, 0)
 
 def ChunkRefEnd(builder):
     return builder.EndObject()
@@ -326,8 +366,28 @@ class Manifest(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
         return o == 0
 
+    # Manifest
+    def LocationPrefixes(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.String(a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 4))
+        return ""
+
+    # Manifest
+    def LocationPrefixesLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Manifest
+    def LocationPrefixesIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        return o == 0
+
 def ManifestStart(builder):
-    builder.StartObject(4)
+    builder.StartObject(5)
 
 def ManifestAddId(builder, id):
     builder.PrependStructSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(id), 0)
@@ -345,6 +405,12 @@ def ManifestAddRefs(builder, refs):
     builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(refs), 0)
 
 def ManifestStartRefsVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def ManifestAddLocationPrefixes(builder, locationPrefixes):
+    builder.PrependUOffsetTRelativeSlot(4, flatbuffers.number_types.UOffsetTFlags.py_type(locationPrefixes), 0)
+
+def ManifestStartLocationPrefixesVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
 
 def ManifestEnd(builder):

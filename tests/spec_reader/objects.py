@@ -258,6 +258,10 @@ class ChunkRef:
     length: int
     checksum: int
     block_size_log2: int = 0
+    # Virtual chunks (spec §6.6): the source's URL and its pin, if any.
+    location: str | None = None
+    pin_etag: str | None = None
+    pin_last_modified: int = 0
 
 
 @dataclass(frozen=True)
@@ -268,15 +272,44 @@ class Manifest:
     refs: tuple[ChunkRef, ...]
 
 
+def _virtual_ref(
+    path: str, r: Any, inline: bytes | None, chunk_id: Any, name: str, prefixes: list[str]
+) -> ChunkRef:
+    """Spec §6.6: a virtual reference, its URL the shard's prefix plus its name."""
+    if inline is not None or chunk_id is not None:
+        raise _corrupt(path, "a virtual chunk reference also has inline data or a chunk id")
+    if r.LocationPrefix() >= len(prefixes):
+        raise _corrupt(path, "a virtual chunk reference names a location prefix the shard lacks")
+    etag = r.PinEtag()
+    if etag is not None and r.PinLastModified() != 0:
+        raise _corrupt(path, "a virtual chunk reference has two pins")
+    return ChunkRef(
+        coords=_u32_vector(r, "Coords"),
+        inline_data=None,
+        chunk_id=None,
+        offset=r.Offset(),
+        length=r.Length(),
+        checksum=r.Checksum(),
+        location=prefixes[r.LocationPrefix()] + name,
+        pin_etag=None if etag is None else etag.decode("utf-8"),
+        pin_last_modified=r.PinLastModified(),
+    )
+
+
 def decode_manifest(path: str, stored: bytes) -> Manifest:
     buf = decode_header(path, MANIFEST, stored)
     verify(buf, "Manifest", path, max_tables=len(buf) // 4)
     m = fb.Manifest.GetRootAs(buf, 0)
     refs = []
+    prefixes = [m.LocationPrefixes(i).decode("utf-8") for i in range(m.LocationPrefixesLength())]
     for i in range(m.RefsLength()):
         r = m.Refs(i)
         inline = _byte_vector(r, "InlineData")
         chunk_id = r.ChunkId()
+        name = r.LocationName()
+        if name is not None:
+            refs.append(_virtual_ref(path, r, inline, chunk_id, name.decode("utf-8"), prefixes))
+            continue
         if (inline is None) == (chunk_id is None):
             raise _corrupt(path, "a chunk reference needs exactly one of inline_data and chunk_id")
         if inline is not None and (len(inline) != r.Length() or r.Offset() != 0):

@@ -300,6 +300,8 @@ class Repository:
 
     def read_chunk(self, ref: ChunkRef, name: str = "") -> bytes:
         """Spec §6.3 steps 3-4: the chunk's bytes, verified."""
+        if ref.location is not None:
+            return read_virtual(ref)
         if ref.inline_data is not None:
             data, where = ref.inline_data, f"inline chunk {name}"
         else:
@@ -327,7 +329,7 @@ class Repository:
         if start > end:
             raise InvalidInputError(f"byte range {start}..{end} has its start after its end")
         start, end = min(start, length), min(end, length)
-        if ref.inline_data is not None or ref.block_size_log2 == 0:
+        if ref.inline_data is not None or ref.location is not None or ref.block_size_log2 == 0:
             return self.read_chunk(ref)[start:end]
         block = 1 << ref.block_size_log2
         n = -(-length // block)
@@ -486,6 +488,27 @@ def fold_logs(logs: list[TransactionLog]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def read_virtual(ref: ChunkRef) -> bytes:
+    """Spec §6.6 for `file://` sources (the ones this reader can reach by itself): the range,
+    refused when the pin says the file changed, or when the file is missing or short."""
+    location = ref.location or ""
+    if not location.startswith("file://"):
+        raise InvalidInputError(f"only virtual chunks of file:// sources are read here: {location}")
+    path = location[len("file://") :]
+    try:
+        stat = os.stat(path)
+        with open(path, "rb") as f:
+            f.seek(ref.offset)
+            data = f.read(ref.length)
+    except FileNotFoundError as e:
+        raise InvalidInputError(f"the source of a virtual chunk is missing: {location}") from e
+    if ref.pin_last_modified and stat.st_mtime > ref.pin_last_modified:
+        raise InvalidInputError(f"the source of a virtual chunk changed: {location}")
+    if len(data) != ref.length:
+        raise InvalidInputError(f"the source of a virtual chunk is too short: {location}")
+    return data
 
 
 def block_of(node: Node, coords: tuple[int, ...]) -> tuple[int, ...]:

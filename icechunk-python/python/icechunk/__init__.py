@@ -38,6 +38,7 @@ from icechunk._icechunk import (
     spec_version,
     user_agent,
 )
+from icechunk._virtual_refs import VirtualChunkSpec
 from icechunk.config import (
     Attribution,
     CachingConfig,
@@ -213,6 +214,7 @@ __all__ = [
     "Update",
     "UpdateType",
     "VersionSelection",
+    "VirtualChunkSpec",
     "__version__",
     "azure_anonymous_credentials",
     "azure_credentials",

@@ -684,6 +684,25 @@ class PySession:
     @staticmethod
     def from_bytes(data: bytes) -> PySession: ...
     def store(self) -> PyStore: ...
+    def set_virtual_refs_list(
+        self,
+        array_path: str,
+        refs: builtins.list[tuple[builtins.list[int], str, int, int, str | int | None]],
+        validate_containers: bool,
+    ) -> builtins.list[builtins.list[int]]: ...
+    def set_virtual_refs_grid(
+        self,
+        array_path: str,
+        grid_shape: builtins.list[int],
+        arr_offset: builtins.list[int] | None,
+        locations: builtins.list[str],
+        offsets: bytes,
+        lengths: bytes,
+        checksum: str | int | None,
+        validate_containers: bool,
+    ) -> builtins.list[builtins.list[int]]: ...
+    def all_virtual_chunk_locations(self) -> builtins.list[str]: ...
+    def all_virtual_chunk_locations_async(self) -> Awaitable[builtins.list[str]]: ...
 
 @final
 class PyStore:
@@ -716,6 +735,15 @@ class PyStore:
     def set_sync(self, key: str, value: bytes) -> None: ...
     def delete_sync(self, key: str) -> None: ...
     def delete_dir_sync(self, prefix: str) -> None: ...
+    def set_virtual_ref(
+        self,
+        key: str,
+        location: str,
+        offset: int,
+        length: int,
+        checksum: str | int | None,
+        validate_container: bool,
+    ) -> None: ...
 
 @final
 class Finished:

@@ -90,7 +90,8 @@ class Session:
 
     def chunk_type(self, array_path: str, chunk_coordinates: Sequence[int]) -> ChunkType:
         """Where the chunk lives: ``native`` (an object of its own), ``inline`` (inside its
-        manifest), or ``uninitialized`` (no chunk: reads give the fill value)."""
+        manifest), ``virtual`` (a byte range of a file outside the repository), or
+        ``uninitialized`` (no chunk: reads give the fill value)."""
         return self._session.chunk_type(array_path, list(chunk_coordinates))
 
     async def chunk_type_async(
@@ -104,6 +105,14 @@ class Session:
         """The coordinates of every chunk the array has, in order (an async iterator)."""
         for coords in await self._session.chunk_coordinates_async(array_path):
             yield tuple(coords)
+
+    def all_virtual_chunk_locations(self) -> list[str]:
+        """The URLs of the files this session's virtual chunks point into, each once, sorted
+        (Icechunk 2.3 lists one per chunk)."""
+        return self._session.all_virtual_chunk_locations()
+
+    async def all_virtual_chunk_locations_async(self) -> list[str]:
+        return await self._session.all_virtual_chunk_locations_async()
 
     # ---- moving chunks (no chunk is copied: only references move) ------------------------
     def shift_array(self, array_path: str, chunk_offset: Iterable[int]) -> None:

@@ -17,11 +17,13 @@ from zarr.abc.store import (
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 
 from icechunk import _store_ranges
+from icechunk._store_virtual import VirtualRefs
 from icechunk.errors import InvalidInputError, NodeNotFoundError, NotFoundError, ReadOnlyError
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from icechunk._icechunk import PySession
     from icechunk.session import Session
 
 __all__ = ["IcechunkStore"]
@@ -69,7 +71,7 @@ def _range_args(byte_range: ByteRequest | None) -> tuple[int | None, int | None,
     raise TypeError(f"Unexpected byte_range, got {byte_range}.")
 
 
-class IcechunkStore(Store):
+class IcechunkStore(VirtualRefs, Store):
     """The zarr store of a ``Session``: reads see the session's snapshot plus its own
     uncommitted writes; writes go to the session until ``Session.commit``.
 
@@ -92,6 +94,10 @@ class IcechunkStore(Store):
     @property
     def session(self) -> Session:
         return self._session
+
+    @property
+    def _core_session(self) -> PySession:
+        return self._session._session
 
     @functools.cached_property
     def _partial_values_concurrency(self) -> int:

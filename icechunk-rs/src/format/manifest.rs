@@ -4,6 +4,8 @@
 //! the sorted coordinates, without building per-reference objects.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -23,6 +25,33 @@ pub enum ChunkLocation {
         offset: u64,
         block_size_log2: u8,
     },
+    /// Bytes `offset..offset + length` of the object at the URL `location`, outside the
+    /// repository (spec §6.6), as it was when `pin` was taken.
+    Virtual {
+        location: Arc<str>,
+        offset: u64,
+        pin: Option<SourcePin>,
+    },
+}
+
+/// How a virtual reference recognises that its source changed since it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum SourcePin {
+    /// The source's ETag then: a read asks for that version (`If-Match`).
+    ETag(String),
+    /// A time (Unix seconds) the source had not been modified after: a read asks for the object
+    /// only if still unmodified since then (`If-Unmodified-Since`).
+    LastModified(u64),
+}
+
+/// A virtual location split where shards store it: the URL up to and including its last `/`
+/// (shared by many references, stored once per shard), and the rest.
+pub fn split_location(location: &str) -> (&str, &str) {
+    let after_scheme = location.find("://").map_or(0, |i| i + 3);
+    match location[after_scheme..].rfind('/') {
+        Some(i) => location.split_at(after_scheme + i + 1),
+        None => (location, ""),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +82,7 @@ impl ManifestShard {
         let manifest = flatbuffers::root_with_opts::<fb::Manifest>(&super::verifier_options(buf.len()), &buf)
             .map_err(|e| corrupt(format!("invalid manifest: {e}")))?;
         let ndim = manifest.block().len();
+        let prefixes = manifest.location_prefixes().map_or(0, |p| p.len());
         let mut previous: Option<flatbuffers::Vector<'_, u32>> = None;
         for (i, entry) in manifest.refs().iter().enumerate() {
             let coords = entry.coords();
@@ -68,6 +98,10 @@ impl ManifestShard {
                 )));
             }
             previous = Some(coords);
+            if let Some(name) = entry.location_name() {
+                check_virtual(i, &entry, name, prefixes).map_err(corrupt)?;
+                continue;
+            }
             match (entry.inline_data(), entry.chunk_id()) {
                 (Some(data), None) => {
                     if entry.offset() != 0 || entry.length() != data.len() as u64 {
@@ -148,7 +182,7 @@ impl ManifestShard {
             match cmp_coords(entry.coords(), coords) {
                 Ordering::Less => lo = mid + 1,
                 Ordering::Greater => hi = mid,
-                Ordering::Equal => return Some(to_chunk_ref(&entry)),
+                Ordering::Equal => return Some(to_chunk_ref(&entry, self.fb().location_prefixes())),
             }
         }
         None
@@ -156,7 +190,8 @@ impl ManifestShard {
 
     /// All references, in coordinate order.
     pub fn iter(&self) -> impl Iterator<Item = (ChunkCoords, ChunkRef)> + '_ {
-        self.fb().refs().iter().map(|r| (r.coords().iter().collect(), to_chunk_ref(&r)))
+        let prefixes = self.fb().location_prefixes();
+        self.fb().refs().iter().map(move |r| (r.coords().iter().collect(), to_chunk_ref(&r, prefixes)))
     }
 
     /// Coordinates and lengths only: what listings and sizes need.
@@ -173,28 +208,48 @@ impl ManifestShard {
     ) -> Result<Bytes> {
         let mut fbb = flatbuffers::FlatBufferBuilder::with_capacity(64 + refs.len() * 48);
         let mut offsets = Vec::with_capacity(refs.len());
+        // Each URL prefix once per shard; equal names once too (`create_shared_string`).
+        let mut prefixes: Vec<&str> = Vec::new();
+        let mut prefix_index: HashMap<&str, u32> = HashMap::new();
         for (coords, chunk) in refs {
             let coords = fbb.create_vector(coords);
-            let (inline, chunk_id, offset, block_size_log2) = match &chunk.location {
-                ChunkLocation::Inline(bytes) => (Some(fbb.create_vector(bytes)), None, 0, 0),
-                ChunkLocation::Object { id, offset, block_size_log2 } => {
-                    (None, Some(id.to_fb()), *offset, *block_size_log2)
-                }
+            let mut args = fb::ChunkRefArgs {
+                coords: Some(coords),
+                length: chunk.length,
+                checksum: chunk.checksum,
+                ..Default::default()
             };
-            offsets.push(fb::ChunkRef::create(
-                &mut fbb,
-                &fb::ChunkRefArgs {
-                    coords: Some(coords),
-                    inline_data: inline,
-                    chunk_id: chunk_id.as_ref(),
-                    offset,
-                    length: chunk.length,
-                    checksum: chunk.checksum,
-                    block_size_log2,
-                },
-            ));
+            let chunk_id;
+            match &chunk.location {
+                ChunkLocation::Inline(bytes) => args.inline_data = Some(fbb.create_vector(bytes)),
+                ChunkLocation::Object { id, offset, block_size_log2 } => {
+                    chunk_id = id.to_fb();
+                    args.chunk_id = Some(&chunk_id);
+                    args.offset = *offset;
+                    args.block_size_log2 = *block_size_log2;
+                }
+                ChunkLocation::Virtual { location, offset, pin } => {
+                    let (prefix, name) = split_location(location);
+                    args.location_prefix = *prefix_index.entry(prefix).or_insert_with(|| {
+                        prefixes.push(prefix);
+                        prefixes.len() as u32 - 1
+                    });
+                    args.location_name = Some(fbb.create_shared_string(name));
+                    args.offset = *offset;
+                    match pin {
+                        Some(SourcePin::ETag(etag)) => args.pin_etag = Some(fbb.create_shared_string(etag)),
+                        Some(SourcePin::LastModified(seconds)) => args.pin_last_modified = *seconds,
+                        None => {}
+                    }
+                }
+            }
+            offsets.push(fb::ChunkRef::create(&mut fbb, &args));
         }
         let refs = fbb.create_vector(&offsets);
+        let location_prefixes = (!prefixes.is_empty()).then(|| {
+            let strings: Vec<_> = prefixes.iter().map(|p| fbb.create_string(p)).collect();
+            fbb.create_vector(&strings)
+        });
         let block = fbb.create_vector(block);
         let manifest = fb::Manifest::create(
             &mut fbb,
@@ -203,6 +258,7 @@ impl ManifestShard {
                 node_id: Some(&node_id.to_fb()),
                 block: Some(block),
                 refs: Some(refs),
+                location_prefixes,
             },
         );
         fbb.finish_minimal(manifest);
@@ -210,7 +266,54 @@ impl ManifestShard {
     }
 }
 
-fn to_chunk_ref(entry: &fb::ChunkRef<'_>) -> ChunkRef {
+/// A virtual reference's own rules (spec §6.6): no other location, a known prefix, a byte range
+/// within 64 bits, at most one pin.
+fn check_virtual(
+    i: usize,
+    entry: &fb::ChunkRef<'_>,
+    name: &str,
+    prefixes: usize,
+) -> std::result::Result<(), String> {
+    if entry.inline_data().is_some() || entry.chunk_id().is_some() {
+        return Err(format!("virtual reference {i} also has inline data or a chunk object"));
+    }
+    if entry.location_prefix() as usize >= prefixes {
+        return Err(format!(
+            "virtual reference {i} names location prefix {} of {prefixes}",
+            entry.location_prefix()
+        ));
+    }
+    if name.contains('\0') {
+        return Err(format!("virtual reference {i} has a NUL in its location"));
+    }
+    if entry.offset().checked_add(entry.length()).is_none() {
+        return Err(format!("reference {i} has a byte range past 2^64"));
+    }
+    if entry.pin_etag().is_some() && entry.pin_last_modified() != 0 {
+        return Err(format!("virtual reference {i} has two pins"));
+    }
+    Ok(())
+}
+
+fn to_chunk_ref(
+    entry: &fb::ChunkRef<'_>,
+    prefixes: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<&str>>>,
+) -> ChunkRef {
+    if let Some(name) = entry.location_name() {
+        // `decode` checked the prefix index.
+        let prefix = prefixes.expect("checked by decode").get(entry.location_prefix() as usize);
+        let pin = match (entry.pin_etag(), entry.pin_last_modified()) {
+            (Some(etag), _) => Some(SourcePin::ETag(etag.to_string())),
+            (None, 0) => None,
+            (None, seconds) => Some(SourcePin::LastModified(seconds)),
+        };
+        let location: Arc<str> = format!("{prefix}{name}").into();
+        return ChunkRef {
+            location: ChunkLocation::Virtual { location, offset: entry.offset(), pin },
+            length: entry.length(),
+            checksum: entry.checksum(),
+        };
+    }
     // `decode` checked that exactly one of the two is present.
     let location = match (entry.inline_data(), entry.chunk_id()) {
         (Some(data), _) => ChunkLocation::Inline(Bytes::copy_from_slice(data.bytes())),
@@ -248,6 +351,7 @@ mod tests {
                     length: *length,
                     checksum: 0,
                     block_size_log2: *block_size_log2,
+                    ..Default::default()
                 },
             ));
         }
@@ -260,6 +364,7 @@ mod tests {
                 node_id: Some(&NodeId::random().to_fb()),
                 block: Some(block),
                 refs: Some(refs),
+                location_prefixes: None,
             },
         );
         fbb.finish_minimal(manifest);
@@ -340,5 +445,96 @@ mod tests {
         }
         assert_eq!(shard.lookup(&[10, 0]), None);
         assert_eq!(shard.iter().collect::<Vec<_>>(), refs);
+    }
+
+    fn virtual_ref(location: &str, offset: u64, pin: Option<SourcePin>) -> ChunkRef {
+        ChunkRef {
+            location: ChunkLocation::Virtual { location: location.into(), offset, pin },
+            length: 10,
+            checksum: 0,
+        }
+    }
+
+    #[test]
+    fn locations_split_after_their_last_slash() {
+        assert_eq!(split_location("s3://b/a/f.nc"), ("s3://b/a/", "f.nc"));
+        assert_eq!(split_location("file:///data/x"), ("file:///data/", "x"));
+        assert_eq!(split_location("http://host"), ("http://host", ""));
+        assert_eq!(split_location("s3://b/dir/"), ("s3://b/dir/", ""));
+    }
+
+    #[test]
+    fn virtual_refs_round_trip_with_each_prefix_once() {
+        let etag = Some(SourcePin::ETag("\"9f3c\"".into()));
+        let refs: Vec<_> = (0..1000u32)
+            .map(|i| {
+                let (location, pin) = match i % 3 {
+                    0 => ("s3://era5/2020/t2m.nc", etag.clone()),
+                    1 => ("s3://era5/2021/t2m.nc", Some(SourcePin::LastModified(1_700_000_000))),
+                    _ => ("http://host/x", None),
+                };
+                (vec![i], virtual_ref(location, u64::from(i) * 10, pin))
+            })
+            .collect();
+        let stored =
+            ManifestShard::encode(ManifestId::random(), NodeId::random(), &[0], &refs, None).unwrap();
+        let shard = ManifestShard::decode("m", &stored).unwrap();
+        assert_eq!(shard.iter().collect::<Vec<_>>(), refs);
+        assert_eq!(shard.lookup(&[4]).as_ref(), Some(&refs[4].1));
+        let prefixes: Vec<&str> = shard.fb().location_prefixes().unwrap().iter().collect();
+        assert_eq!(prefixes, vec!["s3://era5/2020/", "s3://era5/2021/", "http://host/"]);
+        // The location strings are stored once: a thousand references cost far less than a
+        // thousand URLs (about 60 bytes each on their own).
+        assert!(stored.len() < 1000 * 60, "{} bytes", stored.len());
+    }
+
+    #[test]
+    fn malformed_virtual_refs_are_corrupt() {
+        let build = |prefix_index: u32, prefixes: &[&str], etag: bool, last_modified: u64, inline: bool| {
+            let mut fbb = flatbuffers::FlatBufferBuilder::new();
+            let coords = fbb.create_vector(&[0u32]);
+            let name = fbb.create_string("f.nc");
+            let pin_etag = etag.then(|| fbb.create_string("e"));
+            let inline_data = inline.then(|| fbb.create_vector(&[1u8]));
+            let entry = fb::ChunkRef::create(
+                &mut fbb,
+                &fb::ChunkRefArgs {
+                    coords: Some(coords),
+                    location_prefix: prefix_index,
+                    location_name: Some(name),
+                    pin_etag,
+                    pin_last_modified: last_modified,
+                    inline_data,
+                    length: 1,
+                    ..Default::default()
+                },
+            );
+            let refs = fbb.create_vector(&[entry]);
+            let strings: Vec<_> = prefixes.iter().map(|p| fbb.create_string(p)).collect();
+            let location_prefixes = (!prefixes.is_empty()).then(|| fbb.create_vector(&strings));
+            let block = fbb.create_vector(&[0u32]);
+            let manifest = fb::Manifest::create(
+                &mut fbb,
+                &fb::ManifestArgs {
+                    id: Some(&ManifestId::random().to_fb()),
+                    node_id: Some(&NodeId::random().to_fb()),
+                    block: Some(block),
+                    refs: Some(refs),
+                    location_prefixes,
+                },
+            );
+            fbb.finish_minimal(manifest);
+            header::encode(ObjectType::Manifest, fbb.finished_data(), None).unwrap()
+        };
+        assert!(ManifestShard::decode("m", &build(0, &["s3://b/"], true, 0, false)).is_ok());
+        for (stored, reason) in [
+            (build(1, &["s3://b/"], false, 0, false), "location prefix 1 of 1"),
+            (build(0, &[], false, 0, false), "location prefix 0 of 0"),
+            (build(0, &["s3://b/"], true, 7, false), "two pins"),
+            (build(0, &["s3://b/"], false, 0, true), "also has inline data"),
+        ] {
+            let err = ManifestShard::decode("m", &stored).err().expect(reason).to_string();
+            assert!(err.contains(reason), "{err} should mention {reason}");
+        }
     }
 }

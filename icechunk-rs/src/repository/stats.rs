@@ -22,7 +22,7 @@ pub struct ChunkStorageStats {
     pub native_bytes: u64,
     /// Inside manifest shards.
     pub inlined_bytes: u64,
-    /// In files outside the repository (virtual chunks; none yet).
+    /// In files outside the repository (virtual chunks), each reference's range counted.
     pub virtual_bytes: u64,
 }
 
@@ -83,6 +83,7 @@ impl Repository {
             for (_, chunk) in shard.iter() {
                 match chunk.location {
                     ChunkLocation::Inline(_) => stats.inlined_bytes += chunk.length,
+                    ChunkLocation::Virtual { .. } => stats.virtual_bytes += chunk.length,
                     ChunkLocation::Object { id, offset, block_size_log2 } => {
                         if objects.insert((id, offset)) {
                             let table = if block_size_log2 > 0 {

@@ -69,6 +69,7 @@ fn estimated_shard_bytes(refs: &[(ChunkCoords, ChunkRef)]) -> usize {
             let inline = match &chunk.location {
                 ChunkLocation::Inline(bytes) => bytes.len(),
                 ChunkLocation::Object { .. } => 0,
+                ChunkLocation::Virtual { location, .. } => location.len(),
             };
             56 + 4 * coords.len() + inline
         })

@@ -16,7 +16,7 @@ use crate::change_set::{ChangeSet, NodeChange};
 use crate::config::RepositoryConfig;
 use crate::error::{IcechunkError, Result};
 use crate::format::chunk::valid_block_size_log2;
-use crate::format::manifest::{ChunkLocation, ChunkRef};
+use crate::format::manifest::{ChunkLocation, ChunkRef, SourcePin};
 use crate::format::snapshot::valid_node_path;
 use crate::ids::{ChunkId, NodeId, SnapshotId};
 use crate::refs::validate_ref_name;
@@ -30,6 +30,8 @@ enum WireChunk {
     Inline(#[serde(with = "serde_bytes")] Vec<u8>, u32),
     /// Id, offset, length, checksum, block size (log2).
     Object([u8; 12], u64, u64, u32, u8),
+    /// Location, offset, length, pin.
+    Virtual(String, u64, u64, Option<SourcePin>),
 }
 
 /// A chunk written (`Some`) or deleted (`None`), by coordinates.
@@ -195,6 +197,9 @@ fn to_wire_chunk(chunk: &ChunkRef) -> WireChunk {
         ChunkLocation::Object { id, offset, block_size_log2 } => {
             WireChunk::Object(id.0, *offset, chunk.length, chunk.checksum, *block_size_log2)
         }
+        ChunkLocation::Virtual { location, offset, pin } => {
+            WireChunk::Virtual(location.to_string(), *offset, chunk.length, pin.clone())
+        }
     }
 }
 
@@ -213,6 +218,18 @@ fn from_wire_chunk(chunk: WireChunk) -> Result<ChunkRef> {
                 location: ChunkLocation::Object { id: ChunkId(id), offset, block_size_log2 },
                 length,
                 checksum,
+            }
+        }
+        WireChunk::Virtual(location, offset, length, pin) => {
+            if offset.checked_add(length).is_none() {
+                return Err(IcechunkError::InvalidInput(format!(
+                    "invalid virtual chunk reference in a session: bytes {offset}+{length}"
+                )));
+            }
+            ChunkRef {
+                location: ChunkLocation::Virtual { location: location.into(), offset, pin },
+                length,
+                checksum: 0,
             }
         }
     })

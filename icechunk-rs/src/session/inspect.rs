@@ -16,6 +16,8 @@ pub enum ChunkKind {
     Native,
     /// Inside its manifest reference.
     Inline,
+    /// A byte range of a file outside the repository.
+    Virtual,
 }
 
 /// `path` as the engine spells node paths: absolute, `/` for the root.
@@ -43,6 +45,7 @@ impl Session {
             None => ChunkKind::Uninitialized,
             Some(ChunkLocation::Inline(_)) => ChunkKind::Inline,
             Some(ChunkLocation::Object { .. }) => ChunkKind::Native,
+            Some(ChunkLocation::Virtual { .. }) => ChunkKind::Virtual,
         })
     }
 

@@ -14,6 +14,8 @@ mod reindex;
 mod relayout;
 pub use reindex::{plan_reindex, ChunkMapping, Mapping, ReindexPlan};
 mod uploads;
+mod virtual_refs;
+pub use virtual_refs::VirtualRef;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,7 +29,7 @@ use crate::change_set::{ChangeSet, NodeChange, NodeView};
 use crate::diff::Diff;
 use crate::error::{IcechunkError, Result};
 use crate::format::chunk::ByteRange;
-use crate::format::manifest::{ChunkRef, ManifestShard};
+use crate::format::manifest::{ChunkLocation, ChunkRef, ManifestShard};
 use crate::format::snapshot::{NodeKind, Snapshot};
 use crate::ids::{ChunkCoords, NodeId, SnapshotId};
 use crate::repository::Repository;
@@ -254,6 +256,15 @@ impl Session {
     ) -> Result<Bytes> {
         if let Some(bytes) = self.uploading(chunk) {
             return Ok(range.map_or(bytes.clone(), |r| r.slice(bytes)));
+        }
+        if let ChunkLocation::Virtual { location, offset, pin } = &chunk.location {
+            // Only the asked-for part of the source's range is fetched.
+            let wanted = range.map_or(0..chunk.length, |r| r.within(chunk.length));
+            if wanted.is_empty() {
+                return Ok(Bytes::new());
+            }
+            let absolute = offset + wanted.start..offset + wanted.end;
+            return self.inner.repo.virtual_sources().read(location, absolute, pin.as_ref()).await;
         }
         self.inner.repo.assets().read_chunk(key, chunk, range).await
     }

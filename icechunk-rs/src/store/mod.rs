@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::error::{IcechunkError, Result};
 pub use crate::format::chunk::ByteRange;
 use crate::ids::ChunkCoords;
-use crate::session::Session;
+use crate::session::{Session, VirtualRef};
 use crate::zarr_json::{ArrayInfo, ChunkKeyEncoding};
 use keys::{node_key_prefix, node_path, METADATA_KEY};
 
@@ -130,6 +130,23 @@ impl Store {
         }
         self.set(key, value).await?;
         Ok(true)
+    }
+
+    /// Sets the chunk at `key` to a virtual reference. With `validate_container`, a location
+    /// in no virtual chunk container of the repository is refused.
+    pub fn set_virtual_ref(&self, key: &str, reference: VirtualRef, validate_container: bool) -> Result<()> {
+        self.session.check_writable()?;
+        let Some(Target::Chunk { path, coords }) = self.resolve_key(key)? else {
+            return Err(IcechunkError::invalid_key(key, "not a chunk key of an existing array"));
+        };
+        let location = reference.location.clone();
+        let failed = self.session.set_virtual_refs(&path, vec![(coords, reference)], validate_container)?;
+        if !failed.is_empty() {
+            return Err(IcechunkError::InvalidInput(format!(
+                "invalid chunk location, no matching virtual chunk container: `{location}`"
+            )));
+        }
+        Ok(())
     }
 
     /// Deleting a missing key is not an error.

@@ -285,6 +285,10 @@ impl<'a> ChunkRef<'a> {
   pub const VT_LENGTH: ::flatbuffers::VOffsetT = 12;
   pub const VT_CHECKSUM: ::flatbuffers::VOffsetT = 14;
   pub const VT_BLOCK_SIZE_LOG2: ::flatbuffers::VOffsetT = 16;
+  pub const VT_LOCATION_PREFIX: ::flatbuffers::VOffsetT = 18;
+  pub const VT_LOCATION_NAME: ::flatbuffers::VOffsetT = 20;
+  pub const VT_PIN_ETAG: ::flatbuffers::VOffsetT = 22;
+  pub const VT_PIN_LAST_MODIFIED: ::flatbuffers::VOffsetT = 24;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -296,8 +300,12 @@ impl<'a> ChunkRef<'a> {
     args: &'args ChunkRefArgs<'args>
   ) -> ::flatbuffers::WIPOffset<ChunkRef<'bldr>> {
     let mut builder = ChunkRefBuilder::new(_fbb);
+    builder.add_pin_last_modified(args.pin_last_modified);
     builder.add_length(args.length);
     builder.add_offset(args.offset);
+    if let Some(x) = args.pin_etag { builder.add_pin_etag(x); }
+    if let Some(x) = args.location_name { builder.add_location_name(x); }
+    builder.add_location_prefix(args.location_prefix);
     builder.add_checksum(args.checksum);
     if let Some(x) = args.chunk_id { builder.add_chunk_id(x); }
     if let Some(x) = args.inline_data { builder.add_inline_data(x); }
@@ -356,6 +364,34 @@ impl<'a> ChunkRef<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u8>(ChunkRef::VT_BLOCK_SIZE_LOG2, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn location_prefix(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ChunkRef::VT_LOCATION_PREFIX, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn location_name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ChunkRef::VT_LOCATION_NAME, None)}
+  }
+  #[inline]
+  pub fn pin_etag(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(ChunkRef::VT_PIN_ETAG, None)}
+  }
+  #[inline]
+  pub fn pin_last_modified(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ChunkRef::VT_PIN_LAST_MODIFIED, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for ChunkRef<'_> {
@@ -371,6 +407,10 @@ impl ::flatbuffers::Verifiable for ChunkRef<'_> {
      .visit_field::<u64>("length", Self::VT_LENGTH, false)?
      .visit_field::<u32>("checksum", Self::VT_CHECKSUM, false)?
      .visit_field::<u8>("block_size_log2", Self::VT_BLOCK_SIZE_LOG2, false)?
+     .visit_field::<u32>("location_prefix", Self::VT_LOCATION_PREFIX, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("location_name", Self::VT_LOCATION_NAME, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("pin_etag", Self::VT_PIN_ETAG, false)?
+     .visit_field::<u64>("pin_last_modified", Self::VT_PIN_LAST_MODIFIED, false)?
      .finish();
     Ok(())
   }
@@ -383,6 +423,10 @@ pub struct ChunkRefArgs<'a> {
     pub length: u64,
     pub checksum: u32,
     pub block_size_log2: u8,
+    pub location_prefix: u32,
+    pub location_name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub pin_etag: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub pin_last_modified: u64,
 }
 impl<'a> Default for ChunkRefArgs<'a> {
   #[inline]
@@ -395,6 +439,10 @@ impl<'a> Default for ChunkRefArgs<'a> {
       length: 0,
       checksum: 0,
       block_size_log2: 0,
+      location_prefix: 0,
+      location_name: None,
+      pin_etag: None,
+      pin_last_modified: 0,
     }
   }
 }
@@ -433,6 +481,22 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ChunkRefBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u8>(ChunkRef::VT_BLOCK_SIZE_LOG2, block_size_log2, 0);
   }
   #[inline]
+  pub fn add_location_prefix(&mut self, location_prefix: u32) {
+    self.fbb_.push_slot::<u32>(ChunkRef::VT_LOCATION_PREFIX, location_prefix, 0);
+  }
+  #[inline]
+  pub fn add_location_name(&mut self, location_name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ChunkRef::VT_LOCATION_NAME, location_name);
+  }
+  #[inline]
+  pub fn add_pin_etag(&mut self, pin_etag: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(ChunkRef::VT_PIN_ETAG, pin_etag);
+  }
+  #[inline]
+  pub fn add_pin_last_modified(&mut self, pin_last_modified: u64) {
+    self.fbb_.push_slot::<u64>(ChunkRef::VT_PIN_LAST_MODIFIED, pin_last_modified, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ChunkRefBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ChunkRefBuilder {
@@ -458,6 +522,10 @@ impl ::core::fmt::Debug for ChunkRef<'_> {
       ds.field("length", &self.length());
       ds.field("checksum", &self.checksum());
       ds.field("block_size_log2", &self.block_size_log2());
+      ds.field("location_prefix", &self.location_prefix());
+      ds.field("location_name", &self.location_name());
+      ds.field("pin_etag", &self.pin_etag());
+      ds.field("pin_last_modified", &self.pin_last_modified());
       ds.finish()
   }
 }
@@ -481,6 +549,7 @@ impl<'a> Manifest<'a> {
   pub const VT_NODE_ID: ::flatbuffers::VOffsetT = 6;
   pub const VT_BLOCK: ::flatbuffers::VOffsetT = 8;
   pub const VT_REFS: ::flatbuffers::VOffsetT = 10;
+  pub const VT_LOCATION_PREFIXES: ::flatbuffers::VOffsetT = 12;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -492,6 +561,7 @@ impl<'a> Manifest<'a> {
     args: &'args ManifestArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Manifest<'bldr>> {
     let mut builder = ManifestBuilder::new(_fbb);
+    if let Some(x) = args.location_prefixes { builder.add_location_prefixes(x); }
     if let Some(x) = args.refs { builder.add_refs(x); }
     if let Some(x) = args.block { builder.add_block(x); }
     if let Some(x) = args.node_id { builder.add_node_id(x); }
@@ -528,6 +598,13 @@ impl<'a> Manifest<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ChunkRef>>>>(Manifest::VT_REFS, None).unwrap()}
   }
+  #[inline]
+  pub fn location_prefixes(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>(Manifest::VT_LOCATION_PREFIXES, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Manifest<'_> {
@@ -540,6 +617,7 @@ impl ::flatbuffers::Verifiable for Manifest<'_> {
      .visit_field::<NodeId8>("node_id", Self::VT_NODE_ID, true)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u32>>>("block", Self::VT_BLOCK, true)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ChunkRef>>>>("refs", Self::VT_REFS, true)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<&'_ str>>>>("location_prefixes", Self::VT_LOCATION_PREFIXES, false)?
      .finish();
     Ok(())
   }
@@ -549,6 +627,7 @@ pub struct ManifestArgs<'a> {
     pub node_id: Option<&'a NodeId8>,
     pub block: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u32>>>,
     pub refs: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ChunkRef<'a>>>>>,
+    pub location_prefixes: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<&'a str>>>>,
 }
 impl<'a> Default for ManifestArgs<'a> {
   #[inline]
@@ -558,6 +637,7 @@ impl<'a> Default for ManifestArgs<'a> {
       node_id: None, // required field
       block: None, // required field
       refs: None, // required field
+      location_prefixes: None,
     }
   }
 }
@@ -582,6 +662,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ManifestBuilder<'a, 'b, A> {
   #[inline]
   pub fn add_refs(&mut self, refs: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<ChunkRef<'b >>>>) {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Manifest::VT_REFS, refs);
+  }
+  #[inline]
+  pub fn add_location_prefixes(&mut self, location_prefixes: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<&'b  str>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Manifest::VT_LOCATION_PREFIXES, location_prefixes);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ManifestBuilder<'a, 'b, A> {
@@ -609,6 +693,7 @@ impl ::core::fmt::Debug for Manifest<'_> {
       ds.field("node_id", &self.node_id());
       ds.field("block", &self.block());
       ds.field("refs", &self.refs());
+      ds.field("location_prefixes", &self.location_prefixes());
       ds.finish()
   }
 }
