@@ -22,6 +22,7 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "d": ICECHUNK_SYSTEMS,
     "e": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
     "f": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
+    "v": ICECHUNK_SYSTEMS,  # virtual chunk references: an icechunk feature
     "s3": (*ICECHUNK_SYSTEMS, S3_ZARR),
 }
 WORKLOADS = tuple(APPLIES)
@@ -59,6 +60,9 @@ SIZES: dict[str, dict[str, Any]] = {
         "d_commits": 1000,
         "e_groups": 10,
         "e_arrays_per_group": 100,
+        # v: chunks that are all virtual refs, 4 bytes each, spread over this many files
+        "v_counts": {"1e5": 100_000, "1e6": 1_000_000},
+        "v_files": 100,
     },
     "quick": {
         "shape": (200, 200),
@@ -68,6 +72,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "d_commits": 30,
         "e_groups": 4,
         "e_arrays_per_group": 10,
+        "v_counts": {"1e3": 1_000, "1e4": 10_000},
+        "v_files": 10,
     },
 }
 
@@ -94,6 +100,10 @@ def describe(size: str) -> dict[str, str]:
         "e": f"{n_arrays:,} arrays in {s['e_groups']} groups: list_dir and getsize_prefix",
         "f": "dask.array.from_zarr over the array of (a), threads scheduler, 8 threads, "
         "sum of every chunk",
+        "v": "virtual chunk references: uint8 arrays of "
+        + " and ".join(f"{n:,}" for n in s["v_counts"].values())
+        + f" chunks of 4 B, every chunk a ref into {s['v_files']} local files (file://): "
+        "set all refs, commit, open + read one chunk, read 1,000 chunks",
         "g": "peak resident memory (ru_maxrss) of each benchmark process",
         "s3": f"the array of (a) ({grid(s['a_chunks'])}) on moto's S3 server on 127.0.0.1, "
         f"behind a proxy adding {S3_LATENCY_S * 1e3:.0f} ms to every request: write + commit, "

@@ -3,7 +3,8 @@
 It is started by ``benches/run.py`` as a fresh subprocess inside the virtualenv of the
 system under test (our wheel, the published ``icechunk`` wheel, or plain zarr), so it
 must only import the standard library, numpy, zarr, dask and (for icechunk systems)
-``icechunk`` (``obstore`` for zarr's ObjectStore in workload s3, in ``workload_s3.py``). It
+``icechunk`` (``obstore`` for zarr's ObjectStore in workload s3, in ``workload_s3.py``;
+workload v is in ``workload_virtual.py``). It
 never imports anything from this repository outside ``benches/``.
 
     python workloads.py --system ours --workload a --phase run --size full \
@@ -647,6 +648,15 @@ def workload_s3(rec: Recorder, ctx: Ctx) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# workload v: virtual chunk references at scale (set, commit, open + read)
+# ---------------------------------------------------------------------------------------
+def workload_v(rec: Recorder, ctx: Ctx) -> None:
+    import workload_virtual as v  # in its own module; it uses this one's helpers
+
+    v.workload_virtual(rec, ctx, sys.modules[__name__])
+
+
+# ---------------------------------------------------------------------------------------
 WORKLOADS: dict[str, dict[str, Any]] = {
     "a": {"run": workload_a},
     "b": {"run": workload_b},
@@ -654,6 +664,7 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     "d": {"run": workload_d, "prepare": prepare_d},
     "e": {"run": workload_e, "prepare": prepare_e},
     "f": {"run": workload_f, "prepare": prepare_f},
+    "v": {"run": workload_v},
     "s3": {"run": workload_s3},
 }
 
