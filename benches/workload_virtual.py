@@ -52,8 +52,8 @@ class VirtualRepos:
 
         self.ic: Any = icechunk
         self.prefix = f"file://{folder}/"
-        # The published 2.x wheel wants an explicit credential for a file:// container; a
-        # wheel without that name gets None (no credentials), which means the same there.
+        # The published 2.3 wheel asks for this explicit credential for a file:// container
+        # (None still works there, with a warning); a wheel that lacks the name gets None.
         cred = getattr(getattr(icechunk, "credentials", None), "LocalFileSystemAccess", None)
         self.auth = {self.prefix: cred}
         self.folder = folder
