@@ -36,17 +36,14 @@ fn u64s(what: &str, bytes: &[u8]) -> PyResult<Vec<u64>> {
     Ok(bytes.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).collect())
 }
 
-/// The C-order coordinates of flat index `i` of `grid`, plus `offset`.
-fn grid_coords(mut i: u64, grid: &[u64], offset: &[u64]) -> PyResult<Vec<u32>> {
+/// The C-order coordinates of flat index `i` of `grid`, plus `offset` (checked to fit).
+fn grid_coords(mut i: u64, grid: &[u64], offset: &[u64]) -> Vec<u32> {
     let mut coords = vec![0u32; grid.len()];
     for d in (0..grid.len()).rev() {
-        let c = i % grid[d] + offset[d];
+        coords[d] = (i % grid[d] + offset[d]) as u32;
         i /= grid[d];
-        coords[d] = u32::try_from(c).map_err(|_| {
-            pyo3::exceptions::PyValueError::new_err(format!("chunk coordinate {c} does not fit in 32 bits"))
-        })?;
     }
-    Ok(coords)
+    coords
 }
 
 #[pymethods]
@@ -106,20 +103,23 @@ impl PySession {
                 grid_shape.len()
             )));
         }
+        if grid_shape.iter().zip(&arr_offset).any(|(n, o)| n.saturating_add(*o) > u64::from(u32::MAX) + 1) {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "chunk coordinates of grid {grid_shape:?} shifted by {arr_offset:?} do not fit in 32 bits"
+            )));
+        }
         let pin = pin(checksum);
         let session = self.session.clone();
         py.detach(|| {
-            let mut refs = Vec::with_capacity(locations.len());
-            for (i, location) in locations.into_iter().enumerate() {
-                if location.is_empty() {
-                    continue;
-                }
-                let coords = grid_coords(i as u64, &grid_shape, &arr_offset)?;
-                refs.push((
-                    coords,
-                    VirtualRef { location, offset: offsets[i], length: lengths[i], pin: pin.clone() },
-                ));
-            }
+            // Streamed into the session: no second list of a million references.
+            let refs =
+                locations.into_iter().enumerate().filter(|(_, l)| !l.is_empty()).map(|(i, location)| {
+                    let coords = grid_coords(i as u64, &grid_shape, &arr_offset);
+                    (
+                        coords,
+                        VirtualRef { location, offset: offsets[i], length: lengths[i], pin: pin.clone() },
+                    )
+                });
             session.set_virtual_refs(&array_path, refs, validate_containers).py()
         })
     }

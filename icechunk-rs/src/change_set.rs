@@ -113,6 +113,17 @@ impl ChangeSet {
         self.chunks.entry(path.to_string()).or_default().insert(coords, chunk);
     }
 
+    /// Sets many chunks of one array; the map is taken as it is when the array has no
+    /// chunk changes yet.
+    pub fn set_chunks(&mut self, path: &str, chunks: BTreeMap<ChunkCoords, Option<ChunkRef>>) {
+        match self.chunks.get_mut(path) {
+            Some(existing) if !existing.is_empty() => existing.extend(chunks),
+            _ => {
+                self.chunks.insert(path.to_string(), chunks);
+            }
+        }
+    }
+
     pub fn chunk(&self, path: &str, coords: &[u32]) -> Option<&Option<ChunkRef>> {
         self.chunks.get(path).and_then(|c| c.get(coords))
     }

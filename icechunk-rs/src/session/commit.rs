@@ -26,14 +26,15 @@ use crate::zarr_json::{ArrayInfo, NodeType};
 /// Shard writes in flight at once during one commit.
 const SHARD_WRITES_IN_FLIGHT: usize = 32;
 
-/// Merges sorted old references with sorted changes (`None` deletes).
+/// Merges sorted old references with sorted changes (`None` deletes), taking both by value so
+/// that a large commit holds each reference once.
 fn merge_refs(
     old: impl Iterator<Item = (ChunkCoords, ChunkRef)>,
-    changes: &[(ChunkCoords, Option<ChunkRef>)],
+    changes: impl IntoIterator<Item = (ChunkCoords, Option<ChunkRef>)>,
 ) -> Vec<(ChunkCoords, ChunkRef)> {
     let mut merged = Vec::new();
     let mut old = old.peekable();
-    let mut changes = changes.iter().peekable();
+    let mut changes = changes.into_iter().peekable();
     loop {
         match (old.peek(), changes.peek()) {
             (Some((oc, _)), Some((cc, _))) if oc < cc => merged.push(old.next().expect("peeked")),
@@ -43,7 +44,7 @@ fn merge_refs(
             (_, Some(_)) => {
                 let (coords, chunk) = changes.next().expect("peeked");
                 if let Some(chunk) = chunk {
-                    merged.push((coords.clone(), chunk.clone()));
+                    merged.push((coords, chunk));
                 }
             }
             (Some(_), None) => merged.push(old.next().expect("peeked")),
@@ -193,12 +194,11 @@ async fn write_shards_and_publish(
     // The new shards' contents (reading the old ones they update, in parallel).
     let assets = repo.assets();
     let merged: Vec<(ShardJob, Vec<(ChunkCoords, ChunkRef)>)> = futures::stream::iter(jobs)
-        .map(|job| async move {
+        .map(|mut job| async move {
+            let changes = std::mem::take(&mut job.changes);
             let merged = match &job.old {
-                Some(old) => {
-                    merge_refs(assets.shard(job.node_id, &job.block, old).await?.iter(), &job.changes)
-                }
-                None => merge_refs(std::iter::empty(), &job.changes),
+                Some(old) => merge_refs(assets.shard(job.node_id, &job.block, old).await?.iter(), changes),
+                None => merge_refs(std::iter::empty(), changes),
             };
             Ok::<_, IcechunkError>((job, merged))
         })
@@ -432,7 +432,7 @@ impl Session {
         let mut state = self.state();
         state.base = snapshot;
         state.unmoved_base = None;
-        state.changes = ChangeSet::default();
+        state.changes = Arc::default();
         state.array_infos.clear();
         state.committed = true;
         Ok(id)
@@ -456,7 +456,7 @@ mod tests {
         let old = vec![(vec![0], chunk(0)), (vec![2], chunk(2)), (vec![4], chunk(4))];
         let changes =
             vec![(vec![1], Some(chunk(11))), (vec![2], None), (vec![4], Some(chunk(44))), (vec![5], None)];
-        let merged = merge_refs(old.into_iter(), &changes);
+        let merged = merge_refs(old.into_iter(), changes);
         assert_eq!(merged, vec![(vec![0], chunk(0)), (vec![1], chunk(11)), (vec![4], chunk(44))]);
     }
 }

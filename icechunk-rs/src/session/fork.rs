@@ -260,8 +260,8 @@ impl Session {
         );
         {
             let mut state = fork.state();
-            state.changes.nodes = nodes;
-            state.changes.deleted = deleted;
+            Arc::make_mut(&mut state.changes).nodes = nodes;
+            Arc::make_mut(&mut state.changes).deleted = deleted;
         }
         Ok(fork)
     }
@@ -272,7 +272,7 @@ impl Session {
     pub fn merge(&self, forks: &[Session]) -> Result<()> {
         self.check_can_write("merging forks")?;
         let mut state = self.state();
-        let mut merged = state.changes.clone();
+        let mut merged = ChangeSet::clone(&state.changes);
         let mut problems = Vec::new();
         for fork in forks {
             if fork.snapshot_id() != state.base.id {
@@ -282,13 +282,13 @@ impl Session {
                     state.base.id
                 )));
             }
-            let theirs = fork.state().changes.clone();
+            let theirs = ChangeSet::clone(&fork.state().changes);
             merge_into(&mut merged, theirs, &mut problems);
         }
         if !problems.is_empty() {
             return Err(IcechunkError::MergeConflict { conflicts: problems });
         }
-        state.changes = merged;
+        state.changes = Arc::new(merged);
         state.array_infos.clear();
         drop(state);
         // The forks' chunks may still be uploading: this session now waits for them too.
@@ -348,7 +348,7 @@ impl Session {
             Mode { writable: parts.writable, fork: parts.fork, rearrange: false },
             current_runtime()?,
         );
-        session.state().changes = parts.changes;
+        session.state().changes = Arc::new(parts.changes);
         Ok(session)
     }
 }

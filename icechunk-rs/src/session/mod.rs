@@ -85,7 +85,9 @@ struct State {
     base: Arc<Snapshot>,
     /// In a rearrange session with moves: the base snapshot as stored.
     unmoved_base: Option<Arc<Snapshot>>,
-    changes: ChangeSet,
+    /// Shared with a commit in flight, which must not copy a large change set; a write
+    /// meanwhile copies it (`Arc::make_mut`).
+    changes: Arc<ChangeSet>,
     /// Set by a successful commit: the session is read-only from then on.
     committed: bool,
     /// Parsed `zarr.json` of arrays, by path; dropped when the path's metadata changes.
@@ -124,7 +126,7 @@ impl Session {
         let state = State {
             base,
             unmoved_base: None,
-            changes: ChangeSet::default(),
+            changes: Arc::default(),
             committed: false,
             array_infos: HashMap::new(),
         };
@@ -169,7 +171,7 @@ impl Session {
     pub fn discard_changes(&self) -> Result<()> {
         self.check_writable()?;
         let mut state = self.state();
-        state.changes = ChangeSet::default();
+        state.changes = Arc::default();
         state.array_infos.clear();
         if let Some(unmoved) = state.unmoved_base.take() {
             state.base = unmoved;
@@ -399,12 +401,12 @@ impl Session {
             }
             other => {
                 if other.is_some() {
-                    state.changes.delete_node(&state.base, path);
+                    Arc::make_mut(&mut state.changes).delete_node(&state.base, path);
                 }
                 NodeChange { id: NodeId::random(), zarr_json, node_type, is_new: true }
             }
         };
-        state.changes.nodes.insert(path.to_string(), change);
+        Arc::make_mut(&mut state.changes).nodes.insert(path.to_string(), change);
         Ok(())
     }
 
@@ -413,7 +415,7 @@ impl Session {
         let mut state = self.state();
         let state = &mut *state;
         state.array_infos.remove(path);
-        state.changes.delete_node(&state.base, path);
+        Arc::make_mut(&mut state.changes).delete_node(&state.base, path);
         Ok(())
     }
 
@@ -423,13 +425,13 @@ impl Session {
         let own = self.uploads()[0].clone();
         let chunk = own.write_chunk(bytes).await?;
         self.check_writable()?;
-        self.state().changes.set_chunk(path, coords, Some(chunk));
+        Arc::make_mut(&mut self.state().changes).set_chunk(path, coords, Some(chunk));
         Ok(())
     }
 
     pub(crate) fn delete_chunk(&self, path: &str, coords: ChunkCoords) -> Result<()> {
         self.check_can_write("deleting a chunk")?;
-        self.state().changes.set_chunk(path, coords, None);
+        Arc::make_mut(&mut self.state().changes).set_chunk(path, coords, None);
         Ok(())
     }
 }

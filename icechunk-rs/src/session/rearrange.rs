@@ -107,7 +107,7 @@ impl Session {
             let new_path = format!("{to}{}", &node.path[from.len()..]);
             let moved = Node { path: new_path.clone(), ..(*node).clone() };
             view.nodes.insert(new_path.clone(), Arc::new(moved));
-            state.changes.record_move(node.id, &node.path, new_path);
+            Arc::make_mut(&mut state.changes).record_move(node.id, &node.path, new_path);
         }
         state.unmoved_base.get_or_insert(base);
         state.base = Arc::new(view);

@@ -1,6 +1,8 @@
 //! Rebase: carry a session's changes onto the commits that landed on its branch since its
 //! base, one commit at a time, asking a solver about each conflict.
 
+use std::sync::Arc;
+
 use super::Session;
 use crate::change_set::ChangeSet;
 use crate::conflicts::{self, Conflict, ConflictSolver};
@@ -20,7 +22,7 @@ impl Session {
         let tip = repo.lookup_branch(&branch).await?;
         let (mut base, mut changes): (_, ChangeSet) = {
             let state = self.state();
-            (state.base.clone(), state.changes.clone())
+            (state.base.clone(), ChangeSet::clone(&state.changes))
         };
         if tip == base.id {
             return Ok(());
@@ -55,7 +57,7 @@ impl Session {
         }
         let mut state = self.state();
         state.base = base;
-        state.changes = changes;
+        state.changes = Arc::new(changes);
         state.array_infos.clear();
         Ok(())
     }

@@ -21,6 +21,7 @@
 //! mappings (no I/O) and [`Session::apply_reindex`] moves the references.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::Session;
 use crate::error::{IcechunkError, Result};
@@ -151,7 +152,7 @@ impl Session {
             .filter(|(to, chunk)| chunk.is_some() || current(to).is_some())
             .collect();
         for (to, chunk) in updates {
-            state.changes.set_chunk(&path, to, chunk);
+            Arc::make_mut(&mut state.changes).set_chunk(&path, to, chunk);
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! when they are set; reads go through the repository's virtual sources, which check the
 //! container and its authorization.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::Session;
@@ -43,7 +43,7 @@ impl Session {
     pub fn set_virtual_refs(
         &self,
         path: &str,
-        refs: Vec<(ChunkCoords, VirtualRef)>,
+        refs: impl IntoIterator<Item = (ChunkCoords, VirtualRef)>,
         validate_containers: bool,
     ) -> Result<Vec<ChunkCoords>> {
         self.check_can_write("setting virtual chunk references")?;
@@ -53,7 +53,9 @@ impl Session {
         let sources = self.inner.repo.virtual_sources().clone();
         // One shared string per distinct location: a file's many chunks hold it once.
         let mut interned: HashMap<String, Arc<str>> = HashMap::new();
-        let mut accepted = Vec::with_capacity(refs.len());
+        // Built as the change set keeps them, then moved in whole: no second copy of a
+        // million references.
+        let mut accepted: BTreeMap<ChunkCoords, Option<ChunkRef>> = BTreeMap::new();
         let mut failed = Vec::new();
         for (coords, r) in refs {
             check_coords(&path, &info, &coords)?;
@@ -81,13 +83,10 @@ impl Session {
                 length: r.length,
                 checksum: 0,
             };
-            accepted.push((coords, chunk));
+            accepted.insert(coords, Some(chunk));
         }
         self.check_writable()?;
-        let mut state = self.state();
-        for (coords, chunk) in accepted {
-            state.changes.set_chunk(&path, coords, Some(chunk));
-        }
+        Arc::make_mut(&mut self.state().changes).set_chunks(&path, accepted);
         Ok(failed)
     }
 
