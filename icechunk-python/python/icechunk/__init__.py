@@ -25,6 +25,7 @@ from icechunk import snapshots as snapshots
 from icechunk import storage as storage
 from icechunk import store as store
 from icechunk import types as types
+from icechunk import virtual as virtual
 from icechunk._icechunk import (
     ChunkType,
     Diff,
@@ -85,6 +86,7 @@ from icechunk.credentials import (
     azure_from_env_credentials,
     azure_refreshable_credentials,
     azure_static_credentials,
+    containers_credentials,
     gcs_credentials,
     gcs_from_env_credentials,
     gcs_refreshable_credentials,
@@ -137,6 +139,15 @@ from icechunk.storage import (
 )
 from icechunk.store import IcechunkStore
 from icechunk.types import CommitMethod
+from icechunk.virtual import (
+    AnyObjectStoreConfig,
+    ObjectStoreConfig,
+    VirtualChunkContainer,
+    gcs_store,
+    http_store,
+    local_filesystem_store,
+    s3_store,
+)
 
 __all__ = [
     "AlreadyExistsError",
@@ -146,6 +157,7 @@ __all__ = [
     "AnyCredential",
     "AnyGcsCredential",
     "AnyGcsStaticCredential",
+    "AnyObjectStoreConfig",
     "AnyS3Credential",
     "Attribution",
     "AzureCredentials",
@@ -187,6 +199,7 @@ __all__ = [
     "NetworkOptions",
     "NodeNotFoundError",
     "NotFoundError",
+    "ObjectStoreConfig",
     "ReadOnlyError",
     "RebaseFailedError",
     "RefNotFoundError",
@@ -213,6 +226,7 @@ __all__ = [
     "Update",
     "UpdateType",
     "VersionSelection",
+    "VirtualChunkContainer",
     "__version__",
     "azure_anonymous_credentials",
     "azure_credentials",
@@ -220,15 +234,19 @@ __all__ = [
     "azure_refreshable_credentials",
     "azure_static_credentials",
     "azure_storage",
+    "containers_credentials",
     "gcs_credentials",
     "gcs_from_env_credentials",
     "gcs_refreshable_credentials",
     "gcs_static_credentials",
     "gcs_storage",
+    "gcs_store",
     "http_storage",
+    "http_store",
     "in_memory_storage",
     "initialize_logs",
     "local_filesystem_storage",
+    "local_filesystem_store",
     "print_debug_info",
     "r2_storage",
     "redirect_storage",
@@ -238,6 +256,7 @@ __all__ = [
     "s3_refreshable_credentials",
     "s3_static_credentials",
     "s3_storage",
+    "s3_store",
     "set_logs_filter",
     "shutdown_telemetry",
     "spec_version",
@@ -245,6 +264,7 @@ __all__ = [
     "tigris_storage",
     "upgrade_icechunk_repository",
     "user_agent",
+    "virtual",
 ]
 
 
