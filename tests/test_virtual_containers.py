@@ -244,7 +244,9 @@ def test_credentials_are_converted_and_checked_against_the_store(tmp_path: Path)
     ic.Repository.create(storage, config=config)
     wrapped = ic.containers_credentials(
         {
-            "s3://bucket/": ic.s3_credentials(access_key_id="AKIA", secret_access_key="secret"),
+            "s3://bucket/": ic.s3_credentials(
+                access_key_id="AKIA", secret_access_key="Very-Secret-Value-123"
+            ),
             "gs://g/": ic.gcs_credentials(bearer_token="token"),
             "az://c/": ic.azure_credentials(access_key="key"),
             local: ic.credentials.LocalFileSystemAccess,
@@ -263,7 +265,9 @@ def test_credentials_are_converted_and_checked_against_the_store(tmp_path: Path)
     with pytest.warns(DeprecationWarning, match="s3://none/"):
         repo = ic.Repository.open(storage, authorize_virtual_chunk_access=wrapped)
     assert "az://c/" in repo.authorized_virtual_container_prefixes
-    assert "secret" not in repr(pickle.loads(pickle.dumps(repo)).__getstate__()["authorizations"])
+    assert "Very-Secret-Value-123" not in repr(
+        pickle.loads(pickle.dumps(repo)).__getstate__()["authorizations"]
+    )
 
     for prefix, wrong in [
         ("s3://bucket/", ic.credentials.LocalFileSystemAccess),

@@ -96,6 +96,7 @@ __all__ = [
     "__version__",
     "_all_error_kinds",
     "_api_samples",
+    "_check_virtual_chunk_container",
     "_gcs_bearer_credential",
     "_storage_from_state",
     "in_memory_storage",
@@ -414,45 +415,43 @@ class Diff:
     def moved_nodes(self) -> list[tuple[str, str]]: ...
     def is_empty(self) -> bool: ...
 
-_Authorizations = dict[str, Credentials | None]
-
 @final
 class PyRepository:
     @staticmethod
     def create(
         storage: Storage,
         config: EngineConfig | None = None,
-        authorize_virtual_chunk_access: _Authorizations | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
     ) -> PyRepository: ...
     @staticmethod
     def create_async(
         storage: Storage,
         config: EngineConfig | None = None,
-        authorize_virtual_chunk_access: _Authorizations | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
     ) -> Awaitable[PyRepository]: ...
     @staticmethod
     def open(
         storage: Storage,
         config: EngineConfig | None = None,
-        authorize_virtual_chunk_access: _Authorizations | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
     ) -> PyRepository: ...
     @staticmethod
     def open_async(
         storage: Storage,
         config: EngineConfig | None = None,
-        authorize_virtual_chunk_access: _Authorizations | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
     ) -> Awaitable[PyRepository]: ...
     @staticmethod
     def open_or_create(
         storage: Storage,
         config: EngineConfig | None = None,
-        authorize_virtual_chunk_access: _Authorizations | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
     ) -> PyRepository: ...
     @staticmethod
     def open_or_create_async(
         storage: Storage,
         config: EngineConfig | None = None,
-        authorize_virtual_chunk_access: _Authorizations | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
     ) -> Awaitable[PyRepository]: ...
     @staticmethod
     def exists(storage: Storage) -> bool: ...
@@ -565,7 +564,7 @@ class PyRepository:
     def reopen(
         self,
         config: EngineConfig | None = None,
-        authorize_virtual_chunk_access: _Authorizations | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
     ) -> PyRepository: ...
     def get_status(self) -> RepoStatus: ...
     def get_status_async(self) -> Awaitable[RepoStatus]: ...

@@ -39,12 +39,21 @@ from icechunk.credentials import (
     gcs_credentials,
     s3_credentials,
 )
-from icechunk.virtual import gcs_store, http_store, local_filesystem_store, s3_store
+from icechunk.virtual import (
+    AnyObjectStoreConfig,
+    ObjectStoreConfig,
+    gcs_store,
+    http_store,
+    local_filesystem_store,
+    s3_store,
+)
 
 __all__ = [
+    "AnyObjectStoreConfig",
     "ChecksumAlgorithm",
     "ChunkType",
     "NetworkOptions",
+    "ObjectStoreConfig",
     "S3Options",
     "Storage",
     "StorageConcurrencySettings",

@@ -78,14 +78,14 @@ class ObjectStoreConfig:
     ``S3Compatible(S3Options)``, ``Tigris(S3Options)``, ``Gcs(options)``, ``Azure(options)``,
     ``Http(options, headers)``. Never credentials: those come with the authorization."""
 
-    InMemory: ClassVar[type[ObjectStoreConfig]]
-    LocalFileSystem: ClassVar[type[ObjectStoreConfig]]
-    S3: ClassVar[type[ObjectStoreConfig]]
-    S3Compatible: ClassVar[type[ObjectStoreConfig]]
-    Tigris: ClassVar[type[ObjectStoreConfig]]
-    Gcs: ClassVar[type[ObjectStoreConfig]]
-    Azure: ClassVar[type[ObjectStoreConfig]]
-    Http: ClassVar[type[ObjectStoreConfig]]
+    InMemory: ClassVar[type[_InMemory]]
+    LocalFileSystem: ClassVar[type[_LocalFileSystem]]
+    S3: ClassVar[type[_S3]]
+    S3Compatible: ClassVar[type[_S3Compatible]]
+    Tigris: ClassVar[type[_Tigris]]
+    Gcs: ClassVar[type[_Gcs]]
+    Azure: ClassVar[type[_Azure]]
+    Http: ClassVar[type[_Http]]
 
     # The engine's name of the variant (config.json's "type").
     _type: ClassVar[str] = ""
