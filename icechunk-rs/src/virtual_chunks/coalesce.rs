@@ -78,7 +78,7 @@ mod tests {
         assert_eq!(spans(merged(100)), vec![0..60, 60..120, 120..180]);
         assert_eq!(spans(merged(180)), vec![0..180]);
         // One range larger than the cap is read alone, whole.
-        assert_eq!(plan(&ranges(&[0..500]), 10, 100)[0].range, 0..500);
+        assert_eq!(plan(&[(0, 0..500)], 10, 100)[0].range, 0..500);
     }
 
     #[test]

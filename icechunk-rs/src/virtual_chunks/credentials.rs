@@ -37,18 +37,18 @@ impl ContainerCredentials {
     /// Refuses credentials of another kind of store than the container's (S3 keys for a
     /// `file://` container, say): almost certainly a mistake, caught when opening.
     pub fn check_fits(&self, url_prefix: &str, store: &ContainerStore) -> Result<()> {
-        let fits = match (self, store) {
-            (ContainerCredentials::Default, _) => true,
-            (ContainerCredentials::LocalFileSystemAccess, ContainerStore::LocalFileSystem { .. }) => true,
-            (ContainerCredentials::HttpAccess, ContainerStore::Http { .. }) => true,
-            (
-                ContainerCredentials::S3(_),
-                ContainerStore::S3(_) | ContainerStore::S3Compatible(_) | ContainerStore::Tigris(_),
-            ) => true,
-            (ContainerCredentials::Gcs(_), ContainerStore::Gcs { .. }) => true,
-            (ContainerCredentials::Azure(_), ContainerStore::Azure { .. }) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (self, store),
+            (ContainerCredentials::Default, _)
+                | (ContainerCredentials::LocalFileSystemAccess, ContainerStore::LocalFileSystem { .. })
+                | (ContainerCredentials::HttpAccess, ContainerStore::Http { .. })
+                | (
+                    ContainerCredentials::S3(_),
+                    ContainerStore::S3(_) | ContainerStore::S3Compatible(_) | ContainerStore::Tigris(_)
+                )
+                | (ContainerCredentials::Gcs(_), ContainerStore::Gcs { .. })
+                | (ContainerCredentials::Azure(_), ContainerStore::Azure { .. })
+        );
         if fits {
             Ok(())
         } else {

@@ -43,6 +43,9 @@ impl std::fmt::Debug for VirtualSources {
     }
 }
 
+/// A range of one of the requests of `read_many`, with the request's index.
+type IndexedRange = (usize, Range<u64>);
+
 /// An object: the store that reads it and its key there.
 struct Source {
     store: Arc<ObjectStorage>,
@@ -115,7 +118,7 @@ impl VirtualSources {
     ) -> Vec<Result<Bytes>> {
         let mut results: Vec<Option<Result<Bytes>>> = (0..requests.len()).map(|_| None).collect();
         // Ranges by object and pin: a pinned and an unpinned read of an object are two reads.
-        let mut groups: BTreeMap<(&str, Option<&SourcePin>), Vec<(usize, Range<u64>)>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, Option<&SourcePin>), Vec<IndexedRange>> = BTreeMap::new();
         for (index, (location, range, pin)) in requests.iter().enumerate() {
             groups.entry((location.as_str(), pin.as_ref())).or_default().push((index, range.clone()));
         }
