@@ -103,10 +103,11 @@ impl VirtualSources {
     /// authorized container; with `pin`, refused if the object changed since.
     pub async fn read(&self, location: &str, range: Range<u64>, pin: Option<&SourcePin>) -> Result<Bytes> {
         let source = self.source(location)?;
-        let fetched = self.fetch(&source, range.clone(), pin).await;
-        let fetch = Fetch { range: range.clone(), parts: vec![(0, range)] };
-        let part = fetch.parts[0].1.clone();
-        fetched.and_then(|bytes| cut(&fetch, &part, &bytes)).map_err(|failure| failure.into_error(location))
+        let whole = Fetch { range: range.clone(), parts: Vec::new() };
+        self.fetch(&source, range.clone(), pin)
+            .await
+            .and_then(|bytes| cut(&whole, &range, &bytes))
+            .map_err(|failure| failure.into_error(location))
     }
 
     /// Many reads at once: the ranges of one object (and pin) are coalesced into fewer
