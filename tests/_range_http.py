@@ -1,6 +1,6 @@
 """A small HTTP server on 127.0.0.1 serving a folder with byte ranges, ETags and
-Last-Modified (Python's own server has no ranges), recording each request's headers: the
-"file behind a web server" that virtual chunks are read from."""
+Last-Modified (Python's own server has no ranges), recording each request's headers (names
+in lower case): the "file behind a web server" that virtual chunks are read from."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def serve_folder(folder: Path) -> Iterator[tuple[str, list[dict[str, str]]]]:
             self._serve(body=True)
 
         def _serve(self, body: bool) -> None:
-            seen.append({"method": self.command, "path": self.path, **dict(self.headers)})
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            seen.append({"method": self.command, "path": self.path, **headers})
             path = folder / self.path.lstrip("/").split("?")[0]
             if not path.is_file():
                 self.send_error(404)

@@ -31,6 +31,8 @@ config_class! {
         get_partial_values_concurrency: u32,
         /// Attempts at an update of the repository's state that keeps losing its record.
         repo_update_attempts: u32,
+        /// The virtual chunk containers, as a JSON list (the shape of `config.json`).
+        virtual_chunk_containers: String,
     }
 }
 

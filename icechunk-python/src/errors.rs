@@ -66,6 +66,12 @@ pub fn kind_code(err: &CoreError) -> &'static str {
         },
         StorageOther(_) => "storage-other",
         UnsafeStorage { .. } => "storage-config",
+        VirtualChunkUnauthorized { .. } => "unauthorized-virtual-chunk-container",
+        NoContainerForVirtualChunk { .. } => "no-container-for-virtual-chunk",
+        InvalidVirtualRef { .. } => "invalid-virtual-ref",
+        VirtualChunkModified { .. } => "virtual-chunk-modified",
+        VirtualChunkFetch { .. } => "virtual-chunk-fetch",
+        VirtualChunkTooShort { .. } => "invalid-object-size",
     }
 }
 
@@ -209,5 +215,11 @@ pub fn _all_error_kinds() -> Vec<&'static str> {
         "move-destination-parent-missing",
         "move-destination-parent-not-group",
         "move-into-self-or-descendant",
+        "unauthorized-virtual-chunk-container",
+        "no-container-for-virtual-chunk",
+        "invalid-virtual-ref",
+        "virtual-chunk-modified",
+        "virtual-chunk-fetch",
+        "invalid-object-size",
     ]
 }

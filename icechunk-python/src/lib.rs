@@ -20,6 +20,7 @@ mod storage;
 mod storage_settings;
 mod store;
 mod twins;
+mod virtual_access;
 mod virtual_refs;
 
 use pyo3::prelude::*;
@@ -39,6 +40,7 @@ fn _icechunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     api_types::register(m)?;
     logs::register(m)?;
     storage_settings::register(m)?;
+    virtual_access::register(m)?;
     m.add_function(wrap_pyfunction!(errors::_all_error_kinds, m)?)?;
     m.add_class::<runtime::Finished>()?;
     // Before the interpreter finalizes, runtime threads must stop calling into it (see

@@ -137,10 +137,19 @@ impl PyRepository {
         future_into_py(py, fetch_config(storage.storage.clone()))
     }
 
-    #[pyo3(signature = (config=None))]
-    fn reopen(&self, config: Option<PyRepositoryConfig>) -> PyResult<PyRepository> {
+    /// `authorize_virtual_chunk_access`: new authorizations (`None`: keep this handle's).
+    #[pyo3(signature = (config=None, authorize_virtual_chunk_access=None))]
+    fn reopen(
+        &self,
+        config: Option<PyRepositoryConfig>,
+        authorize_virtual_chunk_access: Option<crate::virtual_access::Authorizations>,
+    ) -> PyResult<PyRepository> {
         let config = config.map(|c| c.to_core()).transpose()?;
-        Ok(PyRepository::new(self.core().reopen(config).py()?))
+        let mut repo = self.core().reopen(config).py()?;
+        if let Some(authorizations) = authorize_virtual_chunk_access {
+            repo = repo.with_virtual_access(crate::virtual_access::to_core(authorizations)).py()?;
+        }
+        Ok(PyRepository::new(repo))
     }
 }
 

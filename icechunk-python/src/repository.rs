@@ -22,6 +22,7 @@ use crate::runtime::{block_on, future_into_py};
 use crate::session::PySession;
 use crate::storage::PyStorage;
 use crate::twins::twins;
+use crate::virtual_access::Authorizations;
 
 #[pyclass(name = "PyRepository", module = "icechunk._icechunk", frozen)]
 pub struct PyRepository {
@@ -39,55 +40,72 @@ fn storage_and_config(
 #[pymethods]
 impl PyRepository {
     #[staticmethod]
-    #[pyo3(signature = (storage, config=None))]
-    fn create(py: Python<'_>, storage: &PyStorage, config: Option<PyRepositoryConfig>) -> PyResult<Self> {
-        block_on(py, Self::opening(Opening::Create, storage, config)?)
+    #[pyo3(signature = (storage, config=None, authorize_virtual_chunk_access=None))]
+    fn create(
+        py: Python<'_>,
+        storage: &PyStorage,
+        config: Option<PyRepositoryConfig>,
+        authorize_virtual_chunk_access: Option<Authorizations>,
+    ) -> PyResult<Self> {
+        block_on(py, Self::opening(Opening::Create, storage, config, authorize_virtual_chunk_access)?)
     }
 
     #[staticmethod]
-    #[pyo3(signature = (storage, config=None))]
+    #[pyo3(signature = (storage, config=None, authorize_virtual_chunk_access=None))]
     fn create_async<'py>(
         py: Python<'py>,
         storage: &PyStorage,
         config: Option<PyRepositoryConfig>,
+        authorize_virtual_chunk_access: Option<Authorizations>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        future_into_py(py, Self::opening(Opening::Create, storage, config)?)
+        future_into_py(py, Self::opening(Opening::Create, storage, config, authorize_virtual_chunk_access)?)
     }
 
     #[staticmethod]
-    #[pyo3(signature = (storage, config=None))]
-    fn open(py: Python<'_>, storage: &PyStorage, config: Option<PyRepositoryConfig>) -> PyResult<Self> {
-        block_on(py, Self::opening(Opening::Open, storage, config)?)
+    #[pyo3(signature = (storage, config=None, authorize_virtual_chunk_access=None))]
+    fn open(
+        py: Python<'_>,
+        storage: &PyStorage,
+        config: Option<PyRepositoryConfig>,
+        authorize_virtual_chunk_access: Option<Authorizations>,
+    ) -> PyResult<Self> {
+        block_on(py, Self::opening(Opening::Open, storage, config, authorize_virtual_chunk_access)?)
     }
 
     #[staticmethod]
-    #[pyo3(signature = (storage, config=None))]
+    #[pyo3(signature = (storage, config=None, authorize_virtual_chunk_access=None))]
     fn open_async<'py>(
         py: Python<'py>,
         storage: &PyStorage,
         config: Option<PyRepositoryConfig>,
+        authorize_virtual_chunk_access: Option<Authorizations>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        future_into_py(py, Self::opening(Opening::Open, storage, config)?)
+        future_into_py(py, Self::opening(Opening::Open, storage, config, authorize_virtual_chunk_access)?)
     }
 
     #[staticmethod]
-    #[pyo3(signature = (storage, config=None))]
+    #[pyo3(signature = (storage, config=None, authorize_virtual_chunk_access=None))]
     fn open_or_create(
         py: Python<'_>,
         storage: &PyStorage,
         config: Option<PyRepositoryConfig>,
+        authorize_virtual_chunk_access: Option<Authorizations>,
     ) -> PyResult<Self> {
-        block_on(py, Self::opening(Opening::OpenOrCreate, storage, config)?)
+        block_on(py, Self::opening(Opening::OpenOrCreate, storage, config, authorize_virtual_chunk_access)?)
     }
 
     #[staticmethod]
-    #[pyo3(signature = (storage, config=None))]
+    #[pyo3(signature = (storage, config=None, authorize_virtual_chunk_access=None))]
     fn open_or_create_async<'py>(
         py: Python<'py>,
         storage: &PyStorage,
         config: Option<PyRepositoryConfig>,
+        authorize_virtual_chunk_access: Option<Authorizations>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        future_into_py(py, Self::opening(Opening::OpenOrCreate, storage, config)?)
+        future_into_py(
+            py,
+            Self::opening(Opening::OpenOrCreate, storage, config, authorize_virtual_chunk_access)?,
+        )
     }
 
     #[staticmethod]
@@ -105,6 +123,12 @@ impl PyRepository {
     #[getter]
     fn config(&self) -> PyRepositoryConfig {
         PyRepositoryConfig::from(self.repo.config())
+    }
+
+    /// The url prefixes of the virtual chunk containers this handle may read.
+    #[getter]
+    fn authorized_virtual_container_prefixes(&self) -> BTreeSet<String> {
+        self.repo.authorized_prefixes()
     }
 
     /// Metadata merged under every commit's own, in sessions opened after this call.
@@ -137,15 +161,21 @@ impl PyRepository {
         how: Opening,
         storage: &PyStorage,
         config: Option<PyRepositoryConfig>,
+        authorizations: Option<Authorizations>,
     ) -> PyResult<impl std::future::Future<Output = PyResult<PyRepository>> + Send + 'static> {
         let (storage, config) = storage_and_config(storage, config.as_ref())?;
+        let authorized = authorizations.map(crate::virtual_access::to_core);
         Ok(async move {
             let repo = match how {
                 Opening::Create => Repository::create(storage, config).await,
                 Opening::Open => Repository::open(storage, config).await,
                 Opening::OpenOrCreate => Repository::open_or_create(storage, config).await,
             };
-            Ok(PyRepository { repo: repo.py()? })
+            let mut repo = repo.py()?;
+            if let Some(authorized) = authorized {
+                repo = repo.with_virtual_access(authorized).py()?;
+            }
+            Ok(PyRepository { repo })
         })
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{IcechunkError, Result};
 use crate::format::header::{self, ObjectType};
 use crate::format::paths;
+use crate::virtual_chunks::{containers, VirtualChunkContainer};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -37,6 +38,9 @@ pub struct RepositoryConfig {
     /// Attempts at an update of the repository's state (status, metadata, flags, config)
     /// that keeps losing the race for the next record to other writers (spec §12).
     pub repo_update_attempts: u32,
+    /// The url prefixes virtual chunks may point into, each with the store that serves it
+    /// (see [`crate::virtual_chunks`]); reading one also takes the reader's authorization.
+    pub virtual_chunk_containers: Vec<VirtualChunkContainer>,
 }
 
 impl Default for RepositoryConfig {
@@ -53,6 +57,7 @@ impl Default for RepositoryConfig {
             num_chunk_refs: None,
             get_partial_values_concurrency: 10,
             repo_update_attempts: 100,
+            virtual_chunk_containers: Vec::new(),
         }
     }
 }
@@ -92,7 +97,7 @@ impl RepositoryConfig {
         if !(1..=22).contains(&self.compression_level) {
             return bad("compression_level must be between 1 and 22");
         }
-        Ok(())
+        containers::validate_all(&self.virtual_chunk_containers)
     }
 }
 
@@ -126,5 +131,14 @@ mod tests {
         }
         // Values are checked when a repository is opened, not when the object is decoded.
         assert!(config(r#"{"compression_level": 99}"#).unwrap().validate().is_err());
+        let no_slash = r#"{"virtual_chunk_containers": [{"url_prefix": "s3://b", "store": {"type": "s3"}}]}"#;
+        assert!(config(no_slash).unwrap().validate().is_err());
+        let with = config(
+            r#"{"virtual_chunk_containers": [{"name": "data", "url_prefix": "s3://b/",
+                "store": {"type": "s3", "region": "eu-west-1"}}]}"#,
+        )
+        .unwrap();
+        with.validate().unwrap();
+        assert_eq!(RepositoryConfig::decode(&with.encode().unwrap()).unwrap(), with);
     }
 }

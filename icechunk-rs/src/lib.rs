@@ -18,6 +18,8 @@
 //! - [`session`]: a change set over one snapshot, and the commit
 //! - [`store`]: the Zarr key space on top of a session
 //! - [`repository`]: create/open, refs, history, sessions
+//! - [`virtual_chunks`]: chunks read from other people's files, through the containers a
+//!   repository's config lists and its reader authorizes (uses only [`storage`])
 //!
 //! Imports run down that list (a module uses only those above it), except that a session
 //! knows the repository it came from.

@@ -16,6 +16,7 @@ use icechunk::ids::{ChunkId, ManifestId};
 use icechunk::refs::{RefOp, RefRecord, TipHint, MAX_HINT_SEQ};
 use icechunk::repo_info::{Availability, RepoChange, RepoRecord, RepoState, RepoStatus};
 use icechunk::session::SessionParts;
+use icechunk::virtual_chunks::VirtualChunkContainer;
 use icechunk::zarr_json::parse_zarr_json;
 use icechunk::{NodeId, RepositoryConfig, SnapshotId, StorageSpec};
 use proptest::collection::{btree_map, btree_set, vec};
@@ -211,7 +212,8 @@ fn config() -> impl Strategy<Value = RepositoryConfig> {
     let own =
         (any::<u32>(), any::<i32>(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>());
     let icechunk_units = (option::of(any::<u64>()), option::of(any::<u64>()), any::<u32>(), any::<u32>());
-    (own, icechunk_units).prop_map(|((a, b, c, d, e, f, g), (h, i, j, k))| RepositoryConfig {
+    let containers = proptest::collection::vec(virtual_chunk_container(), 0..3);
+    (own, icechunk_units, containers).prop_map(|((a, b, c, d, e, f, g), (h, i, j, k), l)| RepositoryConfig {
         inline_chunk_threshold_bytes: a,
         compression_level: b,
         snapshot_cache_size: c,
@@ -223,6 +225,38 @@ fn config() -> impl Strategy<Value = RepositoryConfig> {
         num_chunk_refs: i,
         get_partial_values_concurrency: j,
         repo_update_attempts: k,
+        virtual_chunk_containers: l,
+    })
+}
+
+/// Containers of every store kind, with arbitrary strings where the format holds any.
+fn virtual_chunk_container() -> impl Strategy<Value = VirtualChunkContainer> {
+    use icechunk::virtual_chunks::{ContainerStore, S3Store};
+    let text = "[a-zA-Z0-9 ./:_-]{0,12}";
+    let map = || proptest::collection::btree_map(text, text, 0..3);
+    let s3 = (option::of(text), option::of(text), any::<bool>(), option::of(any::<u32>())).prop_map(
+        |(region, endpoint_url, anonymous, timeout)| S3Store {
+            region,
+            endpoint_url,
+            anonymous,
+            network_stream_timeout_seconds: timeout,
+            ..Default::default()
+        },
+    );
+    let store = prop_oneof![
+        Just(ContainerStore::InMemory),
+        text.prop_map(|p| ContainerStore::LocalFileSystem { path: p.into() }),
+        s3.clone().prop_map(ContainerStore::S3),
+        s3.clone().prop_map(ContainerStore::S3Compatible),
+        s3.prop_map(ContainerStore::Tigris),
+        map().prop_map(|options| ContainerStore::Gcs { options }),
+        map().prop_map(|options| ContainerStore::Azure { options }),
+        (map(), map()).prop_map(|(options, headers)| ContainerStore::Http { options, headers }),
+    ];
+    (option::of(text), text, store).prop_map(|(name, url_prefix, store)| VirtualChunkContainer {
+        name,
+        url_prefix,
+        store,
     })
 }
 

@@ -25,6 +25,7 @@ from icechunk import snapshots as snapshots
 from icechunk import storage as storage
 from icechunk import store as store
 from icechunk import types as types
+from icechunk import virtual as virtual
 from icechunk._icechunk import (
     ChunkType,
     Diff,
@@ -86,6 +87,7 @@ from icechunk.credentials import (
     azure_from_env_credentials,
     azure_refreshable_credentials,
     azure_static_credentials,
+    containers_credentials,
     gcs_credentials,
     gcs_from_env_credentials,
     gcs_refreshable_credentials,
@@ -138,6 +140,15 @@ from icechunk.storage import (
 )
 from icechunk.store import IcechunkStore
 from icechunk.types import CommitMethod
+from icechunk.virtual import (
+    AnyObjectStoreConfig,
+    ObjectStoreConfig,
+    VirtualChunkContainer,
+    gcs_store,
+    http_store,
+    local_filesystem_store,
+    s3_store,
+)
 
 __all__ = [
     "AlreadyExistsError",
@@ -147,6 +158,7 @@ __all__ = [
     "AnyCredential",
     "AnyGcsCredential",
     "AnyGcsStaticCredential",
+    "AnyObjectStoreConfig",
     "AnyS3Credential",
     "Attribution",
     "AzureCredentials",
@@ -188,6 +200,7 @@ __all__ = [
     "NetworkOptions",
     "NodeNotFoundError",
     "NotFoundError",
+    "ObjectStoreConfig",
     "ReadOnlyError",
     "RebaseFailedError",
     "RefNotFoundError",
@@ -214,6 +227,7 @@ __all__ = [
     "Update",
     "UpdateType",
     "VersionSelection",
+    "VirtualChunkContainer",
     "VirtualChunkSpec",
     "__version__",
     "azure_anonymous_credentials",
@@ -222,15 +236,19 @@ __all__ = [
     "azure_refreshable_credentials",
     "azure_static_credentials",
     "azure_storage",
+    "containers_credentials",
     "gcs_credentials",
     "gcs_from_env_credentials",
     "gcs_refreshable_credentials",
     "gcs_static_credentials",
     "gcs_storage",
+    "gcs_store",
     "http_storage",
+    "http_store",
     "in_memory_storage",
     "initialize_logs",
     "local_filesystem_storage",
+    "local_filesystem_store",
     "print_debug_info",
     "r2_storage",
     "redirect_storage",
@@ -240,6 +258,7 @@ __all__ = [
     "s3_refreshable_credentials",
     "s3_static_credentials",
     "s3_storage",
+    "s3_store",
     "set_logs_filter",
     "shutdown_telemetry",
     "spec_version",
@@ -247,6 +266,7 @@ __all__ = [
     "tigris_storage",
     "upgrade_icechunk_repository",
     "user_agent",
+    "virtual",
 ]
 
 

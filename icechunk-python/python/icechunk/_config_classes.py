@@ -10,6 +10,7 @@ with every applied value filled in.
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 from icechunk._config_conditions import (
@@ -19,6 +20,7 @@ from icechunk._config_conditions import (
 )
 from icechunk._icechunk import EngineConfig, StorageRetriesSettings, StorageSettings
 from icechunk.errors import InvalidInputError
+from icechunk.virtual import VirtualChunkContainer
 
 __all__ = [
     "CachingConfig",
@@ -311,7 +313,7 @@ class RepositoryConfig(_Settings):
         max_concurrent_requests: int | None = None,
         caching: CachingConfig | None = None,
         storage: StorageSettings | None = None,
-        virtual_chunk_containers: dict[str, Any] | None = None,
+        virtual_chunk_containers: dict[str, VirtualChunkContainer] | None = None,
         manifest: ManifestConfig | None = None,
         repo_update_retries: RepoUpdateRetryConfig | None = None,
         num_updates_per_repo_info_file: int | None = None,
@@ -369,12 +371,26 @@ class RepositoryConfig(_Settings):
         merged: RepositoryConfig = self._merged(other)
         return merged
 
-    # Virtual chunk containers come with virtual chunks (not in this engine yet).
-    def set_virtual_chunk_container(self, /, cont: Any) -> None:
-        raise _refuse("set_virtual_chunk_container", "virtual chunks are not supported yet")
+    # ---- virtual chunk containers: a dict by url prefix, None when there are none ---------
 
-    def get_virtual_chunk_container(self, /, name: str) -> Any:
-        return None
+    def set_virtual_chunk_container(self, /, cont: VirtualChunkContainer) -> None:
+        """Adds ``cont``, replacing a container with the same url prefix or (if it has one)
+        the same name. ``ValueError`` (``InvalidInputError``) if its prefix does not end in
+        ``/``, is not an absolute URL, or its scheme does not fit its store."""
+        if not isinstance(cont, VirtualChunkContainer):
+            raise TypeError(f"expected a VirtualChunkContainer, got {type(cont).__name__}")
+        cont._check()
+        kept = {
+            prefix: c
+            for prefix, c in (self.virtual_chunk_containers or {}).items()
+            if prefix != cont.url_prefix and (cont.name is None or c.name != cont.name)
+        }
+        kept[cont.url_prefix] = cont
+        self.virtual_chunk_containers = kept
+
+    def get_virtual_chunk_container(self, /, name: str) -> VirtualChunkContainer | None:
+        """The container with this url prefix (Icechunk 2.3 looks containers up by it)."""
+        return (self.virtual_chunk_containers or {}).get(name)
 
     def clear_virtual_chunk_containers(self, /) -> None:
         self.virtual_chunk_containers = None
@@ -406,8 +422,15 @@ class RepositoryConfig(_Settings):
                 "apply StorageSettings to the storage itself (storage.with_settings(settings)) "
                 "and open the repository on that",
             )
-        if self.virtual_chunk_containers:
-            raise _refuse("virtual_chunk_containers", "virtual chunks are not supported yet")
+        if self.virtual_chunk_containers is not None:
+            containers = list(self.virtual_chunk_containers.values())
+            for container in containers:
+                if not isinstance(container, VirtualChunkContainer):
+                    raise TypeError(
+                        "virtual_chunk_containers must map url prefixes to "
+                        f"VirtualChunkContainer, got {type(container).__name__}"
+                    )
+            knobs["virtual_chunk_containers"] = json.dumps([c._to_json() for c in containers])
         if self.compression is not None:
             if self.compression.algorithm not in (None, CompressionAlgorithm.Zstd):
                 raise _refuse("CompressionConfig.algorithm", "zstd is the only algorithm")
@@ -456,6 +479,10 @@ class RepositoryConfig(_Settings):
         )
         for name in _OUR_KNOBS:
             setattr(config, name, getattr(engine, name))
+        containers = [
+            VirtualChunkContainer._from_json(c) for c in json.loads(engine.virtual_chunk_containers)
+        ]
+        config.virtual_chunk_containers = {c.url_prefix: c for c in containers} or None
         return config
 
 

@@ -96,6 +96,7 @@ __all__ = [
     "__version__",
     "_all_error_kinds",
     "_api_samples",
+    "_check_virtual_chunk_container",
     "_gcs_bearer_credential",
     "_storage_from_state",
     "in_memory_storage",
@@ -281,6 +282,7 @@ class EngineConfig:
     num_chunk_refs: int
     get_partial_values_concurrency: int
     repo_update_attempts: int
+    virtual_chunk_containers: str
     def __new__(
         cls,
         *,
@@ -295,11 +297,12 @@ class EngineConfig:
         num_chunk_refs: int | None = None,
         get_partial_values_concurrency: int | None = None,
         repo_update_attempts: int | None = None,
+        virtual_chunk_containers: str | None = None,
     ) -> Self: ...
     @staticmethod
     def default() -> EngineConfig: ...
     def __eq__(self, value: object, /) -> bool: ...
-    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, int]]: ...
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, int | str]]: ...
 
 @final
 class VersionSelection:
@@ -415,22 +418,40 @@ class Diff:
 @final
 class PyRepository:
     @staticmethod
-    def create(storage: Storage, config: EngineConfig | None = None) -> PyRepository: ...
+    def create(
+        storage: Storage,
+        config: EngineConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
+    ) -> PyRepository: ...
     @staticmethod
     def create_async(
-        storage: Storage, config: EngineConfig | None = None
+        storage: Storage,
+        config: EngineConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
     ) -> Awaitable[PyRepository]: ...
     @staticmethod
-    def open(storage: Storage, config: EngineConfig | None = None) -> PyRepository: ...
+    def open(
+        storage: Storage,
+        config: EngineConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
+    ) -> PyRepository: ...
     @staticmethod
     def open_async(
-        storage: Storage, config: EngineConfig | None = None
+        storage: Storage,
+        config: EngineConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
     ) -> Awaitable[PyRepository]: ...
     @staticmethod
-    def open_or_create(storage: Storage, config: EngineConfig | None = None) -> PyRepository: ...
+    def open_or_create(
+        storage: Storage,
+        config: EngineConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
+    ) -> PyRepository: ...
     @staticmethod
     def open_or_create_async(
-        storage: Storage, config: EngineConfig | None = None
+        storage: Storage,
+        config: EngineConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
     ) -> Awaitable[PyRepository]: ...
     @staticmethod
     def exists(storage: Storage) -> bool: ...
@@ -438,6 +459,8 @@ class PyRepository:
     def exists_async(storage: Storage) -> Awaitable[bool]: ...
     @property
     def config(self) -> EngineConfig: ...
+    @property
+    def authorized_virtual_container_prefixes(self) -> set[str]: ...
     def create_branch(self, name: str, snapshot_id: str) -> None: ...
     def create_branch_async(self, name: str, snapshot_id: str) -> Awaitable[None]: ...
     def list_branches(self) -> set[str]: ...
@@ -538,7 +561,11 @@ class PyRepository:
     def fetch_config(storage: Storage) -> EngineConfig | None: ...
     @staticmethod
     def fetch_config_async(storage: Storage) -> Awaitable[EngineConfig | None]: ...
-    def reopen(self, config: EngineConfig | None = None) -> PyRepository: ...
+    def reopen(
+        self,
+        config: EngineConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Credentials | None] | None = None,
+    ) -> PyRepository: ...
     def get_status(self) -> RepoStatus: ...
     def get_status_async(self) -> Awaitable[RepoStatus]: ...
     def set_status(self, status: RepoStatus) -> None: ...
@@ -752,3 +779,6 @@ class Finished:
     def __await__(self) -> Generator[Any, None, Any]: ...
     def __iter__(self) -> Self: ...
     def __next__(self) -> None: ...
+
+def _check_virtual_chunk_container(container: str) -> None:
+    """Checks a virtual chunk container (its JSON): ``InvalidInputError`` with the reason."""

@@ -37,12 +37,18 @@ class RepositoryState:
     """Mixed into ``Repository``."""
 
     def __init__(
-        self, core: PyRepository, storage: Storage, attribution: Attribution | None = None
+        self,
+        core: PyRepository,
+        storage: Storage,
+        attribution: Attribution | None = None,
+        authorizations: dict[str, Any] | None = None,
     ) -> None:
         self._repository = core
         # As given: the core talks through this storage rebuilt with the attribution.
         self._storage = storage
         self._attribution = Attribution() if attribution is None else attribution
+        # The virtual chunk authorizations as given (credentials objects), for pickling.
+        self._authorizations = authorizations
 
     # ---- status --------------------------------------------------------------------
     @property
@@ -144,13 +150,17 @@ class RepositoryState:
         config: RepositoryConfig | None = None,
         authorize_virtual_chunk_access: dict[str, Any] | None = None,
     ) -> Self:
-        """The same repository with ``config`` (default: this one's), as a new handle."""
-        if authorize_virtual_chunk_access:
-            raise NotImplementedError("virtual chunks are not supported yet")
+        """The same repository with ``config`` (default: this one's) and, when given, these
+        virtual chunk authorizations (default: this one's), as a new handle."""
+        from icechunk.repository import _authorizations
+
+        authorized = _authorizations(authorize_virtual_chunk_access)
         current = RepositoryConfig._from_engine(self._repository.config)
         engine = None if config is None else current.merge(config)._to_engine()
         # The core keeps its storage, attribution included.
-        return type(self)(self._repository.reopen(engine), self._storage, self._attribution)
+        core = self._repository.reopen(engine, authorized)
+        kept = self._authorizations if authorized is None else authorized
+        return type(self)(core, self._storage, self._attribution, kept)
 
     async def reopen_async(
         self,

@@ -30,6 +30,7 @@ from icechunk._icechunk import (
     initialize_logs,
     set_logs_filter,
 )
+from icechunk.virtual import ObjectStoreConfig
 
 __all__ = [
     "Attribution",
@@ -44,6 +45,7 @@ __all__ = [
     "ManifestSplitDimCondition",
     "ManifestSplittingConfig",
     "ManifestVirtualChunkLocationCompressionConfig",
+    "ObjectStoreConfig",
     "RepoUpdateRetryConfig",
     "RepositoryConfig",
     "initialize_logs",

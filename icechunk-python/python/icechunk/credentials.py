@@ -17,7 +17,7 @@ callable is pickled with the storage, and so are the initial credentials.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from icechunk._icechunk import (
@@ -56,6 +56,7 @@ __all__ = [
     "azure_from_env_credentials",
     "azure_refreshable_credentials",
     "azure_static_credentials",
+    "containers_credentials",
     "gcs_anonymous_credentials",
     "gcs_credentials",
     "gcs_from_env_credentials",
@@ -390,3 +391,39 @@ def azure_credentials(
             )
         )
     raise _conflict("azure_credentials")
+
+
+def containers_credentials(
+    m: Mapping[
+        str,
+        AnyS3Credential
+        | AnyGcsCredential
+        | AnyAzureCredential
+        | Credentials.LocalFileSystemAccess
+        | Credentials.HttpAccess
+        | None,
+    ],
+) -> dict[str, AnyCredential | None]:
+    """Build a map of credentials for virtual chunk containers.
+
+    ``m`` maps container url prefixes to credentials: S3, GCS and Azure ones are wrapped in
+    ``Credentials.S3``/``Gcs``/``Azure``; the ``LocalFileSystemAccess`` (``file://``) and
+    ``HttpAccess`` (``http(s)://``) sentinels and ``Credentials`` pass as they are. ``None``
+    (deprecated) reads credentials from the environment when the repository opens. Pass the
+    result as ``authorize_virtual_chunk_access``."""
+    wrapped: dict[str, AnyCredential | None] = {}
+    for prefix, credential in m.items():
+        if credential is None or isinstance(credential, Credentials):
+            wrapped[prefix] = credential
+        elif isinstance(credential, S3Credentials):
+            wrapped[prefix] = Credentials.S3(credential)
+        elif isinstance(credential, GcsCredentials):
+            wrapped[prefix] = Credentials.Gcs(credential)
+        elif isinstance(credential, AzureCredentials):
+            wrapped[prefix] = Credentials.Azure(credential)
+        else:
+            raise TypeError(
+                f"the credentials for `{prefix}` must be S3, GCS or Azure credentials, or "
+                f"LocalFileSystemAccess / HttpAccess, got {type(credential).__name__}"
+            )
+    return wrapped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from icechunk._icechunk import (
     StorageSettings,
 )
 from icechunk._repository_state import RepositoryState
+from icechunk.credentials import Credentials
 from icechunk.errors import InvalidInputError, RepositoryNotFoundError
 from icechunk.session import Session
 from icechunk.store import IcechunkStore
@@ -69,14 +71,11 @@ async def _saved_async(config: RepositoryConfig | None, storage: Storage) -> Eng
 
 
 def _check_opening(
-    authorize_virtual_chunk_access: dict[str, Any] | None,
     attribution: Attribution | None,
     version: int | SpecVersion | None = None,
     check_clean_root: bool = True,
 ) -> None:
     """Refuses, before any I/O, the opening options this engine cannot honour."""
-    if authorize_virtual_chunk_access:
-        raise InvalidInputError("virtual chunks are not supported yet")
     if attribution is not None and not isinstance(attribution, Attribution):
         raise TypeError(f"attribution must be an icechunk.Attribution, got {type(attribution)}")
     current = int(SpecVersion.current())
@@ -87,6 +86,40 @@ def _check_opening(
             "check_clean_root=False is refused: a repository is created only in an empty "
             "location, so that no stray object can be mistaken for one of its own"
         )
+
+
+def _authorizations(
+    authorize_virtual_chunk_access: dict[str, Any] | None,
+) -> dict[str, Credentials | None] | None:
+    """``authorize_virtual_chunk_access`` checked: url prefixes to ``Credentials`` (or the
+    deprecated ``None``, which reads credentials from the environment, as Icechunk 2.3
+    does; it warns)."""
+    if authorize_virtual_chunk_access is None:
+        return None
+    if not isinstance(authorize_virtual_chunk_access, dict):
+        raise TypeError(
+            "authorize_virtual_chunk_access must be a dict of url prefixes to credentials, got "
+            f"{type(authorize_virtual_chunk_access).__name__}"
+        )
+    for prefix, credential in authorize_virtual_chunk_access.items():
+        if not isinstance(prefix, str):
+            raise TypeError(f"authorize_virtual_chunk_access keys are url prefixes, got {prefix!r}")
+        if credential is None:
+            warnings.warn(
+                f"Passing `None` in `authorize_virtual_chunk_access` for container `{prefix}` is "
+                "deprecated: it reads credentials from the environment (or uses anonymous "
+                "access), which can expose private credentials. Pass an explicit credential "
+                "(icechunk.containers_credentials wraps S3/GCS/Azure ones) or the "
+                "icechunk.credentials.LocalFileSystemAccess / HttpAccess sentinel.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+        elif not isinstance(credential, Credentials):
+            raise TypeError(
+                f"the credentials for `{prefix}` must be icechunk.Credentials (see "
+                f"icechunk.containers_credentials), got {type(credential).__name__}"
+            )
+    return dict(authorize_virtual_chunk_access)
 
 
 def _labelled(storage: Storage, attribution: Attribution | None) -> Storage:
@@ -117,9 +150,10 @@ class Repository(RepositoryState):
         attribution: Attribution | None = None,
     ) -> Repository:
         """A new repository (with a ``main`` branch) in an empty location."""
-        _check_opening(authorize_virtual_chunk_access, attribution, spec_version, check_clean_root)
-        core = PyRepository.create(_labelled(storage, attribution), _engine(config))
-        return cls(core, storage, attribution)
+        _check_opening(attribution, spec_version, check_clean_root)
+        authorized = _authorizations(authorize_virtual_chunk_access)
+        core = PyRepository.create(_labelled(storage, attribution), _engine(config), authorized)
+        return cls(core, storage, attribution, authorized)
 
     @classmethod
     def open(
@@ -131,10 +165,11 @@ class Repository(RepositoryState):
     ) -> Repository:
         """The repository at ``storage``; ``RepositoryNotFoundError`` if there is none.
         ``config`` is merged over the config saved in the repository."""
-        _check_opening(authorize_virtual_chunk_access, attribution)
+        _check_opening(attribution)
+        authorized = _authorizations(authorize_virtual_chunk_access)
         labelled = _labelled(storage, attribution)
-        core = PyRepository.open(labelled, _engine(config, _saved(config, labelled)))
-        return cls(core, storage, attribution)
+        core = PyRepository.open(labelled, _engine(config, _saved(config, labelled)), authorized)
+        return cls(core, storage, attribution, authorized)
 
     @classmethod
     def open_or_create(
@@ -146,12 +181,12 @@ class Repository(RepositoryState):
         check_clean_root: bool = True,
         attribution: Attribution | None = None,
     ) -> Repository:
-        _check_opening(
-            authorize_virtual_chunk_access, attribution, create_version, check_clean_root
-        )
+        _check_opening(attribution, create_version, check_clean_root)
+        authorized = _authorizations(authorize_virtual_chunk_access)
         labelled = _labelled(storage, attribution)
-        core = PyRepository.open_or_create(labelled, _engine(config, _saved(config, labelled)))
-        return cls(core, storage, attribution)
+        engine = _engine(config, _saved(config, labelled))
+        core = PyRepository.open_or_create(labelled, engine, authorized)
+        return cls(core, storage, attribution, authorized)
 
     @staticmethod
     def exists(storage: Storage) -> bool:
@@ -168,9 +203,11 @@ class Repository(RepositoryState):
         check_clean_root: bool = True,
         attribution: Attribution | None = None,
     ) -> Repository:
-        _check_opening(authorize_virtual_chunk_access, attribution, spec_version, check_clean_root)
-        core = await PyRepository.create_async(_labelled(storage, attribution), _engine(config))
-        return cls(core, storage, attribution)
+        _check_opening(attribution, spec_version, check_clean_root)
+        authorized = _authorizations(authorize_virtual_chunk_access)
+        labelled = _labelled(storage, attribution)
+        core = await PyRepository.create_async(labelled, _engine(config), authorized)
+        return cls(core, storage, attribution, authorized)
 
     @classmethod
     async def open_async(
@@ -180,10 +217,12 @@ class Repository(RepositoryState):
         authorize_virtual_chunk_access: dict[str, Any] | None = None,
         attribution: Attribution | None = None,
     ) -> Repository:
-        _check_opening(authorize_virtual_chunk_access, attribution)
+        _check_opening(attribution)
+        authorized = _authorizations(authorize_virtual_chunk_access)
         labelled = _labelled(storage, attribution)
         engine = _engine(config, await _saved_async(config, labelled))
-        return cls(await PyRepository.open_async(labelled, engine), storage, attribution)
+        core = await PyRepository.open_async(labelled, engine, authorized)
+        return cls(core, storage, attribution, authorized)
 
     @classmethod
     async def open_or_create_async(
@@ -195,13 +234,12 @@ class Repository(RepositoryState):
         check_clean_root: bool = True,
         attribution: Attribution | None = None,
     ) -> Repository:
-        _check_opening(
-            authorize_virtual_chunk_access, attribution, create_version, check_clean_root
-        )
+        _check_opening(attribution, create_version, check_clean_root)
+        authorized = _authorizations(authorize_virtual_chunk_access)
         labelled = _labelled(storage, attribution)
         engine = _engine(config, await _saved_async(config, labelled))
-        core = await PyRepository.open_or_create_async(labelled, engine)
-        return cls(core, storage, attribution)
+        core = await PyRepository.open_or_create_async(labelled, engine, authorized)
+        return cls(core, storage, attribution, authorized)
 
     @staticmethod
     async def exists_async(storage: Storage) -> bool:
@@ -245,15 +283,28 @@ class Repository(RepositoryState):
     def storage(self) -> Storage:
         return self._storage
 
+    @property
+    def authorized_virtual_container_prefixes(self) -> set[str]:
+        """The url prefixes of the virtual chunk containers this handle may read (those of
+        ``authorize_virtual_chunk_access``)."""
+        return set(self._repository.authorized_virtual_container_prefixes)
+
     def __getstate__(self) -> dict[str, Any]:
         config = self._repository.config
-        return {"storage": self._storage, "config": config, "attribution": self._attribution}
+        return {
+            "storage": self._storage,
+            "config": config,
+            "attribution": self._attribution,
+            # Credentials travel as the storage's do (pickled with it).
+            "authorizations": self._authorizations,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._storage = state["storage"]
         self._attribution = state["attribution"]
+        self._authorizations = state.get("authorizations")
         labelled = _labelled(self._storage, self._attribution)
-        self._repository = PyRepository.open(labelled, state["config"])
+        self._repository = PyRepository.open(labelled, state["config"], self._authorizations)
 
     def __repr__(self) -> str:
         return f"<icechunk.Repository at {self._storage!r}>"

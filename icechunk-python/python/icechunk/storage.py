@@ -39,11 +39,21 @@ from icechunk.credentials import (
     gcs_credentials,
     s3_credentials,
 )
+from icechunk.virtual import (
+    AnyObjectStoreConfig,
+    ObjectStoreConfig,
+    gcs_store,
+    http_store,
+    local_filesystem_store,
+    s3_store,
+)
 
 __all__ = [
+    "AnyObjectStoreConfig",
     "ChecksumAlgorithm",
     "ChunkType",
     "NetworkOptions",
+    "ObjectStoreConfig",
     "S3Options",
     "Storage",
     "StorageConcurrencySettings",
@@ -52,13 +62,17 @@ __all__ = [
     "StorageTimeoutSettings",
     "azure_storage",
     "gcs_storage",
+    "gcs_store",
     "http_storage",
+    "http_store",
     "in_memory_storage",
     "local_filesystem_storage",
+    "local_filesystem_store",
     "r2_storage",
     "redirect_storage",
     "s3_object_store_storage",
     "s3_storage",
+    "s3_store",
     "tigris_storage",
 ]
 

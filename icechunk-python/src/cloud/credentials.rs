@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use icechunk::storage::{
     AzureCredentials, CredentialFetcher, Expiring, FetchedCredential, GcsCredentials, RefreshableCredentials,
-    Secret,
+    S3Auth, Secret,
 };
 use icechunk::IcechunkError;
 use pyo3::prelude::*;
@@ -164,29 +164,10 @@ impl PyS3Credentials {
     }
 }
 
-/// What S3 credentials set in the engine's options.
-pub struct S3Auth {
-    pub anonymous: bool,
-    pub from_env: bool,
-    pub access_key_id: Option<Secret>,
-    pub secret_access_key: Option<Secret>,
-    pub session_token: Option<Secret>,
-    pub expires_after: Option<SystemTime>,
-    pub refreshable: Option<RefreshableCredentials>,
-}
-
 impl PyS3Credentials {
     /// No credentials at all: the environment's, as in Icechunk 2.x.
     pub fn to_auth(credentials: Option<&Self>) -> S3Auth {
-        let mut auth = S3Auth {
-            anonymous: false,
-            from_env: false,
-            access_key_id: None,
-            secret_access_key: None,
-            session_token: None,
-            expires_after: None,
-            refreshable: None,
-        };
+        let mut auth = S3Auth::default();
         match credentials {
             None | Some(PyS3Credentials::FromEnv()) => auth.from_env = true,
             Some(PyS3Credentials::Anonymous()) => auth.anonymous = true,

@@ -94,6 +94,28 @@ pub enum IcechunkError {
     ReadOnlyStorage { location: String },
     #[error("refusing the object store at {location}: {reason}")]
     UnsafeStorage { location: String, reason: String },
+    #[error(
+        "the virtual chunk at {location} is in the container `{prefix}`, which this repository \
+         was not authorized to read: pass authorize_virtual_chunk_access={{\"{prefix}\": \
+         <credentials>}} when opening the repository"
+    )]
+    VirtualChunkUnauthorized { prefix: String, location: String },
+    #[error(
+        "no virtual chunk container holds the location {location}: add one for it to the \
+         repository's config (set_virtual_chunk_container)"
+    )]
+    NoContainerForVirtualChunk { location: String },
+    #[error("invalid virtual chunk location `{location}`: {reason}")]
+    InvalidVirtualRef { location: String, reason: String },
+    #[error("the object holding the virtual chunk at {location} changed since the reference was written")]
+    VirtualChunkModified { location: String },
+    #[error("cannot fetch the virtual chunk at {location}: {reason}")]
+    VirtualChunkFetch { location: String, reason: String },
+    #[error(
+        "the object at {location} is too short for the virtual chunk: expected {expected} bytes, \
+         {available} available"
+    )]
+    VirtualChunkTooShort { location: String, expected: u64, available: u64 },
 }
 
 impl From<InvalidId> for IcechunkError {
@@ -127,6 +149,12 @@ impl IcechunkError {
             Corrupt { .. } | UnsupportedFormat { .. } => ErrorKind::Format,
             NotAncestor { .. } => ErrorKind::NotAncestor,
             Storage(_) | StorageOther(_) | UnsafeStorage { .. } => ErrorKind::Storage,
+            VirtualChunkUnauthorized { .. }
+            | NoContainerForVirtualChunk { .. }
+            | InvalidVirtualRef { .. } => ErrorKind::InvalidInput,
+            VirtualChunkModified { .. } | VirtualChunkFetch { .. } | VirtualChunkTooShort { .. } => {
+                ErrorKind::Storage
+            }
         }
     }
 

@@ -35,7 +35,7 @@ pub enum ChunkLocation {
 }
 
 /// How a virtual reference recognises that its source changed since it was written.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum SourcePin {
     /// The source's ETag then: a read asks for that version (`If-Match`).
     ETag(String),

@@ -1,6 +1,6 @@
 //! The repository: creation and opening, branches and tags, history, and sessions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -22,6 +22,7 @@ use crate::repo_info;
 use crate::session::Session;
 use crate::storage::{LimitedStorage, Storage};
 use crate::sync::{current_runtime, lock};
+use crate::virtual_chunks::{ContainerCredentials, VirtualSources};
 
 mod graph;
 mod ops_log;
@@ -59,6 +60,8 @@ struct Inner {
     /// Merged under the metadata of every commit of sessions opened from now on (this
     /// process only; a commit's own keys win).
     default_commit_metadata: Mutex<JsonMap>,
+    /// The config's virtual chunk containers with the authorizations this handle was given.
+    virtual_sources: Arc<VirtualSources>,
 }
 
 type JsonMap = serde_json::Map<String, serde_json::Value>;
@@ -80,10 +83,19 @@ async fn read_config(storage: &dyn Storage) -> Result<Option<RepositoryConfig>> 
 }
 
 impl Repository {
-    fn from_parts(base_storage: Arc<dyn Storage>, config: RepositoryConfig) -> Self {
+    fn from_parts(
+        base_storage: Arc<dyn Storage>,
+        config: RepositoryConfig,
+        authorized: BTreeMap<String, ContainerCredentials>,
+    ) -> Result<Self> {
         let storage: Arc<dyn Storage> =
             Arc::new(LimitedStorage::new(base_storage.clone(), config.max_concurrent_requests as usize));
         let assets = Arc::new(AssetCache::new(storage.clone(), config.clone()));
+        let virtual_sources = Arc::new(VirtualSources::new(
+            config.virtual_chunk_containers.clone(),
+            authorized,
+            config.max_concurrent_requests as usize,
+        )?);
         let inner = Inner {
             base_storage,
             storage,
@@ -91,8 +103,27 @@ impl Repository {
             config,
             tips: Default::default(),
             default_commit_metadata: Default::default(),
+            virtual_sources,
         };
-        Repository { inner: Arc::new(inner) }
+        Ok(Repository { inner: Arc::new(inner) })
+    }
+
+    /// The same repository, authorized to read the virtual chunks of the containers named
+    /// by url prefix in `authorized`, with the credentials given for each (replacing any
+    /// earlier authorizations). A new handle, as [`Self::reopen`] gives; credentials of the
+    /// wrong kind for their container's store are refused.
+    pub fn with_virtual_access(&self, authorized: BTreeMap<String, ContainerCredentials>) -> Result<Self> {
+        self.reopen_with(None, authorized)
+    }
+
+    /// The url prefixes of the containers this handle may read virtual chunks from.
+    pub fn authorized_prefixes(&self) -> BTreeSet<String> {
+        self.inner.virtual_sources.authorized_prefixes()
+    }
+
+    /// The containers of this repository's config plus the authorizations it was opened with.
+    pub fn virtual_sources(&self) -> &Arc<VirtualSources> {
+        &self.inner.virtual_sources
     }
 
     fn known_tip(&self, branch: &str) -> Option<TipHint> {
@@ -176,7 +207,7 @@ impl Repository {
         if !storage.put_if_absent(paths::CONFIG, config.encode()?).await? {
             return Err(IcechunkError::RepositoryAlreadyExists { location });
         }
-        let repo = Self::from_parts(storage, config);
+        let repo = Self::from_parts(storage, config, BTreeMap::new())?;
         let initial = Snapshot {
             id: SnapshotId::random(),
             parent_id: None,
@@ -217,7 +248,7 @@ impl Repository {
             stored.ok_or_else(|| IcechunkError::RepositoryNotFound { location: storage.location() })?;
         let config = config.unwrap_or(stored);
         config.validate()?;
-        let repo = Self::from_parts(storage, config);
+        let repo = Self::from_parts(storage, config, BTreeMap::new())?;
         if let Some(hint) = main_hint {
             repo.remember_tip(MAIN_BRANCH, hint);
         }

@@ -1,6 +1,7 @@
 //! The repository's own state (see [`crate::repo_info`]): status, metadata, feature flags,
 //! the saved config. Every read here is fresh: another process may have changed it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{read_config, JsonMap, Repository};
@@ -8,6 +9,7 @@ use crate::config::RepositoryConfig;
 use crate::error::Result;
 use crate::repo_info::{self, Availability, FeatureFlag, RepoChange, RepoState, RepoStatus};
 use crate::storage::Storage;
+use crate::virtual_chunks::ContainerCredentials;
 
 impl Repository {
     /// The state as stored now.
@@ -115,10 +117,19 @@ impl Repository {
 
     /// The same repository with another config (`None`: this one), as a new handle: caches
     /// and the limit on requests in flight start anew.
+    /// Virtual chunk authorizations are kept.
     pub fn reopen(&self, config: Option<RepositoryConfig>) -> Result<Self> {
+        self.reopen_with(config, self.virtual_sources().authorizations().clone())
+    }
+
+    pub(super) fn reopen_with(
+        &self,
+        config: Option<RepositoryConfig>,
+        authorized: BTreeMap<String, ContainerCredentials>,
+    ) -> Result<Self> {
         let config = config.unwrap_or_else(|| self.config().clone());
         config.validate()?;
-        let reopened = Self::from_parts(self.inner.base_storage.clone(), config);
+        let reopened = Self::from_parts(self.inner.base_storage.clone(), config, authorized)?;
         reopened.set_default_commit_metadata(self.default_commit_metadata());
         Ok(reopened)
     }

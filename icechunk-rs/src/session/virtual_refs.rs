@@ -60,10 +60,13 @@ impl Session {
         for (coords, r) in refs {
             check_coords(&path, &info, &coords)?;
             if r.offset.checked_add(r.length).is_none() {
-                return Err(IcechunkError::InvalidInput(format!(
-                    "virtual chunk {coords:?} of {path} at {}: bytes {}+{} run past 2^64",
-                    r.location, r.offset, r.length
-                )));
+                return Err(IcechunkError::InvalidVirtualRef {
+                    reason: format!(
+                        "chunk {coords:?} of {path}: bytes {}+{} run past 2^64",
+                        r.offset, r.length
+                    ),
+                    location: r.location,
+                });
             }
             let location = match interned.get(&r.location) {
                 Some(location) => location.clone(),

@@ -27,12 +27,12 @@ pub use cloud::{
     new_azure_storage, new_gcs_storage, new_http_storage, new_http_storage_with, new_r2_storage,
     new_s3_storage, new_tigris_storage, resolve_redirect, set_credential_fetcher_loader, Attribution,
     AzureCredentials, AzureOptions, CredentialFetcher, Expiring, ExtraHeaders, FetchedCredential,
-    FetcherLoader, GcsCredentials, GcsOptions, HttpOptions, NetworkOptions, RefreshableCredentials,
+    FetcherLoader, GcsCredentials, GcsOptions, HttpOptions, NetworkOptions, RefreshableCredentials, S3Auth,
     S3Checksum, S3Options, S3Provider, REFRESH_MARGIN, USER_AGENT,
 };
 pub use credentials::Secret;
 pub use limit::LimitedStorage;
-pub use object_store_backend::{BackendSettings, CreateIfAbsent, LargeReads, ObjectStorage};
+pub use object_store_backend::{BackendSettings, ConditionalRead, CreateIfAbsent, LargeReads, ObjectStorage};
 
 /// How to rebuild a storage elsewhere (another process, a Dask worker).
 ///

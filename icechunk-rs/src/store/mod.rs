@@ -142,9 +142,7 @@ impl Store {
         let location = reference.location.clone();
         let failed = self.session.set_virtual_refs(&path, vec![(coords, reference)], validate_container)?;
         if !failed.is_empty() {
-            return Err(IcechunkError::InvalidInput(format!(
-                "invalid chunk location, no matching virtual chunk container: `{location}`"
-            )));
+            return Err(IcechunkError::NoContainerForVirtualChunk { location });
         }
         Ok(())
     }

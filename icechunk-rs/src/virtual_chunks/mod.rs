@@ -1,49 +1,27 @@
-//! TEMPORARY: the interface of the `virtual-sources` branch, so that the session side builds
-//! before that branch lands. Replaced wholesale by it.
+//! Virtual chunks: chunk references that point at byte ranges of existing files (a NetCDF
+//! file on S3, say) instead of objects of the repository.
+//!
+//! A repository's config lists its [`VirtualChunkContainer`]s: url prefixes, each with the
+//! kind of store that serves it. A location is read through the container whose prefix is
+//! the longest prefix of it, and only if the reader authorized that container when opening
+//! the repository, with the credentials to use ([`ContainerCredentials`]). A repository is
+//! data others wrote: without that rule, opening one could make a reader fetch any URL with
+//! the reader's own credentials (spec/format.md, "Virtual chunk containers").
+//!
+//! - [`containers`]: the containers, their validation and matching
+//! - [`credentials`]: what a reader authorizes a container with
+//! - [`coalesce`]: neighbouring ranges of one object read with one request
+//! - [`sources`]: [`VirtualSources`], the reads themselves
 
-use std::ops::Range;
-use std::sync::{Arc, OnceLock};
+pub mod coalesce;
+pub mod containers;
+pub mod credentials;
+mod sources;
 
-use bytes::Bytes;
+pub use containers::{check_location, container_for, ContainerStore, S3Store, VirtualChunkContainer};
+pub use credentials::ContainerCredentials;
+pub use sources::VirtualSources;
 
-use crate::error::{IcechunkError, Result};
+/// What a virtual chunk reference pins its object to; it lives with the manifest format,
+/// which stores it.
 pub use crate::format::manifest::SourcePin;
-use crate::repository::Repository;
-
-#[derive(Debug, Default)]
-pub struct VirtualSources;
-
-impl VirtualSources {
-    pub fn container_for(&self, _location: &str) -> Option<&()> {
-        None
-    }
-
-    pub fn check_location(location: &str) -> Result<()> {
-        match location.split_once("://") {
-            Some((scheme, rest)) if !scheme.is_empty() && !rest.is_empty() => Ok(()),
-            _ => Err(IcechunkError::InvalidInput(format!("error parsing virtual ref URL: {location:?}"))),
-        }
-    }
-
-    pub async fn read(&self, location: &str, _range: Range<u64>, _pin: Option<&SourcePin>) -> Result<Bytes> {
-        Err(IcechunkError::InvalidInput(format!("no container for {location}")))
-    }
-
-    pub async fn read_many(
-        &self,
-        requests: Vec<(String, Range<u64>, Option<SourcePin>)>,
-    ) -> Vec<Result<Bytes>> {
-        let mut out = Vec::new();
-        for (location, range, pin) in requests {
-            out.push(self.read(&location, range, pin.as_ref()).await);
-        }
-        out
-    }
-}
-
-impl Repository {
-    pub fn virtual_sources(&self) -> &Arc<VirtualSources> {
-        static NONE: OnceLock<Arc<VirtualSources>> = OnceLock::new();
-        NONE.get_or_init(Default::default)
-    }
-}

@@ -86,7 +86,7 @@ impl AzureOptions {
         format!("az://{}/{}", self.account, join_location(&self.container, &self.prefix))
     }
 
-    pub(super) fn build(&self) -> Result<ObjectStorage> {
+    pub(crate) fn build(&self) -> Result<ObjectStorage> {
         let bad = |m: &str| Err(IcechunkError::InvalidInput(m.to_string()));
         if self.account.is_empty() || self.container.is_empty() {
             return bad("an Azure storage needs an account and a container");

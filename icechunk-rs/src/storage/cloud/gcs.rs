@@ -81,7 +81,7 @@ impl GcsOptions {
         format!("gs://{}", join_location(&self.bucket, &self.prefix))
     }
 
-    pub(super) fn build(&self) -> Result<ObjectStorage> {
+    pub(crate) fn build(&self) -> Result<ObjectStorage> {
         let bad = |m: &str| Err(IcechunkError::InvalidInput(m.to_string()));
         if self.bucket.is_empty() || self.bucket.contains('/') {
             return bad("a GCS storage needs a bucket name without `/`; put the folder in `prefix`");

@@ -44,7 +44,7 @@ impl HttpOptions {
         HttpOptions { url: url.into(), ..Default::default() }
     }
 
-    pub(super) fn build(&self) -> Result<ObjectStorage> {
+    pub(crate) fn build(&self) -> Result<ObjectStorage> {
         check_url(&self.url, true, "url")?;
         self.network.validate()?;
         let url = self.url.trim_end_matches('/');

@@ -41,7 +41,7 @@ pub use refresh::{
     RefreshableCredentials, REFRESH_MARGIN,
 };
 pub use s3::{
-    new_r2_storage, new_s3_storage, new_tigris_storage, S3Checksum, S3Options, S3Provider,
+    new_r2_storage, new_s3_storage, new_tigris_storage, S3Auth, S3Checksum, S3Options, S3Provider,
     TIGRIS_CONSISTENT_HEADER, TIGRIS_ENDPOINT,
 };
 

@@ -84,6 +84,57 @@ pub struct S3Options {
     pub read_only: bool,
 }
 
+/// How requests to S3 are authenticated, as one value (Icechunk's `S3Credentials`): set on
+/// an [`S3Options`] with [`S3Auth::apply`]. The default is the environment's credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct S3Auth {
+    pub anonymous: bool,
+    pub from_env: bool,
+    pub access_key_id: Option<Secret>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
+    pub expires_after: Option<SystemTime>,
+    pub refreshable: Option<RefreshableCredentials>,
+}
+
+impl S3Auth {
+    /// Credentials from the `AWS_*` variables (and `object_store`'s default chain).
+    pub fn from_env() -> Self {
+        S3Auth { from_env: true, ..Default::default() }
+    }
+
+    pub fn anonymous() -> Self {
+        S3Auth { anonymous: true, ..Default::default() }
+    }
+
+    /// Static keys (with a session token for temporary credentials).
+    pub fn keys(access_key_id: &str, secret_access_key: &str, session_token: Option<&str>) -> Self {
+        S3Auth {
+            access_key_id: Some(Secret::new(access_key_id)),
+            secret_access_key: Some(Secret::new(secret_access_key)),
+            session_token: session_token.map(Secret::new),
+            ..Default::default()
+        }
+    }
+
+    /// Sets these credentials on `options` (replacing any there).
+    pub fn apply(&self, options: &mut S3Options) {
+        options.anonymous = self.anonymous;
+        options.from_env = self.from_env;
+        options.access_key_id = self.access_key_id.clone();
+        options.secret_access_key = self.secret_access_key.clone();
+        options.session_token = self.session_token.clone();
+        options.expires_after = self.expires_after;
+        options.refreshable = self.refreshable.clone();
+    }
+
+    /// Whether these are credentials rather than an instruction to send unsigned requests
+    /// or to look in the environment.
+    pub fn has_keys(&self) -> bool {
+        self.access_key_id.is_some() || self.refreshable.is_some()
+    }
+}
+
 impl fmt::Debug for S3Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S3Options")
@@ -162,7 +213,7 @@ impl S3Options {
         location
     }
 
-    pub(super) fn build(&self) -> Result<ObjectStorage> {
+    pub(crate) fn build(&self) -> Result<ObjectStorage> {
         self.validate()?;
         let mut builder = if self.from_env { AmazonS3Builder::from_env() } else { AmazonS3Builder::new() };
         builder = builder.with_bucket_name(&self.bucket);
