@@ -194,8 +194,9 @@ def test_changed_deleted_and_short_sources_are_refused(tmp_path: Path) -> None:
         (2, "short.bin"),
         (3, "etag.bin"),
     ]:
-        with pytest.raises(ic.StorageError, match=re.escape(pattern)):
+        with pytest.raises(ic.StorageError, match=re.escape(pattern)) as raised:
             array[4 * chunk : 4 * chunk + 4]
+        assert f"a/c/{chunk}" in str(raised.value)  # the chunk is named too
 
 
 def test_unauthorized_containers_are_not_followed(tmp_path: Path) -> None:
@@ -226,7 +227,12 @@ def test_pickled_sessions_keep_refs_and_authorization(tmp_path: Path) -> None:
     new_array(session)
     fork = session.fork()
     fork.store.set_virtual_ref("a/c/1", f"{prefix}f.bin", offset=24, length=16)
-    session.merge(pickle.loads(pickle.dumps(fork)))
+    travelled = pickle.loads(pickle.dumps(fork))
+    # On the worker's side the fork reads its own virtual chunk: the authorization came along
+    # with the pickled repository, never inside the session's bytes.
+    got = zarr.open_array(travelled.store, path="a", mode="r")[4:8]
+    np.testing.assert_array_equal(got, np.arange(4, 8))
+    session.merge(travelled)
     session.commit("from a worker")
     reader = pickle.loads(pickle.dumps(repo.readonly_session(branch="main")))
     got = zarr.open_array(reader.store, path="a", mode="r")[4:8]

@@ -17,6 +17,7 @@ use crate::conflicts::PyConflictSolver;
 use crate::conversions::dict_to_json;
 use crate::diff::PyDiff;
 use crate::errors::{invalid_input, to_py_err, CoreResultExt, IcechunkError};
+use crate::repository::PyRepository;
 use crate::runtime::block_on;
 use crate::store::PyStore;
 use crate::twins::twins;
@@ -79,9 +80,18 @@ impl PySession {
         Ok(PyBytes::new(py, &bytes))
     }
 
+    /// The session in `data`, reading virtual chunks with the authorizations of
+    /// `repository` (the unpickled repository it came with).
     #[staticmethod]
-    fn from_bytes(py: Python<'_>, data: Vec<u8>) -> PyResult<PySession> {
-        let session = block_on(py, Session::from_bytes(&data)).py()?;
+    #[pyo3(signature = (data, repository=None))]
+    fn from_bytes(
+        py: Python<'_>,
+        data: Vec<u8>,
+        repository: Option<PyRef<'_, PyRepository>>,
+    ) -> PyResult<PySession> {
+        let authorized =
+            repository.map(|r| r.core().virtual_sources().authorizations().clone()).unwrap_or_default();
+        let session = block_on(py, Session::from_bytes_with_access(&data, authorized)).py()?;
         Ok(PySession::new(session))
     }
 

@@ -212,8 +212,8 @@ class ManifestSplittingConfig(_Settings):
 
 
 class ManifestVirtualChunkLocationCompressionConfig(_Settings):
-    """Compression of virtual chunk locations in manifests (virtual chunks are not in this
-    engine yet; refused when applied)."""
+    """Compression of virtual chunk locations in manifests (refused when applied: shards
+    always store each location prefix and file name once, spec/format.md §6.6)."""
 
     _fields = (
         "min_num_chunks",
@@ -502,7 +502,7 @@ def _check_manifest(manifest: ManifestConfig) -> None:
     if manifest.virtual_chunk_location_compression is not None:
         raise _refuse(
             "ManifestConfig.virtual_chunk_location_compression",
-            "virtual chunks are not supported yet",
+            "manifest shards always store each location prefix and file name once",
         )
     if manifest.max_concurrent_manifest_fetches_during_commit is not None:
         raise _refuse(

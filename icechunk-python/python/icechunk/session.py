@@ -27,7 +27,7 @@ _PICKLE_WRITABLE = (
 
 def _session_from_bytes(data: bytes, repository: Repository) -> Session:
     """Rebuilds a pickled fork (or read-only session); the I/O runs without the GIL."""
-    return Session(PySession.from_bytes(data), repository)
+    return Session(PySession.from_bytes(data, repository._repository), repository)
 
 
 class Session:

@@ -129,6 +129,26 @@ fn fmt_opt(id: &Option<SnapshotId>) -> String {
 }
 
 impl IcechunkError {
+    /// A virtual chunk's read error naming the chunk too (`key`), not only its source.
+    pub fn for_virtual_chunk(self, key: &str) -> Self {
+        use IcechunkError::*;
+        let named = |location: String| format!("{location} (chunk `{key}`)");
+        match self {
+            VirtualChunkUnauthorized { prefix, location } => {
+                VirtualChunkUnauthorized { prefix, location: named(location) }
+            }
+            NoContainerForVirtualChunk { location } => {
+                NoContainerForVirtualChunk { location: named(location) }
+            }
+            VirtualChunkModified { location } => VirtualChunkModified { location: named(location) },
+            VirtualChunkFetch { location, reason } => VirtualChunkFetch { location: named(location), reason },
+            VirtualChunkTooShort { location, expected, available } => {
+                VirtualChunkTooShort { location: named(location), expected, available }
+            }
+            other => other,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         use IcechunkError::*;
         match self {

@@ -23,6 +23,7 @@ use crate::refs::validate_ref_name;
 use crate::repository::Repository;
 use crate::storage::{self, StorageSpec};
 use crate::sync::{current_runtime, lock};
+use crate::virtual_chunks::ContainerCredentials;
 use crate::zarr_json::parse_zarr_json;
 
 #[derive(Serialize, Deserialize)]
@@ -338,8 +339,20 @@ impl Session {
     }
 
     pub async fn from_bytes(bytes: &[u8]) -> Result<Session> {
+        Self::from_bytes_with_access(bytes, BTreeMap::new()).await
+    }
+
+    /// Like `from_bytes`, with the virtual chunk containers the receiving side authorizes
+    /// (authorizations never travel inside the bytes: they hold credentials).
+    pub async fn from_bytes_with_access(
+        bytes: &[u8],
+        authorized: BTreeMap<String, ContainerCredentials>,
+    ) -> Result<Session> {
         let parts = SessionParts::decode(bytes)?;
-        let repo = Repository::open(storage::from_spec(&parts.storage)?, Some(parts.config)).await?;
+        let mut repo = Repository::open(storage::from_spec(&parts.storage)?, Some(parts.config)).await?;
+        if !authorized.is_empty() {
+            repo = repo.with_virtual_access(authorized)?;
+        }
         let base = repo.assets().snapshot(&parts.base).await?;
         let session = Session::build(
             repo,

@@ -266,7 +266,8 @@ impl Session {
                 return Ok(Bytes::new());
             }
             let absolute = offset + wanted.start..offset + wanted.end;
-            return self.inner.repo.virtual_sources().read(location, absolute, pin.as_ref()).await;
+            let read = self.inner.repo.virtual_sources().read(location, absolute, pin.as_ref()).await;
+            return read.map_err(|e| e.for_virtual_chunk(key));
         }
         self.inner.repo.assets().read_chunk(key, chunk, range).await
     }
