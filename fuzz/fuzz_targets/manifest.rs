@@ -1,4 +1,4 @@
-//! Manifest shards (spec §6.1): decode, look every reference up by binary search, re-encode
+//! Manifest shards (spec §6.1, virtual references §6.6): decode, look every reference up by binary search, re-encode
 //! and decode to the same references.
 //!
 //! Input: the payload (uncompressed), which the target frames with a valid header: mutations
@@ -29,6 +29,7 @@ fuzz_target!(|payload: &[u8]| {
         match &chunk.location {
             ChunkLocation::Inline(bytes) => assert_eq!(bytes.len() as u64, chunk.length),
             ChunkLocation::Object { offset, .. } => assert!(offset.checked_add(chunk.length).is_some()),
+            ChunkLocation::Virtual { offset, .. } => assert!(offset.checked_add(chunk.length).is_some()),
         }
     }
     let lengths: Vec<_> = shard.iter_lengths().collect();
