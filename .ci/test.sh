@@ -10,5 +10,7 @@ cargo test --workspace
 # $CARGO_TARGET_DIR/fuzz). Fails on a crash, a hang or an allocation past the bounds.
 fuzz/run.sh 30
 "$PYTHON" -m pytest tests
+# The same suite on Python 3.12 with zarr 3.4 and VirtualiZarr's newest release.
+.ci/py312.sh
 # The benchmark harness, at small sizes: proves it runs end to end (asserts nothing about speed).
 "$PYTHON" benches/run.py --quick --name quick

@@ -12,7 +12,8 @@ into those files, chunk k at file k // (N / files), offset (k % (N / files)) * 4
 Timed: ``set_refs_<N>`` (``store.set_virtual_refs_arr`` of all N refs at once),
 ``commit_<N>``, ``open_read_one_<N>`` (from scratch: ``Repository.open`` +
 ``readonly_session`` + ``zarr.open_array`` + the middle chunk) and ``read_chunks_<N>``
-(READ_CHUNKS contiguous chunks of an already opened array). Every value read is checked
+(READ_CHUNKS contiguous chunks of an already opened array), ``read_batch_<N>`` (the same
+chunks as one ``store.get_partial_values`` batch). Every value read is checked
 against the bytes of the source files.
 """
 
@@ -178,3 +179,20 @@ def one_count(
     if got is not None and not np.array_equal(got, expected[many]):
         rec.errors[f"read_chunks_{label}"] = "the chunks read differ from the source files"
         rec.metrics.pop(f"read_chunks_{label}", None)
+
+    # The same chunks as one batch (``store.get_partial_values``, as a batching reader such
+    # as a codec pipeline asks): neighbouring ranges of a file may be read together.
+    store = arr.store
+    keys = [
+        (f"{ARRAY}/c/{k}", None) for k in range(many.start // CHUNK_BYTES, many.stop // CHUNK_BYTES)
+    ]
+    proto = zarr.core.buffer.default_buffer_prototype()
+
+    def batch() -> Any:
+        values = zarr.core.sync.sync(store.get_partial_values(proto, keys))
+        return np.frombuffer(b"".join(v.to_bytes() for v in values), dtype="uint8")
+
+    got = rec.step(f"read_batch_{label}", batch, inner=ctx.inner)
+    if got is not None and not np.array_equal(got, expected[many]):
+        rec.errors[f"read_batch_{label}"] = "the chunks read differ from the source files"
+        rec.metrics.pop(f"read_batch_{label}", None)

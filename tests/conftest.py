@@ -52,6 +52,12 @@ class MotoServer:
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 200
 
+    def put_object(self, bucket: str, key: str, body: bytes) -> None:
+        """Writes an object (moto takes unsigned requests)."""
+        request = urllib.request.Request(f"{self.endpoint}/{bucket}/{key}", body, method="PUT")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+
     def storage(
         self,
         prefix: str | None = None,

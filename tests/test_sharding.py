@@ -43,5 +43,7 @@ def test_a_flipped_byte_in_a_shard_is_refused_where_it_is_read(tmp_path: Path) -
     array = zarr.open_array(repo.readonly_session(branch="main").store, path="s", mode="r")
     # Inner chunk (5, 5) is at bytes 44000.. of the shard: another block, served.
     np.testing.assert_array_equal(array[50:60, 50:60], data[50:60, 50:60])
-    with pytest.raises(ic.FormatError):
+    # zarr 3.4 reads a shard's inner chunks in a task group: the error comes inside a group.
+    with pytest.raises((ic.FormatError, ExceptionGroup)) as info:
         array[0:10, 0:10]
+    assert isinstance(info.value, ic.FormatError) or info.group_contains(ic.FormatError)

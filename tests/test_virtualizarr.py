@@ -5,6 +5,7 @@ behind an HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import zarr
 from _range_http import serve_folder
 from conftest import MOTO_ACCESS_KEY_ID, MOTO_BUCKET, MOTO_SECRET_ACCESS_KEY, MotoServer
 
@@ -79,6 +81,18 @@ def expected(*paths: Path) -> xr.Dataset:
         combine_attrs="override",
         join="exact",
     )
+
+
+def moto_container(prefix: str, moto_server: MotoServer) -> Any:
+    """A container for ``prefix`` on the moto server."""
+    store = ic.s3_store(
+        region="us-east-1",
+        endpoint_url=moto_server.endpoint,
+        allow_http=True,
+        s3_compatible=True,
+        force_path_style=True,
+    )
+    return ic.VirtualChunkContainer(prefix, store)
 
 
 def repo_with_container(container: Any, credential: Any) -> ic.Repository:
@@ -160,16 +174,7 @@ def test_netcdf_on_s3(tmp_path: Path, moto_server: MotoServer) -> None:
     for f in files:
         s3.put(f"{folder}/{f.name}", f.read_bytes())
     prefix = f"s3://{MOTO_BUCKET}/{folder}/"
-    container = ic.VirtualChunkContainer(
-        prefix,
-        ic.s3_store(
-            region="us-east-1",
-            endpoint_url=moto_server.endpoint,
-            allow_http=True,
-            s3_compatible=True,
-            force_path_style=True,
-        ),
-    )
+    container = moto_container(prefix, moto_server)
     credential = ic.containers_credentials(
         {
             prefix: ic.s3_static_credentials(
@@ -227,3 +232,86 @@ def test_unauthorized_container_is_refused_with_its_prefix(tmp_path: Path) -> No
     store = reader.readonly_session("main").store
     with pytest.raises(ic.InvalidInputError, match=re.escape(prefix)):
         xr.open_zarr(store, consolidated=False, zarr_format=3)["temp"].load()
+
+
+def test_batched_reads_of_one_file_are_coalesced(tmp_path: Path) -> None:
+    """``get_partial_values`` reads the virtual chunks of a batch together: 20 neighbouring
+    chunks of one file cost one request, not 20; native chunks, missing chunks and metadata
+    in the same batch are read as usual and everything comes back in order."""
+    n = 20
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"HEADER--" + np.arange(4 * n, dtype="<i4").tobytes())
+    with serve_folder(tmp_path) as (base, seen):
+        repo = repo_with_container(
+            ic.VirtualChunkContainer(f"{base}/", ic.http_store()), ic.credentials.HttpAccess
+        )
+        session = repo.writable_session("main")
+        zarr.create_array(
+            session.store, name="v", shape=(4 * n,), chunks=(4,), dtype="<i4", compressors=None
+        )
+        native = zarr.create_array(
+            session.store, name="n", shape=(8,), chunks=(4,), dtype="<i4", compressors=None
+        )
+        native[:4] = [7, 7, 7, 7]
+        specs = [
+            ic.VirtualChunkSpec(
+                index=[i], location=f"{base}/source.bin", offset=8 + 16 * i, length=16
+            )
+            for i in range(n)
+        ]
+        assert session.store.set_virtual_refs("v", specs) is None
+        session.commit("refs")
+
+        store = repo.readonly_session("main").store
+        proto = zarr.core.buffer.default_buffer_prototype()
+        from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+
+        keys: list[tuple[str, Any]] = [(f"v/c/{i}", None) for i in reversed(range(n))]
+        keys += [("n/c/0", None), ("n/c/1", None), ("v/zarr.json", None)]
+        keys += [("v/c/3", RangeByteRequest(4, 8)), ("v/c/5", SuffixByteRequest(4))]
+        before = len(seen)
+        got = asyncio.run(store.get_partial_values(proto, keys))
+        ours = [h for h in seen[before:] if h["method"] == "GET"]
+    assert len(ours) == 1, ours
+    values = [None if g is None else np.frombuffer(g.to_bytes(), "<i4").tolist() for g in got[:n]]
+    assert values == [list(range(4 * i, 4 * i + 4)) for i in reversed(range(n))]
+    assert np.frombuffer(got[n].to_bytes(), "<i4").tolist() == [7, 7, 7, 7]
+    assert got[n + 1] is None
+    assert b'"node_type"' in got[n + 2].to_bytes()
+    assert np.frombuffer(got[n + 3].to_bytes(), "<i4").tolist() == [13]
+    assert np.frombuffer(got[n + 4].to_bytes(), "<i4").tolist() == [23]
+
+
+def test_missing_container_credentials_name_the_chunk_and_location(
+    tmp_path: Path, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader authorizes an S3 container without credentials (so they come from the
+    environment) and the environment has none: reading fails with a typed error naming the
+    chunk and the location, and saying where the credentials were looked for."""
+    moto_server.put_object(MOTO_BUCKET, f"creds-{tmp_path.name}/f.bin", b"\x01" * 64)
+    prefix = f"s3://{MOTO_BUCKET}/creds-{tmp_path.name}/"
+    config = ic.RepositoryConfig.default()
+    config.set_virtual_chunk_container(moto_container(prefix, moto_server))
+    storage = ic.in_memory_storage()
+    writer = ic.Repository.create(storage, config=config)
+    session = writer.writable_session("main")
+    zarr.create_array(
+        session.store, name="a", shape=(8,), chunks=(8,), dtype="u1", compressors=None
+    )
+    session.store.set_virtual_ref("a/c/0", f"{prefix}f.bin", offset=0, length=8)
+    session.commit("ref")
+
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    # No instance metadata either: object_store's lookup of it fails fast on a closed port.
+    monkeypatch.setenv("AWS_METADATA_ENDPOINT", "http://127.0.0.1:9")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # None: 2.3's deprecated spelling
+        reader = ic.Repository.open(storage, authorize_virtual_chunk_access={prefix: None})
+    store = reader.readonly_session("main").store
+    with pytest.raises(ic.IcechunkError) as info:
+        zarr.open_array(store, path="a", mode="r")[:]
+    message = str(info.value)
+    assert f"{prefix}f.bin" in message and "a/c/0" in message
+    assert "looked up in the environment" in message

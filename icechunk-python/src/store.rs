@@ -54,6 +54,22 @@ impl PyStore {
         future_into_py(py, async move { store.get(&key, range).await.py() })
     }
 
+    /// For `[(key, start, end, suffix), ...]`: the bytes of each virtual chunk among them,
+    /// read as one coalesced batch, and None for every other key (read those with `get`).
+    #[allow(clippy::type_complexity)]
+    fn get_virtual_chunks<'py>(
+        &self,
+        py: Python<'py>,
+        requests: Vec<(String, Option<u64>, Option<u64>, Option<u64>)>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let requests = requests
+            .into_iter()
+            .map(|(key, start, end, suffix)| Ok((key, byte_range(start, end, suffix)?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        let store = self.store.clone();
+        future_into_py(py, async move { store.get_virtual_chunks(&requests).await.py() })
+    }
+
     fn set<'py>(&self, py: Python<'py>, key: String, value: Bytes) -> PyResult<Bound<'py, PyAny>> {
         let store = self.store.clone();
         future_into_py(py, async move { store.set(&key, value).await.py() })

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,12 @@ class IcechunkStore(VirtualRefs, Store):
         ``get_partial_values_concurrency``; fixed for a session, so read once)."""
         return int(self._session._session.config.get_partial_values_concurrency)
 
+    @functools.cached_property
+    def _may_hold_virtual_chunks(self) -> bool:
+        """Whether the repository has virtual chunk containers (none: no virtual chunk can
+        be read, so batches skip the coalescing pass)."""
+        return bool(json.loads(self._session._session.config.virtual_chunk_containers or "[]"))
+
     # ---- identity, pickling ----------------------------------------------------------
     def __eq__(self, other: object) -> bool:
         return (
@@ -172,13 +179,28 @@ class IcechunkStore(VirtualRefs, Store):
         prototype: BufferPrototype,
         key_ranges: Iterable[tuple[str, ByteRequest | None]],
     ) -> list[Buffer | None]:
+        key_ranges = list(key_ranges)
+        virtual: list[bytes | None] = [None] * len(key_ranges)
+        if len(key_ranges) > 1 and self._may_hold_virtual_chunks:
+            # Virtual chunks are read as one batch: neighbouring ranges of one source file
+            # come with one request. Everything else is read key by key below.
+            requests = [(key, *_range_args(rng)) for key, rng in key_ranges]
+            virtual = await self._store.get_virtual_chunks(requests)
         limit = asyncio.Semaphore(self._partial_values_concurrency)
 
         async def get_one(key: str, rng: ByteRequest | None) -> Buffer | None:
             async with limit:
                 return await self.get(key, prototype, rng)
 
-        return list(await asyncio.gather(*(get_one(key, rng) for key, rng in key_ranges)))
+        async def value(index: int, key: str, rng: ByteRequest | None) -> Buffer | None:
+            data = virtual[index]
+            if data is not None:
+                return prototype.buffer.from_bytes(data)
+            return await get_one(key, rng)
+
+        return list(
+            await asyncio.gather(*(value(i, key, rng) for i, (key, rng) in enumerate(key_ranges)))
+        )
 
     async def get_ranges(
         self,

@@ -62,6 +62,13 @@ pub struct ChunkRef {
     pub checksum: u32,
 }
 
+impl ChunkRef {
+    /// Whether the chunk's bytes are a range of a file outside the repository.
+    pub fn is_virtual(&self) -> bool {
+        matches!(self.location, ChunkLocation::Virtual { .. })
+    }
+}
+
 pub struct ManifestShard {
     /// The verified flatbuffer.
     buf: Vec<u8>,

@@ -6,8 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::Session;
 use crate::error::{IcechunkError, Result};
+use crate::format::chunk::ByteRange;
 use crate::format::manifest::{ChunkLocation, ChunkRef, SourcePin};
 use crate::ids::ChunkCoords;
 use crate::virtual_chunks::VirtualSources;
@@ -104,5 +107,29 @@ impl Session {
             }
         }
         Ok(locations.into_iter().collect())
+    }
+
+    /// The bytes of many virtual chunks (or ranges of them) read as one batch: neighbouring
+    /// ranges of one source are read by one request (spec §11.1). Each `(key, chunk, range)`
+    /// must be a virtual chunk; `key` names it in errors. Results in the order of `reads`.
+    pub(crate) async fn read_virtual_chunks(
+        &self,
+        reads: &[(&str, &ChunkRef, Option<ByteRange>)],
+    ) -> Vec<Result<Bytes>> {
+        let mut requests = Vec::with_capacity(reads.len());
+        for (key, chunk, range) in reads {
+            let ChunkLocation::Virtual { location, offset, pin } = &chunk.location else {
+                panic!("read_virtual_chunks: {key} is not a virtual chunk");
+            };
+            // Only the asked-for part of the source's range is fetched.
+            let wanted = range.map_or(0..chunk.length, |r| r.within(chunk.length));
+            requests.push((location.to_string(), offset + wanted.start..offset + wanted.end, pin.clone()));
+        }
+        let results = self.inner.repo.virtual_sources().read_many(requests).await;
+        results
+            .into_iter()
+            .zip(reads)
+            .map(|(read, (key, ..))| read.map_err(|e| e.for_virtual_chunk(key)))
+            .collect()
     }
 }

@@ -93,6 +93,37 @@ impl Store {
         })
     }
 
+    /// The virtual chunks among `requests` read as one batch, neighbouring ranges of one
+    /// source file coalesced into fewer requests; `None` for every request that is not a
+    /// virtual chunk (a missing chunk, metadata, a native chunk, a bad key: read those with
+    /// [`Store::get`], which reports them as it always does). The first failed read is the
+    /// error.
+    pub async fn get_virtual_chunks(
+        &self,
+        requests: &[(String, Option<ByteRange>)],
+    ) -> Result<Vec<Option<Bytes>>> {
+        let lookups = requests.iter().map(|(key, _)| async move {
+            match self.resolve_for_read(key) {
+                Ok(Some(Target::Chunk { path, coords })) => self.session.chunk_ref(&path, &coords).await,
+                _ => Ok(None),
+            }
+        });
+        let chunks = futures::future::try_join_all(lookups).await?;
+        let mut batch = Vec::new();
+        let mut indices = Vec::new();
+        for (index, ((key, range), chunk)) in requests.iter().zip(&chunks).enumerate() {
+            if let Some(chunk) = chunk.as_ref().filter(|c| c.is_virtual()) {
+                batch.push((key.as_str(), chunk, *range));
+                indices.push(index);
+            }
+        }
+        let mut values = vec![None; requests.len()];
+        for (index, read) in indices.into_iter().zip(self.session.read_virtual_chunks(&batch).await) {
+            values[index] = Some(read?);
+        }
+        Ok(values)
+    }
+
     pub async fn exists(&self, key: &str) -> Result<bool> {
         Ok(match self.resolve_for_read(key)? {
             Some(Target::Metadata { path }) => self.session.node(&path).is_some(),

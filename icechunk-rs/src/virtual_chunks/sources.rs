@@ -50,6 +50,10 @@ type IndexedRange = (usize, Range<u64>);
 struct Source {
     store: Arc<ObjectStorage>,
     key: String,
+    /// Set when the opener authorized the container without credentials for a cloud store,
+    /// so they come from the environment: said in errors, since a missing credential is
+    /// the likeliest cause of a failed read then.
+    credentials_from_env: Option<String>,
 }
 
 impl VirtualSources {
@@ -128,8 +132,15 @@ impl VirtualSources {
             match self.source(location) {
                 Ok(source) => {
                     let source = Arc::new(source);
+                    // An empty range needs no request (and object stores refuse one).
+                    let (empty, ranges): (Vec<_>, Vec<_>) =
+                        ranges.into_iter().partition(|(_, r)| r.is_empty());
+                    for (index, _) in empty {
+                        results[index] = Some(Ok(Bytes::new()));
+                    }
                     for fetch in coalesce::plan(&ranges, coalesce::MAX_GAP, coalesce::MAX_MERGED) {
-                        work.push((location, pin, source.clone(), fetch));
+                        // Owned, so that the read futures are Send for any caller.
+                        work.push((location.to_string(), pin.cloned(), source.clone(), fetch));
                     }
                 }
                 Err(e) => {
@@ -141,7 +152,7 @@ impl VirtualSources {
         }
         let fetched: Vec<_> = futures::stream::iter(work)
             .map(|(location, pin, source, fetch)| async move {
-                let bytes = self.fetch(&source, fetch.range.clone(), pin).await;
+                let bytes = self.fetch(&source, fetch.range.clone(), pin.as_ref()).await;
                 (location, fetch, bytes)
             })
             .buffer_unordered(self.concurrency)
@@ -150,7 +161,7 @@ impl VirtualSources {
         for (location, fetch, bytes) in fetched {
             for (index, part) in &fetch.parts {
                 let result = bytes.clone().and_then(|bytes| cut(&fetch, part, &bytes));
-                results[*index] = Some(result.map_err(|failure| failure.into_error(location)));
+                results[*index] = Some(result.map_err(|failure| failure.into_error(&location)));
             }
         }
         results.into_iter().map(|r| r.expect("every request has a result")).collect()
@@ -178,9 +189,19 @@ impl VirtualSources {
             "file" => String::new(),
             _ => format!("{}://{}@{}", url.scheme(), url.username(), url.host_str().unwrap_or("")),
         };
+        let cloud = matches!(
+            container.store,
+            ContainerStore::S3(_)
+                | ContainerStore::S3Compatible(_)
+                | ContainerStore::Tigris(_)
+                | ContainerStore::Gcs { .. }
+                | ContainerStore::Azure { .. }
+        );
+        let credentials_from_env =
+            (cloud && *credentials == ContainerCredentials::Default).then(|| container.url_prefix.clone());
         let cache_key = (container.url_prefix.clone(), format!("{server}:{:?}", url.port()));
         if let Some(store) = lock(&self.stores).get(&cache_key) {
-            return Ok(Source { store: store.clone(), key });
+            return Ok(Source { store: store.clone(), key, credentials_from_env });
         }
         let store = Arc::new(build_store(&container.store, credentials, &url).map_err(|e| {
             IcechunkError::VirtualChunkFetch {
@@ -189,7 +210,7 @@ impl VirtualSources {
             }
         })?);
         lock(&self.stores).entry(cache_key).or_insert(store.clone());
-        Ok(Source { store, key })
+        Ok(Source { store, key, credentials_from_env })
     }
 
     async fn fetch(
@@ -212,7 +233,13 @@ impl VirtualSources {
             Ok(ConditionalRead::Missing) => Err(Failure::Fetch("no object at this location".into())),
             // Nothing of the range exists: `cut` reports it too short, with 0 bytes available.
             Ok(ConditionalRead::StartsPastEnd { .. }) => Ok(Bytes::new()),
-            Err(e) => Err(Failure::Fetch(e.to_string())),
+            Err(e) => Err(Failure::Fetch(match &source.credentials_from_env {
+                Some(prefix) => format!(
+                    "{e} (the container `{prefix}` was authorized without credentials, so they are \
+                     looked up in the environment: are they there?)"
+                ),
+                None => e.to_string(),
+            })),
         }
     }
 }
