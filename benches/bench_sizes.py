@@ -23,6 +23,7 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "e": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
     "f": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
     "v": ICECHUNK_SYSTEMS,  # virtual chunk references: an icechunk feature
+    "gc": ICECHUNK_SYSTEMS,  # expiry and garbage collection
     "s3": (*ICECHUNK_SYSTEMS, S3_ZARR),
 }
 WORKLOADS = tuple(APPLIES)
@@ -63,6 +64,9 @@ SIZES: dict[str, dict[str, Any]] = {
         # v: chunks that are all virtual refs, 4 bytes each, spread over this many files
         "v_counts": {"1e5": 100_000, "1e6": 1_000_000},
         "v_files": 100,
+        # gc: commits, each writing this many one-element chunk objects (half become garbage)
+        "g_commits": 1000,
+        "g_chunks": 1000,
     },
     "quick": {
         "shape": (200, 200),
@@ -74,6 +78,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "e_arrays_per_group": 10,
         "v_counts": {"1e3": 1_000, "1e4": 10_000},
         "v_files": 10,
+        "g_commits": 20,
+        "g_chunks": 50,
     },
 }
 

@@ -110,7 +110,7 @@ def aggregate(
             add_row(key)
             samples[key][s].append(rss)
     # v before g: g (memory) closes the main table
-    workload_rank = {w: i for i, w in enumerate(["a", "b", "c", "d", "e", "f", "v", "g"])}
+    workload_rank = {w: i for i, w in enumerate(["a", "b", "c", "d", "e", "f", "v", "gc", "g"])}
     order.sort(
         key=lambda k: (
             workload_rank.get(k.partition(".")[0], 9),

@@ -657,6 +657,15 @@ def workload_v(rec: Recorder, ctx: Ctx) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# workload gc: expiry and garbage collection at scale
+# ---------------------------------------------------------------------------------------
+def workload_gc(rec: Recorder, ctx: Ctx) -> None:
+    import workload_gc  # in its own module; it uses this one's helpers
+
+    workload_gc.workload_gc(rec, ctx, sys.modules[__name__])
+
+
+# ---------------------------------------------------------------------------------------
 WORKLOADS: dict[str, dict[str, Any]] = {
     "a": {"run": workload_a},
     "b": {"run": workload_b},
@@ -665,6 +674,7 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     "e": {"run": workload_e, "prepare": prepare_e},
     "f": {"run": workload_f, "prepare": prepare_f},
     "v": {"run": workload_v},
+    "gc": {"run": workload_gc},
     "s3": {"run": workload_s3},
 }
 

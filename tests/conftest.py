@@ -58,6 +58,21 @@ class MotoServer:
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 200
 
+    def obstore(self) -> Any:
+        """An obstore ``S3Store`` on the test bucket: a client of our own to put and list
+        objects with."""
+        from obstore.store import S3Store
+
+        return S3Store(
+            MOTO_BUCKET,
+            endpoint=self.endpoint,
+            region="us-east-1",
+            access_key_id=MOTO_ACCESS_KEY_ID,
+            secret_access_key=MOTO_SECRET_ACCESS_KEY,
+            client_options={"allow_http": True},
+            virtual_hosted_style_request=False,
+        )
+
     def storage(
         self,
         prefix: str | None = None,

@@ -37,7 +37,6 @@ NOT_WANTED = {"hf_storage"}
 # Other parts of the work (virtual chunks, garbage collection): checked by their own tests.
 OTHER_WORK = {
     "azure_store",
-    "GCSummary",
 }
 # Names whose signature and members other parts of the work own (the repository, session,
 # store and conflict classes): checked by their own tests.

@@ -18,7 +18,10 @@ import zarr
 
 import icechunk as ic
 
-SOON = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+
+def soon() -> dt.datetime:
+    """A last-modified pin a little in the future: files written before it pass."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
 
 
 def write_source(folder: Path, name: str, values: np.ndarray) -> Path:
@@ -73,7 +76,7 @@ def test_refs_read_back_the_source_bytes(tmp_path: Path) -> None:
     )
     assert failed is None
     session.store.set_virtual_ref(
-        "a/c/3", f"{prefix}f.bin", offset=8 + 48, length=16, checksum=SOON
+        "a/c/3", f"{prefix}f.bin", offset=8 + 48, length=16, checksum=soon()
     )
     assert session.chunk_type("/a", [2]) == ic.ChunkType.virtual
     session.commit("virtual")
@@ -101,7 +104,7 @@ def test_grid_refs_with_offset_skip_empty_locations(tmp_path: Path) -> None:
         np.array([8, 0, 24], dtype="uint64"),
         np.array([16, 0, 16], dtype="uint64"),
         arr_offset=(2,),
-        checksum=SOON,
+        checksum=soon(),
     )
     assert failed is None
     session.commit("grid")
@@ -165,7 +168,9 @@ def test_bad_refs_set_nothing(tmp_path: Path) -> None:
             "a", (2,), [f"{prefix}f.bin"], np.array([0], "uint64"), np.array([4], "uint64")
         )
     with pytest.raises(ValueError, match="not both"):
-        ic.VirtualChunkSpec([0], "s3://b/k", 0, 1, etag_checksum="e", last_updated_at_checksum=SOON)
+        ic.VirtualChunkSpec(
+            [0], "s3://b/k", 0, 1, etag_checksum="e", last_updated_at_checksum=soon()
+        )
     reader = repo.readonly_session(branch="main")
     with pytest.raises(ic.IcechunkError):
         reader.store.set_virtual_ref("a/c/0", f"{prefix}f.bin", offset=0, length=4)

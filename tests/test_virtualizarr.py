@@ -158,18 +158,8 @@ def test_local_netcdf_files(tmp_path: Path) -> None:
 
 
 def test_netcdf_on_s3(tmp_path: Path, moto_server: MotoServer) -> None:
-    from obstore.store import S3Store
-
     files = [make_netcdf(tmp_path / "f1.nc", 0, 1), make_netcdf(tmp_path / "f2.nc", NT, 2)]
-    s3 = S3Store(
-        MOTO_BUCKET,
-        endpoint=moto_server.endpoint,
-        region="us-east-1",
-        access_key_id=MOTO_ACCESS_KEY_ID,
-        secret_access_key=MOTO_SECRET_ACCESS_KEY,
-        client_options={"allow_http": True},
-        virtual_hosted_style_request=False,
-    )
+    s3 = moto_server.obstore()
     folder = f"virtual-{tmp_path.name}"
     for f in files:
         s3.put(f"{folder}/{f.name}", f.read_bytes())

@@ -11,6 +11,7 @@ mod conflicts;
 mod conversions;
 mod diff;
 mod errors;
+mod gc;
 mod logs;
 mod repo_state;
 mod repository;
@@ -35,6 +36,7 @@ fn _icechunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     diff::register(m)?;
     repository::register(m)?;
     repo_state::register(m)?;
+    gc::register(m)?;
     session::register(m)?;
     store::register(m)?;
     api_types::register(m)?;

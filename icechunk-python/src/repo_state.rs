@@ -67,6 +67,8 @@ fn py_update(op: Operation) -> PyUpdate {
         K::MetadataChanged => U::MetadataChanged(),
         K::ConfigChanged | K::Unknown => U::ConfigChanged(),
         K::FeatureFlagChanged { id, value, .. } => U::FeatureFlagChanged { id, new_value: value },
+        K::ExpirationRan => U::ExpirationRan(),
+        K::GcRan => U::GCRan(),
     };
     PyUpdate { kind, updated_at: op.at, backup_path: Some(op.path) }
 }

@@ -110,6 +110,14 @@ fn exiting() -> bool {
 /// GIL released, so they can finish) for the threads that are attached already.
 #[pyfunction]
 pub fn python_exiting(py: Python<'_>) {
+    // Sessions that committed delete their leases in the background: left behind, a lease
+    // holds garbage collection back for a day (spec §13.2). They touch no Python object.
+    py.detach(|| {
+        let deadline = Instant::now() + EXIT_WAIT;
+        while icechunk::session::pending_lease_deletions() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
     EXITING_PID.store(std::process::id(), Ordering::SeqCst);
     let Some(entry) = current_entry() else { return };
     py.detach(|| {

@@ -164,6 +164,12 @@ impl AssetCache {
         .await
     }
 
+    /// Forgets a snapshot that garbage collection deleted, so this process no longer
+    /// serves it from memory.
+    pub fn forget_snapshot(&self, id: &SnapshotId) {
+        self.snapshots.remove(id);
+    }
+
     pub async fn write_snapshot(&self, snapshot: Snapshot) -> Result<Arc<Snapshot>> {
         let stored = snapshot.encode(self.config.compression_level)?;
         self.storage.put(&paths::snapshot(&snapshot.id), stored).await?;

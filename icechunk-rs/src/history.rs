@@ -1,7 +1,7 @@
 //! History: a snapshot and its ancestors, newest first, read through the ancestor summaries
 //! each snapshot carries (spec/format.md, §5.1), so that long histories cost few fetches.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -34,24 +34,44 @@ impl From<AncestorInfo> for SnapshotInfo {
     }
 }
 
-/// `start` and its ancestors, newest first, fetched as the stream is read. The snapshot that
-/// continues the history after a run of summaries is fetched on `runtime` while the run is
-/// consumed.
+/// Expired history (spec/format.md §13.1): for a snapshot whose ancestors were expired,
+/// the ancestor its history continues with instead of its stored parent.
+pub type HistoryCuts = Arc<HashMap<SnapshotId, SnapshotId>>;
+
+/// `start` and its ancestors, newest first, fetched as the stream is read; at a snapshot in
+/// `cuts`, the history continues with the ancestor named there. The snapshot that continues
+/// the history after a run of summaries is fetched on `runtime` while the run is consumed.
 pub fn ancestry(
     assets: Arc<AssetCache>,
     start: SnapshotId,
     runtime: tokio::runtime::Handle,
+    cuts: HistoryCuts,
 ) -> BoxStream<'static, Result<SnapshotInfo>> {
     let start = (VecDeque::<SnapshotInfo>::new(), Some(start));
     futures::stream::try_unfold(start, move |(mut buffered, next)| {
-        let (assets, runtime) = (assets.clone(), runtime.clone());
+        let (assets, runtime, cuts) = (assets.clone(), runtime.clone(), cuts.clone());
         async move {
-            if let Some(info) = buffered.pop_front() {
+            if let Some(mut info) = buffered.pop_front() {
+                if let Some(kept) = cuts.get(&info.id) {
+                    // The summaries after this one are expired history.
+                    info.parent_id = Some(*kept);
+                    return Ok(Some((info, (VecDeque::new(), Some(*kept)))));
+                }
                 return Ok(Some((info, (buffered, next))));
             }
             let Some(id) = next else { return Ok(None) };
             let snapshot = assets.snapshot(&id).await?;
-            let next = snapshot.ancestors.last().map_or(snapshot.parent_id, |a| a.parent_id);
+            let mut info: SnapshotInfo = snapshot.summary().into();
+            let next = match cuts.get(&id) {
+                Some(kept) => {
+                    info.parent_id = Some(*kept);
+                    Some(*kept)
+                }
+                None => {
+                    buffered.extend(snapshot.ancestors.iter().cloned().map(SnapshotInfo::from));
+                    snapshot.ancestors.last().map_or(snapshot.parent_id, |a| a.parent_id)
+                }
+            };
             if let Some(next) = next {
                 let assets = assets.clone();
                 runtime.spawn(async move {
@@ -60,8 +80,7 @@ pub fn ancestry(
                     let _ = assets.snapshot(&next).await;
                 });
             }
-            buffered.extend(snapshot.ancestors.iter().cloned().map(SnapshotInfo::from));
-            Ok(Some((snapshot.summary().into(), (buffered, next))))
+            Ok(Some((info, (buffered, next))))
         }
     })
     .boxed()
@@ -74,9 +93,10 @@ pub async fn commits_between(
     from: SnapshotId,
     to: SnapshotId,
     runtime: tokio::runtime::Handle,
+    cuts: HistoryCuts,
 ) -> Result<Vec<SnapshotId>> {
     let mut between = Vec::new();
-    let mut history = ancestry(assets, to, runtime);
+    let mut history = ancestry(assets, to, runtime, cuts);
     while let Some(info) = history.try_next().await? {
         if info.id == from {
             between.reverse();

@@ -114,6 +114,21 @@ pub struct RepoState {
     /// The config saved with `save_config`; without one, `config.json`'s applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<RepositoryConfig>,
+    /// Expired history (§13.1): snapshot id -> the kept ancestor its history continues with.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub history_cuts: BTreeMap<String, String>,
+}
+
+impl RepoState {
+    /// `history_cuts` as ids; a member that is not a pair of snapshot ids is Corrupt.
+    pub fn cuts(&self) -> Result<std::collections::HashMap<crate::ids::SnapshotId, crate::ids::SnapshotId>> {
+        let parse = |s: &str| {
+            s.parse::<crate::ids::SnapshotId>().map_err(|_| {
+                IcechunkError::corrupt("repo/", format!("`{s}` in history_cuts is not a snapshot id"))
+            })
+        };
+        self.history_cuts.iter().map(|(from, to)| Ok((parse(from)?, parse(to)?))).collect()
+    }
 }
 
 impl RepoState {
@@ -150,6 +165,14 @@ pub enum RepoChange {
     FeatureFlagChanged {
         name: String,
         value: Option<bool>,
+    },
+    /// `expire_snapshots` cut history (§13.1): how many snapshots left it.
+    SnapshotsExpired {
+        count: u64,
+    },
+    /// `garbage_collect` ran (§13.3): how many objects it deleted.
+    GarbageCollected {
+        objects: u64,
     },
     /// Written by a newer version of this format.
     #[serde(other)]

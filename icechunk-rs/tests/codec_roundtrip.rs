@@ -324,6 +324,8 @@ fn session_parts() -> impl Strategy<Value = SessionParts> {
             writable,
             fork,
             changes,
+            lease: None,
+            owned_leases: Vec::new(),
         })
 }
 
@@ -397,7 +399,10 @@ proptest! {
         config in proptest::option::of(config()),
         at in ".{0,32}",
         write_id in ".{0,20}",
+        cuts in btree_map(snapshot_id(), snapshot_id(), 0..3),
+        expired in any::<u64>(),
     ) {
+        let history_cuts = cuts.iter().map(|(from, to)| (from.to_string(), to.to_string())).collect();
         let state = RepoState {
             status: RepoStatus {
                 availability: if read_only { Availability::ReadOnly } else { Availability::Online },
@@ -407,9 +412,12 @@ proptest! {
             metadata: metadata.into_iter().map(|(k, v)| (k, v.into())).collect(),
             feature_flags: flags,
             config,
+            history_cuts,
         };
-        let record = RepoRecord { state, change: RepoChange::MetadataChanged, at, write_id };
-        prop_assert_eq!(RepoRecord::decode("r", &record.encode().unwrap()).unwrap(), record);
+        let record = RepoRecord { state, change: RepoChange::SnapshotsExpired { count: expired }, at, write_id };
+        let decoded = RepoRecord::decode("r", &record.encode().unwrap()).unwrap();
+        prop_assert_eq!(decoded.state.cuts().unwrap(), cuts.into_iter().collect());
+        prop_assert_eq!(decoded, record);
     }
 
     #[test]

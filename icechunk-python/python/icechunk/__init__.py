@@ -29,6 +29,7 @@ from icechunk import virtual as virtual
 from icechunk._icechunk import (
     ChunkType,
     Diff,
+    GCSummary,
     NetworkOptions,
     RepoAvailability,
     RepoStatus,
@@ -182,6 +183,7 @@ __all__ = [
     "FeatureFlag",
     "ForkSession",
     "FormatError",
+    "GCSummary",
     "GcsBearerCredential",
     "GcsCredentials",
     "GcsStaticCredentials",

@@ -69,6 +69,7 @@ __all__ = [
     "EngineConfig",
     "FeatureFlag",
     "Finished",
+    "GCSummary",
     "GcsBearerCredential",
     "GcsCredentials",
     "GcsStaticCredentials",
@@ -602,6 +603,59 @@ class PyRepository:
     ) -> Awaitable[str]: ...
     def list_manifest_files(self, snapshot_id: str) -> list[ManifestFileInfo]: ...
     def list_manifest_files_async(self, snapshot_id: str) -> Awaitable[list[ManifestFileInfo]]: ...
+    def expire_snapshots(
+        self,
+        older_than: datetime.datetime,
+        delete_expired_branches: bool,
+        delete_expired_tags: bool,
+    ) -> list[str]: ...
+    def expire_snapshots_async(
+        self,
+        older_than: datetime.datetime,
+        delete_expired_branches: bool,
+        delete_expired_tags: bool,
+    ) -> Awaitable[list[str]]: ...
+    def garbage_collect(
+        self,
+        delete_object_older_than: datetime.datetime,
+        dry_run: bool,
+        max_concurrent_manifest_fetches: int,
+        max_concurrent_deletes: int,
+    ) -> GCSummary: ...
+    def garbage_collect_async(
+        self,
+        delete_object_older_than: datetime.datetime,
+        dry_run: bool,
+        max_concurrent_manifest_fetches: int,
+        max_concurrent_deletes: int,
+    ) -> Awaitable[GCSummary]: ...
+
+@final
+class GCSummary:
+    """What ``Repository.garbage_collect`` deleted (or, in a dry run, would delete)."""
+    @property
+    def bytes_deleted(self) -> int: ...
+    @property
+    def chunks_deleted(self) -> int: ...
+    @property
+    def manifests_deleted(self) -> int: ...
+    @property
+    def snapshots_deleted(self) -> int: ...
+    @property
+    def attributes_deleted(self) -> int: ...
+    @property
+    def transaction_logs_deleted(self) -> int: ...
+    @property
+    def objects_failed_to_delete(self) -> int: ...
+    @property
+    def throttled_batches(self) -> int: ...
+    @property
+    def delete_errors(self) -> list[str]: ...
+    @property
+    def skipped_phases(self) -> list[str]: ...
+    @property
+    def objects_kept_for_sessions(self) -> int: ...
+    def _repr_html_(self) -> str: ...
 
 @final
 class ChunkStorageStats:

@@ -19,6 +19,7 @@ from icechunk._icechunk import (
     Storage,
     StorageSettings,
 )
+from icechunk._repository_gc import RepositoryMaintenance
 from icechunk._repository_state import RepositoryState
 from icechunk.credentials import Credentials
 from icechunk.errors import InvalidInputError, RepositoryNotFoundError
@@ -129,7 +130,7 @@ def _labelled(storage: Storage, attribution: Attribution | None) -> Storage:
     return storage if attribution is None else storage._with_attribution(attribution)
 
 
-class Repository(RepositoryState):
+class Repository(RepositoryState, RepositoryMaintenance):
     """A versioned Zarr hierarchy: every write is a commit on a branch.
 
     Build one with ``Repository.create``, ``open`` or ``open_or_create``; their

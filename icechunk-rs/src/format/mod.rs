@@ -124,6 +124,11 @@ pub mod paths {
     pub fn transaction_log(id: &SnapshotId) -> String {
         format!("transactions/{id}")
     }
+    /// Leases of writing sessions (§13.2): their objects are kept by garbage collection.
+    pub const LEASES: &str = "leases/";
+    pub fn lease(id: &str) -> String {
+        format!("leases/{id}")
+    }
 }
 
 #[cfg(test)]

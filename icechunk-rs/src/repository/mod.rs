@@ -24,11 +24,14 @@ use crate::storage::{LimitedStorage, Storage};
 use crate::sync::{current_runtime, lock};
 use crate::virtual_chunks::{ContainerCredentials, VirtualSources};
 
+mod expire;
+mod gc;
 mod graph;
 mod ops_log;
 mod state;
 mod stats;
 
+pub use gc::{GcOptions, GcSummary};
 pub use ops_log::{Operation, OperationKind};
 pub use stats::{ChunkStorageStats, ManifestFileInfo};
 
@@ -386,7 +389,8 @@ impl Repository {
             VersionInfo::Snapshot(id) => Ok(self.assets().snapshot(id).await?.id),
             VersionInfo::AsOf { branch, at } => {
                 let tip = self.lookup_branch(branch).await?;
-                let mut history = history::ancestry(self.assets().clone(), tip, current_runtime()?);
+                let cuts = self.history_cuts().await?;
+                let mut history = history::ancestry(self.assets().clone(), tip, current_runtime()?, cuts);
                 while let Some(info) = history.try_next().await? {
                     if info.written_at <= *at {
                         return Ok(info.id);
@@ -399,14 +403,16 @@ impl Repository {
 
     /// The version's snapshot and its ancestors, newest first, fetched as the stream is read.
     pub async fn ancestry(&self, version: &VersionInfo) -> Result<BoxStream<'static, Result<SnapshotInfo>>> {
-        let start = self.resolve_version(version).await?;
-        Ok(history::ancestry(self.assets().clone(), start, current_runtime()?))
+        let (start, cuts) = futures::try_join!(self.resolve_version(version), self.history_cuts())?;
+        Ok(history::ancestry(self.assets().clone(), start, current_runtime()?, cuts))
     }
 
     /// What changed from `from` to `to`; `from` must be an ancestor of `to` (or equal).
     pub async fn diff(&self, from: &VersionInfo, to: &VersionInfo) -> Result<Diff> {
         let (from, to) = futures::try_join!(self.resolve_version(from), self.resolve_version(to))?;
-        let between = history::commits_between(self.assets().clone(), from, to, current_runtime()?).await?;
+        let cuts = self.history_cuts().await?;
+        let between =
+            history::commits_between(self.assets().clone(), from, to, current_runtime()?, cuts).await?;
         // Owned futures (a clone of the cache each) keep this future `Send`.
         let logs: Vec<_> = futures::stream::iter(between)
             .map(|id| {
@@ -472,12 +478,46 @@ impl Repository {
     }
 
     pub async fn writable_session(&self, branch: &str) -> Result<Session> {
-        let (id, ()) = futures::try_join!(
+        // The session's lease (spec §13.2) is written alongside: no round trip of its own.
+        let (tip, writable, lease) = futures::join!(
             self.lookup_branch(branch),
-            self.check_writable("cannot open a writable session")
-        )?;
-        let snapshot = self.assets().snapshot(&id).await?;
-        Ok(Session::new(self.clone(), snapshot, Some(branch.to_string()), true, current_runtime()?))
+            self.check_writable("cannot open a writable session"),
+            async {
+                // Storage that takes no writes (HTTP) needs no lease: nothing will be written.
+                if self.storage().writable() {
+                    crate::session::write_lease(self, Some(branch)).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
+        );
+        let opened = async {
+            let (id, ()) = (tip?, writable?);
+            let snapshot = self.assets().snapshot(&id).await?;
+            Ok::<_, IcechunkError>(Session::new(
+                self.clone(),
+                snapshot,
+                Some(branch.to_string()),
+                true,
+                current_runtime()?,
+            ))
+        };
+        match (opened.await, lease) {
+            (Ok(session), Ok(lease)) => {
+                if let Some(lease) = lease {
+                    session.adopt_lease(lease);
+                }
+                Ok(session)
+            }
+            (Ok(_), Err(e)) => Err(e),
+            (Err(e), lease) => {
+                if let Ok(Some(lease)) = lease {
+                    // A session that did not open must not hold collection back.
+                    let _ = self.storage().delete(&paths::lease(&lease.id)).await;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Commits on `branch` (or, with `amend`, replaces its tip by) a snapshot holding the same

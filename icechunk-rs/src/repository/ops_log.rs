@@ -55,6 +55,10 @@ pub enum OperationKind {
         name: String,
         value: Option<bool>,
     },
+    /// `expire_snapshots` cut history.
+    ExpirationRan,
+    /// `garbage_collect` deleted objects.
+    GcRan,
     /// A record of a newer format version.
     Unknown,
 }
@@ -116,6 +120,8 @@ fn repo_operation(seq: usize, record: repo_info::RepoRecord) -> Operation {
             let id = repo_info::feature_flag(&name).map_or(0, |f| f.id);
             OperationKind::FeatureFlagChanged { id, name, value }
         }
+        RepoChange::SnapshotsExpired { .. } => OperationKind::ExpirationRan,
+        RepoChange::GarbageCollected { .. } => OperationKind::GcRan,
         RepoChange::Unknown => OperationKind::Unknown,
     };
     Operation { kind, at, path: format!("repo/{:020}", seq + 1) }

@@ -17,12 +17,17 @@ impl Repository {
         repo_info::current(self.storage().as_ref()).await
     }
 
+    /// Where expired history is cut (spec §13.1), as stored now.
+    pub async fn history_cuts(&self) -> Result<crate::history::HistoryCuts> {
+        Ok(std::sync::Arc::new(self.state().await?.cuts()?))
+    }
+
     /// `RepositoryReadOnly` when the repository's status says so (for the callers that write).
     pub(crate) async fn check_writable(&self, what: &str) -> Result<()> {
         self.state().await?.check_writable(what)
     }
 
-    async fn update_state<F>(&self, change: F) -> Result<RepoState>
+    pub(super) async fn update_state<F>(&self, change: F) -> Result<RepoState>
     where
         F: Fn(&mut RepoState) -> Result<RepoChange>,
     {

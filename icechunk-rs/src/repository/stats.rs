@@ -26,6 +26,9 @@ pub struct ChunkStorageStats {
     pub virtual_bytes: u64,
 }
 
+/// Where a shard is: its array's node, its block, and its entry in the snapshot.
+pub(super) type ShardAt = (NodeId, Vec<u32>, ShardInfo);
+
 /// One manifest shard stored as an object of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestFileInfo {
@@ -42,10 +45,12 @@ impl Repository {
         let targets = futures::future::try_join_all(tags.iter().map(|t| self.lookup_tag(t)));
         let (tips, targets) = futures::try_join!(tips, targets)?;
         let runtime = current_runtime()?;
+        let cuts = self.history_cuts().await?;
         let mut seen = HashSet::new();
         for start in tips.into_iter().chain(targets) {
             // Histories share their older part: stop at the first snapshot already walked.
-            let mut history = crate::history::ancestry(self.assets().clone(), start, runtime.clone());
+            let mut history =
+                crate::history::ancestry(self.assets().clone(), start, runtime.clone(), cuts.clone());
             while let Some(info) = history.try_next().await? {
                 if !seen.insert(info.id) {
                     break;
@@ -59,21 +64,7 @@ impl Repository {
     /// shard once however many snapshots share it; `concurrency` shards are read at a time.
     pub async fn chunk_storage_stats(&self, concurrency: usize) -> Result<ChunkStorageStats> {
         let snapshots = self.reachable_snapshots().await?;
-        let mut shards: HashMap<ManifestId, (NodeId, Vec<u32>, ShardInfo)> = HashMap::new();
-        let mut loaded = futures::stream::iter(snapshots)
-            .map(|id| async move { self.assets().snapshot(&id).await })
-            .buffer_unordered(concurrency.clamp(1, 64));
-        while let Some(snapshot) = loaded.try_next().await? {
-            for node in snapshot.nodes.values() {
-                if let NodeKind::Array(array) = &node.kind {
-                    for (block, info) in &array.shards {
-                        shards
-                            .entry(info.manifest_id)
-                            .or_insert_with(|| (node.id, block.clone(), info.clone()));
-                    }
-                }
-            }
-        }
+        let shards = self.shards_of(&snapshots, concurrency).await?;
         let mut stats = ChunkStorageStats::default();
         let mut objects: HashSet<(ChunkId, u64)> = HashSet::new();
         let mut read = futures::stream::iter(shards.into_values())
@@ -99,6 +90,31 @@ impl Repository {
             }
         }
         Ok(stats)
+    }
+
+    /// Every distinct manifest shard of `snapshots` (inline ones too), with what reading it
+    /// takes; each snapshot is read once, `concurrency` at a time (at most 64).
+    pub(super) async fn shards_of(
+        &self,
+        snapshots: &HashSet<SnapshotId>,
+        concurrency: usize,
+    ) -> Result<HashMap<ManifestId, ShardAt>> {
+        let mut shards: HashMap<ManifestId, ShardAt> = HashMap::new();
+        let mut loaded = futures::stream::iter(snapshots.iter().copied())
+            .map(|id| async move { self.assets().snapshot(&id).await })
+            .buffer_unordered(concurrency.clamp(1, 64));
+        while let Some(snapshot) = loaded.try_next().await? {
+            for node in snapshot.nodes.values() {
+                if let NodeKind::Array(array) = &node.kind {
+                    for (block, info) in &array.shards {
+                        shards
+                            .entry(info.manifest_id)
+                            .or_insert_with(|| (node.id, block.clone(), info.clone()));
+                    }
+                }
+            }
+        }
+        Ok(shards)
     }
 
     /// The manifest shards of a snapshot stored as objects (small shards live inside the

@@ -415,6 +415,10 @@ impl Session {
                 "no changes to commit; pass allow_empty=True to commit anyway".into(),
             ));
         }
+        // The objects written now are covered by a lease (spec §13.2), and the leases that
+        // cover the chunks uploaded earlier must still be honoured by garbage collection.
+        self.ensure_lease().await?;
+        self.check_leases_fresh()?;
         let snapshot = write_commit(
             &self.inner.repo,
             publish,
@@ -435,6 +439,8 @@ impl Session {
         state.changes = Arc::default();
         state.array_infos.clear();
         state.committed = true;
+        drop(state);
+        self.release_leases();
         Ok(id)
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::lease::{Lease, Leases};
 use super::{Mode, Session};
 use crate::change_set::{ChangeSet, NodeChange};
 use crate::config::RepositoryConfig;
@@ -59,9 +60,25 @@ struct WireSession {
     nodes: Vec<WireNode>,
     deleted: Vec<(String, [u8; 8])>,
     chunks: Vec<(String, Vec<WireChunkChange>)>,
+    /// The lease the session writes under, and those it owns: (id, microseconds since 1970).
+    lease: Option<(String, i64)>,
+    owned_leases: Vec<(String, i64)>,
 }
 
-const WIRE_FORMAT: u32 = 2;
+const WIRE_FORMAT: u32 = 3;
+
+fn to_wire_lease(lease: &Lease) -> (String, i64) {
+    (lease.id.clone(), lease.created_at.timestamp_micros())
+}
+
+fn from_wire_lease((id, micros): (String, i64)) -> Result<Lease> {
+    let created_at = chrono::DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| IcechunkError::InvalidInput(format!("invalid lease time {micros} in a session")))?;
+    if id.len() != 20 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(IcechunkError::InvalidInput(format!("invalid lease id `{id}` in a session")));
+    }
+    Ok(Lease { id, created_at })
+}
 
 /// A session as it travels between processes ([`Session::to_bytes`]): where its repository
 /// is, which snapshot and branch it is on, and its changes. Decoding checks the bytes without
@@ -75,6 +92,10 @@ pub struct SessionParts {
     pub writable: bool,
     pub fork: bool,
     pub changes: ChangeSet,
+    /// The lease the session writes under (garbage collection keeps what it writes).
+    pub lease: Option<Lease>,
+    /// Leases the session wrote itself, deleted by whoever commits its changes.
+    pub owned_leases: Vec<Lease>,
 }
 
 impl SessionParts {
@@ -84,9 +105,9 @@ impl SessionParts {
             &self.config,
             self.base,
             self.branch.clone(),
-            self.writable,
-            self.fork,
+            Mode { writable: self.writable, fork: self.fork, rearrange: false },
             &self.changes,
+            (self.lease.as_ref(), &self.owned_leases),
         )
     }
 
@@ -145,6 +166,8 @@ impl SessionParts {
             writable: wire.writable,
             fork: wire.fork,
             changes,
+            lease: wire.lease.map(from_wire_lease).transpose()?,
+            owned_leases: wire.owned_leases.into_iter().map(from_wire_lease).collect::<Result<_>>()?,
         })
     }
 }
@@ -154,10 +177,11 @@ fn encode_wire(
     config: &RepositoryConfig,
     base: SnapshotId,
     branch: Option<String>,
-    writable: bool,
-    fork: bool,
+    mode: Mode,
     changes: &ChangeSet,
+    (lease, owned_leases): (Option<&Lease>, &[Lease]),
 ) -> Result<Vec<u8>> {
+    let Mode { writable, fork, .. } = mode;
     let wire = WireSession {
         format: WIRE_FORMAT,
         storage: storage.clone(),
@@ -187,6 +211,8 @@ fn encode_wire(
                 )
             })
             .collect(),
+        lease: lease.map(to_wire_lease),
+        owned_leases: owned_leases.iter().map(to_wire_lease).collect(),
     };
     rmp_serde::to_vec(&wire)
         .map_err(|e| IcechunkError::InvalidInput(format!("cannot serialize session: {e}")))
@@ -264,6 +290,8 @@ impl Session {
             Arc::make_mut(&mut state.changes).nodes = nodes;
             Arc::make_mut(&mut state.changes).deleted = deleted;
         }
+        // The fork writes under this session's lease, if it has one (else under its own).
+        fork.leases().current = self.leases().current.clone();
         Ok(fork)
     }
 
@@ -292,6 +320,11 @@ impl Session {
         state.changes = Arc::new(merged);
         state.array_infos.clear();
         drop(state);
+        // The forks' own leases are this session's to delete after its commit.
+        for fork in forks {
+            let theirs = fork.leases().clone();
+            self.leases().absorb(&theirs);
+        }
         // The forks' chunks may still be uploading: this session now waits for them too.
         let mut uploads = lock(&self.inner.uploads);
         for fork in forks {
@@ -326,15 +359,20 @@ impl Session {
             ));
         }
         self.wait_for_uploads().await?;
+        let leases = self.leases().clone();
         let state = self.state();
         encode_wire(
             &spec,
             repo.config(),
             state.base.id,
             self.branch(),
-            self.inner.writable && !state.committed,
-            self.inner.fork,
+            Mode {
+                writable: self.inner.writable && !state.committed,
+                fork: self.inner.fork,
+                rearrange: false,
+            },
             &state.changes,
+            (leases.current.as_ref(), &leases.owned),
         )
     }
 
@@ -362,6 +400,7 @@ impl Session {
             current_runtime()?,
         );
         session.state().changes = Arc::new(parts.changes);
+        *session.leases() = Leases { current: parts.lease, owned: parts.owned_leases };
         Ok(session)
     }
 }
@@ -429,6 +468,11 @@ mod tests {
             writable: true,
             fork: true,
             changes,
+            lease: Some(Lease {
+                id: SnapshotId::random().to_string(),
+                created_at: chrono::DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            }),
+            owned_leases: Vec::new(),
         }
     }
 

@@ -7,7 +7,10 @@
 mod commit;
 mod fork;
 mod inspect;
+mod lease;
 pub use fork::SessionParts;
+pub(crate) use lease::write_lease;
+pub use lease::{pending_lease_deletions, Lease, MAX_LEASE_AGE};
 mod rearrange;
 mod rebase;
 mod reindex;
@@ -77,6 +80,10 @@ struct Inner {
     /// Uploads of chunks set in this session (and in forks merged into it) not yet known to
     /// have landed.
     uploads: Mutex<Vec<Arc<Uploads>>>,
+    /// Announces this session's writes to garbage collection (see [`lease`]).
+    leases: Mutex<lease::Leases>,
+    /// Held while a lease is written, so that concurrent first writes write one.
+    lease_writer: tokio::sync::Mutex<()>,
 }
 
 struct State {
@@ -133,13 +140,28 @@ impl Session {
         let uploads = Mutex::new(vec![Arc::new(Uploads::new(repo.assets().clone(), runtime.clone()))]);
         let state = Mutex::new(state);
         let default_metadata = repo.default_commit_metadata();
-        let inner =
-            Inner { repo, branch, writable, fork, rearrange, runtime, default_metadata, state, uploads };
+        let inner = Inner {
+            repo,
+            branch,
+            writable,
+            fork,
+            rearrange,
+            runtime,
+            default_metadata,
+            state,
+            uploads,
+            leases: Mutex::default(),
+            lease_writer: tokio::sync::Mutex::new(()),
+        };
         Session { inner: Arc::new(inner) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.inner.state)
+    }
+
+    fn leases(&self) -> MutexGuard<'_, lease::Leases> {
+        lock(&self.inner.leases)
     }
 
     pub fn repository(&self) -> &Repository {
@@ -283,7 +305,7 @@ impl Session {
 
     /// Waits until every chunk set in this session (or in forks merged into it) is stored.
     /// Commit does it first; so must anything else that sends the references elsewhere.
-    pub(crate) async fn wait_for_uploads(&self) -> Result<()> {
+    pub async fn wait_for_uploads(&self) -> Result<()> {
         for uploads in self.uploads() {
             uploads.flush().await?;
         }
@@ -423,6 +445,8 @@ impl Session {
     /// Records the chunk, inline when small, else starting its upload (see [`uploads`]).
     pub(crate) async fn set_chunk(&self, path: &str, coords: ChunkCoords, bytes: Bytes) -> Result<()> {
         self.check_can_write("writing a chunk")?;
+        // Garbage collection learns of this session before its first object is written.
+        self.ensure_lease().await?;
         let own = self.uploads()[0].clone();
         let chunk = own.write_chunk(bytes).await?;
         self.check_writable()?;

@@ -29,7 +29,8 @@ impl Session {
         }
         // The commits between our base and the tip, oldest first.
         let assets = repo.assets().clone();
-        let newer = history::commits_between(assets, base.id, tip, self.inner.runtime.clone()).await?;
+        let cuts = self.repository().history_cuts().await?;
+        let newer = history::commits_between(assets, base.id, tip, self.inner.runtime.clone(), cuts).await?;
         if !changes.moved.is_empty() {
             // Moves are not carried onto other commits (they would have to be checked against
             // every path those commits took or changed): the session starts over on the tip.

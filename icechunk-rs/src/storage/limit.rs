@@ -68,6 +68,9 @@ impl Storage for LimitedStorage {
     fn can_list(&self) -> bool {
         self.inner.can_list()
     }
+    fn timestamp_slack(&self) -> std::time::Duration {
+        self.inner.timestamp_slack()
+    }
     async fn check_conditional_writes(&self) -> Result<()> {
         self.inner.check_conditional_writes().await
     }

@@ -90,6 +90,8 @@ pub struct ListedObject {
     /// Relative to the listed prefix.
     pub path: String,
     pub size: u64,
+    /// When the store last wrote it (the store's clock).
+    pub last_modified: chrono::DateTime<chrono::Utc>,
 }
 
 #[async_trait]
@@ -116,6 +118,12 @@ pub trait Storage: Send + Sync + Debug {
     /// Whether `list` works. Plain HTTP servers cannot list: refs are then found by reads.
     fn can_list(&self) -> bool {
         true
+    }
+    /// How much earlier than the true time a listed `last_modified` may be: object stores
+    /// report whole seconds (S3, moto), and garbage collection must not take an object
+    /// written just now for an old one.
+    fn timestamp_slack(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(2)
     }
     /// Fails with `UnsafeStorage` when the store is known not to honour create-if-absent (and
     /// the user did not accept single-writer mode), so that a repository is refused at open

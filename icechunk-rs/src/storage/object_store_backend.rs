@@ -574,7 +574,11 @@ impl Storage for ObjectStorage {
             .filter(|meta| !is_probe(meta.location.as_ref()))
             .filter_map(|meta| {
                 let full = meta.location.to_string();
-                full.strip_prefix(&strip).map(|p| ListedObject { path: p.to_string(), size: meta.size })
+                full.strip_prefix(&strip).map(|p| ListedObject {
+                    path: p.to_string(),
+                    size: meta.size,
+                    last_modified: meta.last_modified,
+                })
             })
             .collect())
     }
@@ -601,6 +605,14 @@ impl Storage for ObjectStorage {
 
     fn writable(&self) -> bool {
         !self.settings.read_only
+    }
+
+    fn timestamp_slack(&self) -> std::time::Duration {
+        match self.spec {
+            // File modification times and memory timestamps are exact.
+            StorageSpec::LocalFilesystem { .. } | StorageSpec::InMemory => std::time::Duration::ZERO,
+            _ => std::time::Duration::from_secs(2),
+        }
     }
 
     fn can_list(&self) -> bool {

@@ -1,0 +1,116 @@
+"""Snapshot expiration and garbage collection, as ``Repository`` methods (spec/format.md §13).
+
+``expire_snapshots`` takes old snapshots out of every ref's history; ``garbage_collect`` then
+deletes the objects no ref reaches and that are older than its cut-off. Writers may keep
+working meanwhile: a writing session announces itself with a lease, and whatever it has
+written is kept until it commits (or for 24 hours at most).
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from icechunk._icechunk import GCSummary, PyRepository
+
+__all__ = ["RepositoryMaintenance"]
+
+
+def _aware(when: datetime.datetime, name: str) -> datetime.datetime:
+    """``when`` if it is a timezone-aware datetime; a naive one is refused (its time zone
+    is a guess, and a wrong guess deletes hours of work)."""
+    if not isinstance(when, datetime.datetime):
+        raise TypeError(f"{name} must be a datetime.datetime, not {type(when).__name__}")
+    if when.tzinfo is None or when.tzinfo.utcoffset(when) is None:
+        raise ValueError(
+            f"{name} must be timezone-aware, e.g. datetime.datetime.now(datetime.UTC) - "
+            "datetime.timedelta(days=7)"
+        )
+    return when
+
+
+def _positive(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+class RepositoryMaintenance:
+    """Mixed into ``Repository``."""
+
+    _repository: PyRepository
+
+    def expire_snapshots(
+        self,
+        older_than: datetime.datetime,
+        *,
+        delete_expired_branches: bool = False,
+        delete_expired_tags: bool = False,
+    ) -> set[str]:
+        """Takes the snapshots written before ``older_than`` (exclusive) out of the history
+        of every tag and branch; returns their ids. The root snapshot and every ref's tip are
+        kept, except that ``delete_expired_branches`` / ``delete_expired_tags`` delete the
+        refs whose tip is older (``main`` never). Expired snapshots stay readable by id until
+        ``garbage_collect`` deletes them."""
+        when = _aware(older_than, "older_than")
+        return set(
+            self._repository.expire_snapshots(when, delete_expired_branches, delete_expired_tags)
+        )
+
+    async def expire_snapshots_async(
+        self,
+        older_than: datetime.datetime,
+        *,
+        delete_expired_branches: bool = False,
+        delete_expired_tags: bool = False,
+    ) -> set[str]:
+        when = _aware(older_than, "older_than")
+        expired = await self._repository.expire_snapshots_async(
+            when, delete_expired_branches, delete_expired_tags
+        )
+        return set(expired)
+
+    def garbage_collect(
+        self,
+        delete_object_older_than: datetime.datetime,
+        *,
+        dry_run: bool = False,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_decoded_manifest_mem_bytes: int = 4 * 1024 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
+        max_concurrent_deletes: int = 10,
+        max_consecutive_delete_failures: int = 50,
+        max_concurrent_listings: int | None = None,
+    ) -> GCSummary:
+        """Deletes the objects that no branch or tag reaches and that were written before
+        ``delete_object_older_than`` (exclusive); ``dry_run`` only counts them. Objects a
+        writing session may still commit are kept whatever their age. Icechunk's memory
+        bounds are accepted; ours come from keeping the reachable set as ids."""
+        when = _aware(delete_object_older_than, "delete_object_older_than")
+        return self._repository.garbage_collect(
+            when,
+            dry_run,
+            _positive(max_concurrent_manifest_fetches, "max_concurrent_manifest_fetches"),
+            _positive(max_concurrent_deletes, "max_concurrent_deletes"),
+        )
+
+    async def garbage_collect_async(
+        self,
+        delete_object_older_than: datetime.datetime,
+        *,
+        dry_run: bool = False,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_decoded_manifest_mem_bytes: int = 4 * 1024 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
+        max_concurrent_deletes: int = 10,
+        max_consecutive_delete_failures: int = 50,
+        max_concurrent_listings: int | None = None,
+    ) -> GCSummary:
+        when = _aware(delete_object_older_than, "delete_object_older_than")
+        return await self._repository.garbage_collect_async(
+            when,
+            dry_run,
+            _positive(max_concurrent_manifest_fetches, "max_concurrent_manifest_fetches"),
+            _positive(max_concurrent_deletes, "max_concurrent_deletes"),
+        )
