@@ -1,12 +1,12 @@
 """zarr-python and zarrs (Rust) on one repository: what one writes and commits, the other
 reads back equal. The Rust side is the example program icechunk-rs/examples/zarrs_interop.rs
-(feature `zarrs`), run with cargo; it reads with zarrs's sync API through icechunk::zarrs."""
+(feature `zarrs`), built with cargo; it reads with zarrs's sync API through icechunk::zarrs."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -37,13 +37,25 @@ def expected() -> dict[str, np.ndarray]:
     }
 
 
+@functools.cache
+def example_program() -> str:
+    """Builds the example as .ci/test.sh's `cargo test --workspace --all-features` does (so
+    its build is reused, not made again with other features) and returns its path."""
+    command = ["cargo", "build", "--workspace", "--all-features", "--example", "zarrs_interop"]
+    done = subprocess.run(
+        [*command, "--message-format=json"], cwd=ROOT, capture_output=True, text=True, timeout=1800
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    for line in done.stdout.splitlines():
+        message = json.loads(line)
+        if message.get("target", {}).get("name") == "zarrs_interop" and message.get("executable"):
+            return str(message["executable"])
+    raise AssertionError(f"cargo built no zarrs_interop: {done.stdout[-2000:]}")
+
+
 def zarrs_interop(*args: str) -> Any:
     """Runs the example; its stdout is one JSON document."""
-    command = ["cargo", "run", "--quiet", "-p", "icechunk-rs", "--features", "zarrs"]
-    command += ["--example", "zarrs_interop", "--", *args]
-    done = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=os.environ.copy()
-    )
+    done = subprocess.run([example_program(), *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads(done.stdout)
 

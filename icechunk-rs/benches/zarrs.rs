@@ -2,7 +2,8 @@
 //! against zarrs on its own filesystem store over the same data written as plain Zarr:
 //! "a" in 400 chunks of 100 x 100, "b" in 40,000 chunks of 10 x 10 (target: the adapter at
 //! most 1.2x the filesystem store's time). Both stores sit on local disk, written once with
-//! zarrs; the repository's array is committed and read through a read-only session.
+//! zarrs; the repository's array is committed and read through a read-only session, with
+//! zarrs's sync API (as the filesystem store) and its async one.
 //! Run: `cargo bench -p icechunk-rs --features zarrs --bench zarrs`.
 
 use std::path::Path;
@@ -38,14 +39,20 @@ fn read_all<S: ReadableWritableStorageTraits + ?Sized + 'static>(store: &Arc<S>,
     array.retrieve_array_subset::<Vec<f32>>(&array.subset_all()).unwrap()
 }
 
+/// The same with zarrs's async API (the adapter's async traits, no thread blocks).
+async fn read_all_async(store: &Arc<ZarrsStore>, name: &str) -> Vec<f32> {
+    let array = Array::async_open(store.clone(), &format!("/{name}")).await.unwrap();
+    array.async_retrieve_array_subset::<Vec<f32>>(&array.subset_all()).await.unwrap()
+}
+
 fn setup(dir: &Path, runtime: &tokio::runtime::Runtime) -> (Arc<FilesystemStore>, Arc<ZarrsStore>) {
     let plain = Arc::new(FilesystemStore::new(dir.join("plain.zarr")).unwrap());
-    let session = runtime.block_on(async {
+    let (repo, session) = runtime.block_on(async {
         let repo =
-            Repository::create(new_local_filesystem_storage(&dir.join("repo")).unwrap(), None).await.unwrap();
-        (repo.writable_session("main").await.unwrap(), repo)
+            Repository::create(new_local_filesystem_storage(dir.join("repo")).unwrap(), None).await.unwrap();
+        let session = repo.writable_session("main").await.unwrap();
+        (repo, session)
     });
-    let (session, repo) = session;
     let writable = Arc::new(ZarrsStore::with_runtime(session.clone(), runtime.handle().clone()));
     for (name, chunk) in CASES {
         write(plain.clone(), name, chunk);
@@ -69,6 +76,9 @@ fn read_every_chunk(c: &mut Criterion) {
         assert!(read_all(&plain, name) == want && read_all(&ours, name) == want, "{name}: values differ");
         group.bench_function(BenchmarkId::new("filesystem", name), |b| b.iter(|| read_all(&plain, name)));
         group.bench_function(BenchmarkId::new("icechunk", name), |b| b.iter(|| read_all(&ours, name)));
+        group.bench_function(BenchmarkId::new("icechunk_async", name), |b| {
+            b.to_async(&runtime).iter(|| read_all_async(&ours, name))
+        });
     }
     group.finish();
 }
