@@ -3,13 +3,15 @@
 //! "a" in 400 chunks of 100 x 100, "b" in 40,000 chunks of 10 x 10 (target: the adapter at
 //! most 1.2x the filesystem store's time). Both stores sit on local disk, written once with
 //! zarrs; the repository's array is committed and read through a read-only session, with
-//! zarrs's sync API (as the filesystem store) and its async one.
+//! zarrs's sync API (as the filesystem store) and its async one; and, for reference, the
+//! engine's `Store::get` of every chunk without zarrs.
 //! Run: `cargo bench -p icechunk-rs --features zarrs --bench zarrs`.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use futures::StreamExt;
 use icechunk::storage::new_local_filesystem_storage;
 use icechunk::zarrs::ZarrsStore;
 use icechunk::{Repository, VersionInfo};
@@ -45,6 +47,15 @@ async fn read_all_async(store: &Arc<ZarrsStore>, name: &str) -> Vec<f32> {
     array.async_retrieve_array_subset::<Vec<f32>>(&array.subset_all()).await.unwrap()
 }
 
+/// The engine alone, no zarrs: every chunk's bytes through `Store::get`, a few at a time
+/// (what the adapter's reads cost below zarrs's decoding and scheduling).
+async fn engine_get_all(store: &ZarrsStore, name: &str, chunk: u64) -> usize {
+    let side = SIDE / chunk;
+    let keys = (0..side).flat_map(|i| (0..side).map(move |j| format!("{name}/c/{i}/{j}")));
+    let reads = keys.map(|key| async move { store.store().get(&key, None).await.unwrap().unwrap().len() });
+    futures::stream::iter(reads).buffer_unordered(4).fold(0, |total, len| async move { total + len }).await
+}
+
 fn setup(dir: &Path, runtime: &tokio::runtime::Runtime) -> (Arc<FilesystemStore>, Arc<ZarrsStore>) {
     let plain = Arc::new(FilesystemStore::new(dir.join("plain.zarr")).unwrap());
     let (repo, session) = runtime.block_on(async {
@@ -72,12 +83,15 @@ fn read_every_chunk(c: &mut Criterion) {
     let want = values();
     let mut group = c.benchmark_group("zarrs_read_all");
     group.sample_size(10);
-    for (name, _) in CASES {
+    for (name, chunk) in CASES {
         assert!(read_all(&plain, name) == want && read_all(&ours, name) == want, "{name}: values differ");
         group.bench_function(BenchmarkId::new("filesystem", name), |b| b.iter(|| read_all(&plain, name)));
         group.bench_function(BenchmarkId::new("icechunk", name), |b| b.iter(|| read_all(&ours, name)));
         group.bench_function(BenchmarkId::new("icechunk_async", name), |b| {
             b.to_async(&runtime).iter(|| read_all_async(&ours, name))
+        });
+        group.bench_function(BenchmarkId::new("engine_get", name), |b| {
+            b.to_async(&runtime).iter(|| engine_get_all(&ours, name, chunk))
         });
     }
     group.finish();
