@@ -5,7 +5,9 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 
 "$PYTHON" -m pip install --quiet --editable '.[test]'
-cargo test --workspace
+# --all-features: the `zarrs` feature of icechunk-rs (its adapter tests and example, which
+# tests/test_zarrs_interop.py runs).
+cargo test --workspace --all-features
 # Every decoder fuzzed for 30 s on its seed corpus (libFuzzer; the build goes under
 # $CARGO_TARGET_DIR/fuzz). Fails on a crash, a hang or an allocation past the bounds.
 fuzz/run.sh 30

@@ -20,6 +20,8 @@
 //! - [`repository`]: create/open, refs, history, sessions
 //! - [`virtual_chunks`]: chunks read from other people's files, through the containers a
 //!   repository's config lists and its reader authorizes (uses only [`storage`])
+//! - `zarrs` (feature `zarrs`): a session's key space as storage for the zarrs crate, sync
+//!   and async (uses only [`store`] and [`session`])
 //!
 //! Imports run down that list (a module uses only those above it), except that a session
 //! knows the repository it came from.
@@ -44,6 +46,8 @@ pub mod store;
 mod sync;
 pub mod virtual_chunks;
 pub mod zarr_json;
+#[cfg(feature = "zarrs")]
+pub mod zarrs;
 
 pub use config::RepositoryConfig;
 pub use diff::Diff;

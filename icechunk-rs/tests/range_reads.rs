@@ -4,71 +4,13 @@
 
 mod common;
 
-use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
+use common::counting::CountingStorage;
 use common::*;
-use icechunk::storage::{ListedObject, StorageSpec};
 use icechunk::store::ByteRange;
-use icechunk::{ErrorKind, Repository, Storage};
-
-/// Records every chunk-object read: the path and how many bytes came back.
-#[derive(Debug)]
-struct CountingStorage {
-    inner: Arc<dyn Storage>,
-    chunk_reads: Mutex<Vec<u64>>,
-}
-
-impl CountingStorage {
-    fn record(&self, path: &str, bytes: &Option<Bytes>) {
-        if path.starts_with("chunks/") {
-            self.chunk_reads.lock().unwrap().push(bytes.as_ref().map_or(0, |b| b.len() as u64));
-        }
-    }
-
-    /// (requests, bytes) since the last call.
-    fn take(&self) -> (usize, u64) {
-        let reads = std::mem::take(&mut *self.chunk_reads.lock().unwrap());
-        (reads.len(), reads.iter().sum())
-    }
-}
-
-#[async_trait]
-impl Storage for CountingStorage {
-    fn spec(&self) -> StorageSpec {
-        self.inner.spec()
-    }
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    async fn get(&self, path: &str) -> icechunk::Result<Option<Bytes>> {
-        let got = self.inner.get(path).await?;
-        self.record(path, &got);
-        Ok(got)
-    }
-    async fn get_range(&self, path: &str, range: Range<u64>) -> icechunk::Result<Option<Bytes>> {
-        let got = self.inner.get_range(path, range).await?;
-        self.record(path, &got);
-        Ok(got)
-    }
-    async fn put(&self, path: &str, bytes: Bytes) -> icechunk::Result<()> {
-        self.inner.put(path, bytes).await
-    }
-    async fn put_if_absent(&self, path: &str, bytes: Bytes) -> icechunk::Result<bool> {
-        self.inner.put_if_absent(path, bytes).await
-    }
-    async fn list(&self, prefix: &str) -> icechunk::Result<Vec<ListedObject>> {
-        self.inner.list(prefix).await
-    }
-    async fn list_folders(&self, prefix: &str) -> icechunk::Result<Vec<String>> {
-        self.inner.list_folders(prefix).await
-    }
-    async fn delete(&self, path: &str) -> icechunk::Result<()> {
-        self.inner.delete(path).await
-    }
-}
+use icechunk::{ErrorKind, Repository};
 
 const SHARD: &str = "arr/c/0";
 const SHARD_LEN: usize = 1 << 20;
@@ -93,7 +35,7 @@ async fn fixture(dir: &std::path::Path) -> Bytes {
 }
 
 async fn open_counting(dir: &std::path::Path) -> (Arc<CountingStorage>, icechunk::Store) {
-    let counting = Arc::new(CountingStorage { inner: local_storage(dir), chunk_reads: Mutex::default() });
+    let counting = Arc::new(CountingStorage::new(local_storage(dir)));
     let repo = Repository::open(counting.clone(), None).await.unwrap();
     let store = repo.readonly_session(&main_branch()).await.unwrap().store();
     (counting, store)

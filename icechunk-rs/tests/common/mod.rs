@@ -1,6 +1,8 @@
 //! Small helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod counting;
+
 use std::path::Path;
 use std::sync::Arc;
 
