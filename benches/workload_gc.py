@@ -5,16 +5,17 @@ only, with nothing but Icechunk 2.3's public API: our wheel and the published on
 very same code.
 
 Setup (untimed): a repository on local disk whose chunks are all chunk objects (inline
-threshold 0) and one int64 array of ``g_commits // 2 * g_chunks`` one-element chunks. Commit
-k writes ``g_chunks`` chunks, at block ``k mod (g_commits // 2)``: the first half of the
-commits fill the array, the second half overwrite every chunk once. So the repository holds
-``g_commits * g_chunks`` chunk objects over ``g_commits`` snapshots, and once the first half of
-history expires, half of them are garbage.
+threshold 0) and one int64 array of ``g_commits // 2 * g_chunks`` one-element chunks. The
+first half of the commits go to ``main``, commit k writing block k of ``g_chunks`` chunks;
+the second half to a branch ``scratch`` made from ``main``'s tip, overwriting the blocks once
+more, and ``scratch`` is then deleted. So the repository holds ``g_commits * g_chunks`` chunk
+objects over ``g_commits`` snapshots, and half of them (``scratch``'s) are garbage.
 
-Timed: ``expire`` (``expire_snapshots`` at the midpoint), ``gc`` (``garbage_collect`` with
-no grace period: the expired half goes), ``gc_again`` (nothing left to collect: the cost of a
-collection that finds no garbage). The counts each reports are checked; the tip is read back
-after the collection and checked.
+Timed: ``expire`` (``expire_snapshots`` at the end of ``main``'s history: all but its tip
+and the first snapshot expire, which frees no chunk), ``gc`` (``garbage_collect`` with no
+grace period: ``scratch``'s snapshots and chunks and ``main``'s expired snapshots go),
+``gc_again`` (nothing left: the cost of a collection that finds no garbage). The counts each
+reports are checked, and the tip is read back after the collection.
 """
 
 from __future__ import annotations
@@ -46,27 +47,25 @@ def workload_gc(rec: Any, ctx: Any, h: ModuleType) -> None:
     repo = ic.Repository.create(ic.local_filesystem_storage(str(path)), config)
     with repo.transaction("main", message="array") as store:
         zarr.create_array(store, name=ARRAY, shape=(n,), chunks=(1,), dtype="i8", fill_value=-1)
-    midpoint = None
     t0 = time.perf_counter()
-    for k in range(commits):
-        if k == blocks:
-            time.sleep(0.01)
-            midpoint = dt.datetime.now(dt.UTC)
-            time.sleep(0.01)
-        block = k % blocks
-        with repo.transaction("main", message=f"commit {k}") as store:
-            array = zarr.open_array(store, path=ARRAY, mode="r+")
-            array[block * per_commit : (block + 1) * per_commit] = np.arange(per_commit) + k
+    for k in range(blocks):
+        write_block(repo, "main", k, per_commit, k)
+    time.sleep(0.01)
+    midpoint = dt.datetime.now(dt.UTC)
+    time.sleep(0.01)
+    repo.create_branch("scratch", repo.lookup_branch("main"))
+    for k in range(blocks):
+        write_block(repo, "scratch", k, per_commit, 1000 + k)
+    repo.delete_branch("scratch")
     rec.info["setup_s"] = round(time.perf_counter() - t0, 1)
-    rec.info["chunk_objects"] = commits * per_commit
-    rec.info["snapshots"] = commits + 2
-    assert midpoint is not None
+    rec.info["chunk_objects"] = commits // 2 * 2 * per_commit
+    rec.info["snapshots"] = commits // 2 * 2 + 2
 
     expired = rec.step("expire", lambda: repo.expire_snapshots(midpoint))
     if expired is not None:
         rec.info["expired"] = len(expired)
     summary = rec.step("gc", lambda: repo.garbage_collect(dt.datetime.now(dt.UTC)))
-    want = commits // 2 * per_commit
+    want = blocks * per_commit
     if summary is not None:
         rec.info["gc_chunks_deleted"] = summary.chunks_deleted
         rec.info["gc_snapshots_deleted"] = summary.snapshots_deleted
@@ -78,10 +77,17 @@ def workload_gc(rec: Any, ctx: Any, h: ModuleType) -> None:
     if again is not None and again.chunks_deleted != 0:
         rec.errors["gc_again"] = f"a second collection deleted {again.chunks_deleted} chunks"
         rec.metrics.pop("gc_again", None)
-    # The tip reads back: block b holds the values of its last commit, blocks + b.
+    # The tip reads back: block b holds what commit b of main wrote.
     got = zarr.open_array(repo.readonly_session("main").store, path=ARRAY, mode="r")[:]
-    want_values = np.concatenate([np.arange(per_commit) + blocks + b for b in range(blocks)])
+    want_values = np.concatenate([np.arange(per_commit) + b for b in range(blocks)])
     if not np.array_equal(got, want_values):
         rec.errors["gc"] = "the tip reads back other values after the collection"
         rec.metrics.pop("gc", None)
     rec.info["peak_rss_mb_after_gc"] = h.peak_rss_mb()
+
+
+def write_block(repo: Any, branch: str, block: int, per_commit: int, base: int) -> None:
+    """One commit on ``branch`` writing block ``block`` with ``base, base + 1, ...``."""
+    with repo.transaction(branch, message=f"block {block}") as store:
+        array = zarr.open_array(store, path=ARRAY, mode="r+")
+        array[block * per_commit : (block + 1) * per_commit] = np.arange(per_commit) + base
