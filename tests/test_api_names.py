@@ -35,9 +35,7 @@ NAMES: dict[str, Any] = SNAPSHOT["names"]
 # Not part of this engine at all.
 NOT_WANTED = {"hf_storage"}
 # Other parts of the work (virtual chunks, garbage collection): checked by their own tests.
-OTHER_WORK = {
-    "azure_store",
-}
+OTHER_WORK: set[str] = set()
 # Names whose signature and members other parts of the work own (the repository, session,
 # store and conflict classes): checked by their own tests.
 CHECKED_ELSEWHERE = {

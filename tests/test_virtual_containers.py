@@ -31,6 +31,9 @@ def test_store_constructors_build_the_variants() -> None:
     assert isinstance(compatible, O.S3Compatible) and compatible._0.allow_http
     assert ic.gcs_store({"service_account": "x"})._0 == {"service_account": "x"}
     assert ic.gcs_store()._0 is None
+    azure = ic.azure_store(account="acct", config={"use_emulator": "true"})
+    assert azure == O.Azure({"account": "acct", "use_emulator": "true"})
+    assert ic.storage.azure_store is ic.azure_store
     http = ic.http_store({"timeout": "5s"}, {"authorization": "Bearer t"})
     assert isinstance(http, O.Http) and (http._0, http._1) == (
         {"timeout": "5s"},

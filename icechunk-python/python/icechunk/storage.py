@@ -42,6 +42,7 @@ from icechunk.credentials import (
 from icechunk.virtual import (
     AnyObjectStoreConfig,
     ObjectStoreConfig,
+    azure_store,
     gcs_store,
     http_store,
     local_filesystem_store,
@@ -61,6 +62,7 @@ __all__ = [
     "StorageSettings",
     "StorageTimeoutSettings",
     "azure_storage",
+    "azure_store",
     "gcs_storage",
     "gcs_store",
     "http_storage",

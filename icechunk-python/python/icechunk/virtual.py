@@ -30,6 +30,7 @@ __all__ = [
     "AnyObjectStoreConfig",
     "ObjectStoreConfig",
     "VirtualChunkContainer",
+    "azure_store",
     "gcs_store",
     "http_store",
     "local_filesystem_store",
@@ -362,6 +363,14 @@ def gcs_store(opts: dict[str, str] | None = None) -> ObjectStoreConfig:
 
     ``opts``: ``object_store`` GCS settings by name (``GoogleConfigKey``)."""
     return ObjectStoreConfig.Gcs(opts)
+
+
+def azure_store(*, account: str, config: dict[str, str] | None = None) -> ObjectStoreConfig:
+    """Build an ObjectStoreConfig instance for Azure Blob Storage (``az://container/...``).
+
+    ``account``: the storage account; ``config``: more ``object_store`` Azure settings by
+    name (``AzureConfigKey``)."""
+    return ObjectStoreConfig.Azure({"account": account, **(config or {})})
 
 
 def http_store(
