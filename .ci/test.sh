@@ -8,9 +8,9 @@ PYTHON="${PYTHON:-python3}"
 # --all-features: the `zarrs` feature of icechunk-rs (its adapter tests and example, which
 # tests/test_zarrs_interop.py runs).
 cargo test --workspace --all-features
-# Every decoder fuzzed for 30 s on its seed corpus (libFuzzer; the build goes under
+# Every decoder fuzzed for 15 s on its seed corpus (libFuzzer; the build goes under
 # $CARGO_TARGET_DIR/fuzz). Fails on a crash, a hang or an allocation past the bounds.
-fuzz/run.sh 30
+fuzz/run.sh 15
 "$PYTHON" -m pytest tests
 # The same suite on Python 3.12 with zarr 3.4 and VirtualiZarr's newest release.
 .ci/py312.sh
