@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import functools
+import http.server
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -160,3 +163,26 @@ def make_storage(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> i
         return ic.local_filesystem_storage(tmp_path / "repo")
     server: MotoServer = request.getfixturevalue("moto_server")
     return server.storage()
+
+
+@pytest.fixture
+def static_http_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A plain static file server (no listing, no WebDAV) over a folder, on 127.0.0.1."""
+    root = tmp_path / "served"
+    root.mkdir()
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            requests.append(f"{self.command} {self.path}")
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        assert not [r for r in requests if not r.startswith("GET ")], requests

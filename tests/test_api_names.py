@@ -72,6 +72,9 @@ EXTRA_KEYWORDS = {
     "manifest_shard_size",
     "inline_manifest_threshold_bytes",
     "compression_level",
+    # RepositoryConfig: a floor under garbage collection's grace period (README, "Expiring
+    # history and collecting garbage").
+    "gc_min_grace_period_seconds",
 }
 # Deliberate differences (README, "Where we differ"), by "Name.member".
 ABSENT_MEMBERS = {

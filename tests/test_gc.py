@@ -11,9 +11,12 @@ import asyncio
 import datetime as dt
 import json
 import multiprocessing as mp
+import pickle
+import sys
 import time
+import types
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import _gc_workers as workers
 import numpy as np
@@ -211,3 +214,157 @@ def test_bad_cut_offs_are_refused_and_delete_nothing(tmp_path: Path) -> None:
         repo.garbage_collect(now(), max_concurrent_deletes=0)
     assert listing("local", root) == before
     assert len(list(repo.ancestry(branch="main"))) == 3
+
+
+# ---- a minimum grace period in the repository's config --------------------------------------
+
+
+def repo_with_garbage(root: Path, **config: Any) -> ic.Repository:
+    """Three writes of array "a", the first two expired: their chunks are garbage."""
+    storage = ic.local_filesystem_storage(str(root))
+    repo = ic.Repository.create(
+        storage, ic.RepositoryConfig(inline_chunk_threshold_bytes=0, **config)
+    )
+    with repo.transaction("main", message="arrays") as store:
+        zarr.create_array(store, name="a", shape=(workers.N,), chunks=(1,), dtype="i8")
+    for i in range(3):
+        with repo.transaction("main", message=f"write {i}") as store:
+            zarr.open_array(store, path="a", mode="r+")[:] = i + 1
+    repo.expire_snapshots(now())
+    return repo
+
+
+def every_file(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_minimum_grace_period_refuses_later_cut_offs(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    repo = repo_with_garbage(root, gc_min_grace_period_seconds=3600)
+    assert repo.config.gc_min_grace_period_seconds == 3600
+    before = every_file(root)
+    too_late = now() - dt.timedelta(minutes=50)
+    for dry_run in (False, True):
+        with pytest.raises(ic.InvalidInputError, match="3600 seconds") as refused:
+            repo.garbage_collect(too_late, dry_run=dry_run)
+        assert "gc_min_grace_period_seconds" in str(refused.value)
+    with pytest.raises(ic.InvalidInputError, match="3600 seconds"):
+        asyncio.run(repo.garbage_collect_async(now()))
+    assert every_file(root) == before, "a refused collection changes nothing"
+    # Old enough: allowed (the garbage is younger than an hour, so it stays).
+    kept = repo.garbage_collect(now() - dt.timedelta(minutes=70))
+    assert (kept.chunks_deleted, kept.snapshots_deleted) == (0, 0)
+
+    # Stored with the repository; opening with a config that leaves it unset keeps it.
+    storage = ic.local_filesystem_storage(str(root))
+    assert ic.Repository.open(storage).config.gc_min_grace_period_seconds == 3600
+    opened = ic.Repository.open(storage, ic.RepositoryConfig(max_concurrent_requests=4))
+    assert opened.config.gc_min_grace_period_seconds == 3600
+    # A shorter one, saved, is what every later handle applies.
+    shorter = opened.reopen(ic.RepositoryConfig(gc_min_grace_period_seconds=1))
+    shorter.save_config()
+    assert ic.Repository.fetch_config(storage).gc_min_grace_period_seconds == 1  # type: ignore[union-attr]
+    time.sleep(1.1)
+    done = ic.Repository.open(storage).garbage_collect(now() - dt.timedelta(seconds=1))
+    assert done.chunks_deleted == 2 * workers.N
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, 10**12])
+def test_bad_minimum_grace_periods_are_refused(bad: Any) -> None:
+    with pytest.raises(ic.InvalidInputError, match="gc_min_grace_period_seconds"):
+        ic.Repository.create(
+            ic.in_memory_storage(), ic.RepositoryConfig(gc_min_grace_period_seconds=bad)
+        )
+
+
+def test_the_minimum_grace_period_merges_and_pickles() -> None:
+    config = ic.RepositoryConfig(gc_min_grace_period_seconds=60)
+    assert "gc_min_grace_period_seconds=60" in repr(config)
+    assert pickle.loads(pickle.dumps(config)) == config
+    merged = config.merge(ic.RepositoryConfig(inline_chunk_threshold_bytes=0))
+    assert merged.gc_min_grace_period_seconds == 60
+    assert ic.RepositoryConfig().merge(config).gc_min_grace_period_seconds == 60
+    assert ic.Repository.create(ic.in_memory_storage()).config.gc_min_grace_period_seconds is None
+
+
+# ---- progress bars ------------------------------------------------------------------------------
+
+
+class FakeBar:
+    """Stands in for ``tqdm.tqdm`` (a terminal display): records what the bar was told."""
+
+    made: ClassVar[list[FakeBar]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.updates: list[int] = []
+        self.closed = False
+        FakeBar.made.append(self)
+
+    def update(self, n: int) -> None:
+        self.updates.append(n)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class BrokenBar(FakeBar):
+    def update(self, n: int) -> None:
+        raise RuntimeError("the terminal went away")
+
+
+def fake_tqdm(monkeypatch: pytest.MonkeyPatch, bar: type[FakeBar] | None) -> list[FakeBar]:
+    """Installs a fake ``tqdm`` module (``None``: tqdm not installed); the bars it makes."""
+    module = None
+    if bar is not None:
+        module = types.ModuleType("tqdm")
+        module.tqdm = bar  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tqdm", module)
+    FakeBar.made = []
+    return FakeBar.made
+
+
+def test_a_collection_shows_a_bar_per_phase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = repo_with_garbage(tmp_path / "repo")
+    fake_tqdm(monkeypatch, None)
+    plain = repo.garbage_collect(now(), dry_run=True)
+
+    bars = fake_tqdm(monkeypatch, FakeBar)
+    dry = repo.garbage_collect(now(), dry_run=True)
+    assert dry == plain
+    assert [b.kwargs["desc"] for b in bars] == [
+        "garbage_collect: snapshots",
+        "garbage_collect: manifests",
+        "garbage_collect: listing",
+    ]
+    for bar in bars:
+        assert bar.kwargs["disable"] is None  # tqdm hides itself off a terminal
+        assert sum(bar.updates) == bar.kwargs["total"] and bar.closed, bar.kwargs
+    assert bars[0].kwargs["total"] == 2  # the root and main's tip
+    assert bars[2].kwargs["total"] == 4  # the object folders
+
+    bars = fake_tqdm(monkeypatch, FakeBar)
+    done = asyncio.run(repo.garbage_collect_async(now()))
+    assert (done.chunks_deleted, done.snapshots_deleted) == (plain.chunks_deleted, 3)
+    assert done.bytes_deleted == plain.bytes_deleted
+    deleting = bars[-1]
+    assert deleting.kwargs["desc"] == "garbage_collect: deleting" and deleting.closed
+    objects = done.chunks_deleted + done.snapshots_deleted + done.transaction_logs_deleted
+    assert deleting.kwargs["total"] == objects + done.manifests_deleted
+    assert sum(deleting.updates) == deleting.kwargs["total"]
+    # Throttled: the first and last report of the phase at least, not one per object.
+    assert len(deleting.updates) < deleting.kwargs["total"]
+
+
+def test_a_broken_display_does_not_fail_the_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = repo_with_garbage(tmp_path / "repo")
+    fake_tqdm(monkeypatch, None)
+    plain = repo.garbage_collect(now(), dry_run=True)
+    bars = fake_tqdm(monkeypatch, BrokenBar)
+    done = repo.garbage_collect(now())
+    assert (done.chunks_deleted, done.bytes_deleted) == (plain.chunks_deleted, plain.bytes_deleted)
+    assert len(bars) == 1, "a callback that raised is not called again"

@@ -4,13 +4,9 @@ S3-compatible server (moto's, on 127.0.0.1; see the ``moto_server`` fixture in c
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import json
 import multiprocessing as mp
 import pickle
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -285,29 +281,6 @@ def test_http_storage_on_a_private_bucket_fails_typed(moto_server: MotoServer) -
     for action in (ic.Repository.open, ic.Repository.create):
         with pytest.raises((ic.StorageError, ic.ReadOnlyError)):
             action(http)
-
-
-@pytest.fixture
-def static_http_server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A plain static file server (no listing, no WebDAV) over a folder, on 127.0.0.1."""
-    root = tmp_path / "served"
-    root.mkdir()
-    requests: list[str] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            requests.append(f"{self.command} {self.path}")
-
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        assert not [r for r in requests if not r.startswith("GET ")], requests
 
 
 def test_http_storage_reads_a_repository_from_a_static_file_server(

@@ -33,6 +33,8 @@ config_class! {
         repo_update_attempts: u32,
         /// The virtual chunk containers, as a JSON list (the shape of `config.json`).
         virtual_chunk_containers: String,
+        /// When not 0, `garbage_collect` refuses cut-offs later than this many seconds ago.
+        gc_min_grace_period_seconds: u64,
     }
 }
 

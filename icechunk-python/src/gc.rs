@@ -1,7 +1,11 @@
 //! Snapshot expiration and garbage collection on `PyRepository`, and `GCSummary`.
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
-use icechunk::repository::{GcOptions, GcSummary};
+use icechunk::repository::{GcOptions, GcProgress, GcProgressFn, GcSummary};
+use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 
 use crate::errors::CoreResultExt;
@@ -96,22 +100,90 @@ twins! {
             }
         }
 
+        /// `progress(phase, done, total)`, when given, is called now and then from the
+        /// collecting thread (see `PyProgress`); what it raises is ignored.
         fn garbage_collect / garbage_collect_async(
             &self,
             delete_object_older_than: DateTime<Utc>,
             dry_run: bool,
             max_concurrent_manifest_fetches: usize,
             max_concurrent_deletes: usize,
+            progress: Option<Py<PyAny>>,
         ) -> PyGCSummary {
             let repo = self.core().clone();
             let options = GcOptions {
                 dry_run,
                 max_concurrent_manifest_fetches,
                 max_concurrent_deletes,
+                progress: progress.map(PyProgress::callback),
                 ..GcOptions::new(delete_object_older_than)
             };
             async move { Ok(PyGCSummary::from(repo.garbage_collect(&options).await.py()?)) }
         }
+    }
+}
+
+/// How often a collection's progress reaches Python at most (besides the first and last
+/// report of each phase): the engine reports once per object, and each call into Python
+/// takes the GIL, so that Python hears of a million deletes ten times a second, not a
+/// million times.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A Python callable `progress(phase, done, total)` told where a collection is.
+struct PyProgress {
+    callable: Py<PyAny>,
+    throttle: Mutex<Throttle>,
+}
+
+struct Throttle {
+    phase: &'static str,
+    last_call: Option<Instant>,
+    /// The callable raised: it is not called again (a broken display must not slow down or
+    /// fail the collection).
+    broken: bool,
+}
+
+impl PyProgress {
+    fn callback(callable: Py<PyAny>) -> GcProgressFn {
+        let progress = PyProgress {
+            callable,
+            throttle: Mutex::new(Throttle { phase: "", last_call: None, broken: false }),
+        };
+        Arc::new(move |step| progress.report(step))
+    }
+
+    fn report(&self, step: GcProgress) {
+        if !self.due(&step) {
+            return;
+        }
+        crate::runtime::attach_unless_exiting(|py| {
+            let Err(error) = self.callable.call1(py, (step.phase, step.done, step.total)) else { return };
+            tracing::warn!(%error, "the garbage collection progress callback failed: no more progress");
+            self.throttle.lock().unwrap_or_else(|e| e.into_inner()).broken = true;
+            // Python handled a Ctrl-C inside the callback: raise it again, so that it still
+            // reaches the caller once the collection returns, as it would without progress.
+            if error.is_instance_of::<PyKeyboardInterrupt>(py) {
+                let _ = py.import("_thread").and_then(|thread| thread.call_method0("interrupt_main"));
+            }
+        });
+    }
+
+    /// Whether to hand `step` to Python: each phase's first and last step, and otherwise
+    /// at most one step per `PROGRESS_INTERVAL`.
+    fn due(&self, step: &GcProgress) -> bool {
+        let mut throttle = self.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        if throttle.broken {
+            return false;
+        }
+        let now = Instant::now();
+        let due = step.phase != throttle.phase
+            || step.done == step.total
+            || throttle.last_call.is_none_or(|last| now.duration_since(last) >= PROGRESS_INTERVAL);
+        if due {
+            throttle.phase = step.phase;
+            throttle.last_call = Some(now);
+        }
+        due
     }
 }
 

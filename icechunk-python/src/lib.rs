@@ -4,6 +4,7 @@
 //! result. The Python package `icechunk` builds the public API on top of these classes.
 
 mod api_types;
+mod cli;
 mod cloud;
 mod config;
 mod config_class;
@@ -43,6 +44,7 @@ fn _icechunk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logs::register(m)?;
     storage_settings::register(m)?;
     virtual_access::register(m)?;
+    cli::register(m)?;
     m.add_function(wrap_pyfunction!(errors::_all_error_kinds, m)?)?;
     m.add_class::<runtime::Finished>()?;
     // Before the interpreter finalizes, runtime threads must stop calling into it (see

@@ -134,7 +134,7 @@ pub fn python_exiting(py: Python<'_>) {
 /// The count goes up before the check and the exit hook sets its mark before reading the
 /// count (all sequentially consistent): either this thread sees the mark, or the hook
 /// sees the count and waits for `f` to finish.
-fn attach_unless_exiting<F>(f: F)
+pub(crate) fn attach_unless_exiting<F>(f: F)
 where
     F: for<'py> FnOnce(Python<'py>),
 {
@@ -188,6 +188,22 @@ where
     };
     let result = result.and_then(|value| value.into_py_any(py));
     Ok(Bound::new(py, Finished { result: Some(result) })?.into_any())
+}
+
+/// Like [`future_into_py`] without the fast path: for calls that do real work (commits,
+/// rebases, ref updates). Polled here, a future whose I/O all happens to finish at once (a
+/// fast disk, a pool thread quicker than the poll) would run to its end on the event loop's
+/// thread, holding the loop for the whole call: it always goes to the runtime instead.
+pub fn spawn_into_py<F, T>(py: Python<'_>, fut: F) -> PyResult<Bound<'_, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    if exiting() {
+        let result = block_on(py, fut).and_then(|value| value.into_py_any(py));
+        return Ok(Bound::new(py, Finished { result: Some(result) })?.into_any());
+    }
+    spawn_awaitable(py, fut)
 }
 
 /// An asyncio future of the running loop, completed by a runtime task that runs `fut`.

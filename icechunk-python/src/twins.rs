@@ -2,7 +2,8 @@
 //!
 //! Every call that does I/O exists twice, as Icechunk names them: `lookup_branch` blocks (with
 //! the GIL released) and `lookup_branch_async` returns an awaitable for asyncio. `twins!`
-//! writes both from one body, a block that evaluates to a `Send + 'static` future of
+//! writes both from one body (the awaitable always runs on the runtime: see
+//! `runtime::spawn_into_py`), a block that evaluates to a `Send + 'static` future of
 //! `PyResult<T>` (it clones what it needs from `self` first), so the two can never disagree.
 //!
 //! ```ignore
@@ -39,7 +40,7 @@ macro_rules! twins {
                     &$self,
                     py: pyo3::Python<'py> $(, $arg: $argty)*
                 ) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::PyAny>> {
-                    $crate::runtime::future_into_py(py, $body)
+                    $crate::runtime::spawn_into_py(py, $body)
                 }
             )*
         }

@@ -8,6 +8,10 @@ use crate::format::header::{self, ObjectType};
 use crate::format::paths;
 use crate::virtual_chunks::{containers, VirtualChunkContainer};
 
+/// The longest minimum grace period a config may set: 100 years, far beyond any real use,
+/// and well inside what date arithmetic can subtract from now.
+pub const MAX_GC_MIN_GRACE_PERIOD_SECONDS: u64 = 36_525 * 24 * 3600;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RepositoryConfig {
@@ -41,6 +45,10 @@ pub struct RepositoryConfig {
     /// The url prefixes virtual chunks may point into, each with the store that serves it
     /// (see [`crate::virtual_chunks`]); reading one also takes the reader's authorization.
     pub virtual_chunk_containers: Vec<VirtualChunkContainer>,
+    /// When set, `garbage_collect` refuses a cut-off later than this many seconds before
+    /// its start (spec §13.3): a guard against a grace period too short for the
+    /// repository's writers. Not set: no minimum beyond the rules of §13.
+    pub gc_min_grace_period_seconds: Option<u64>,
 }
 
 impl Default for RepositoryConfig {
@@ -58,6 +66,7 @@ impl Default for RepositoryConfig {
             get_partial_values_concurrency: 10,
             repo_update_attempts: 100,
             virtual_chunk_containers: Vec::new(),
+            gc_min_grace_period_seconds: None,
         }
     }
 }
@@ -93,6 +102,14 @@ impl RepositoryConfig {
         }
         if self.num_snapshot_nodes == Some(0) || self.num_chunk_refs == Some(0) {
             return bad("num_snapshot_nodes and num_chunk_refs must be at least 1 when set");
+        }
+        if let Some(seconds) = self.gc_min_grace_period_seconds {
+            if !(1..=MAX_GC_MIN_GRACE_PERIOD_SECONDS).contains(&seconds) {
+                return bad(&format!(
+                    "gc_min_grace_period_seconds must be between 1 and {MAX_GC_MIN_GRACE_PERIOD_SECONDS} \
+                     (100 years) when set, not {seconds}"
+                ));
+            }
         }
         if !(1..=22).contains(&self.compression_level) {
             return bad("compression_level must be between 1 and 22");
@@ -140,5 +157,24 @@ mod tests {
         .unwrap();
         with.validate().unwrap();
         assert_eq!(RepositoryConfig::decode(&with.encode().unwrap()).unwrap(), with);
+    }
+
+    #[test]
+    fn the_minimum_grace_period_is_optional_and_bounded() {
+        // Configs stored before the field existed load without it.
+        assert_eq!(config("{}").unwrap().gc_min_grace_period_seconds, None);
+        let day = config(r#"{"gc_min_grace_period_seconds": 86400}"#).unwrap();
+        assert_eq!(day.gc_min_grace_period_seconds, Some(86400));
+        day.validate().unwrap();
+        assert_eq!(RepositoryConfig::decode(&day.encode().unwrap()).unwrap(), day);
+        assert_eq!(
+            config(r#"{"gc_min_grace_period_seconds": null}"#).unwrap().gc_min_grace_period_seconds,
+            None
+        );
+        for bad in [0, MAX_GC_MIN_GRACE_PERIOD_SECONDS + 1, u64::MAX] {
+            let c = RepositoryConfig { gc_min_grace_period_seconds: Some(bad), ..Default::default() };
+            let message = c.validate().unwrap_err().to_string();
+            assert!(message.contains("gc_min_grace_period_seconds"), "{message}");
+        }
     }
 }

@@ -211,21 +211,31 @@ fn transaction_log() -> impl Strategy<Value = TransactionLog> {
 fn config() -> impl Strategy<Value = RepositoryConfig> {
     let own =
         (any::<u32>(), any::<i32>(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>());
-    let icechunk_units = (option::of(any::<u64>()), option::of(any::<u64>()), any::<u32>(), any::<u32>());
+    // The last: `gc_min_grace_period_seconds`.
+    let icechunk_units = (
+        option::of(any::<u64>()),
+        option::of(any::<u64>()),
+        any::<u32>(),
+        any::<u32>(),
+        option::of(any::<u64>()),
+    );
     let containers = proptest::collection::vec(virtual_chunk_container(), 0..3);
-    (own, icechunk_units, containers).prop_map(|((a, b, c, d, e, f, g), (h, i, j, k), l)| RepositoryConfig {
-        inline_chunk_threshold_bytes: a,
-        compression_level: b,
-        snapshot_cache_size: c,
-        manifest_cache_bytes: d,
-        max_concurrent_requests: e,
-        manifest_shard_size: f,
-        inline_manifest_threshold_bytes: g,
-        num_snapshot_nodes: h,
-        num_chunk_refs: i,
-        get_partial_values_concurrency: j,
-        repo_update_attempts: k,
-        virtual_chunk_containers: l,
+    (own, icechunk_units, containers).prop_map(|((a, b, c, d, e, f, g), (h, i, j, k, m), l)| {
+        RepositoryConfig {
+            inline_chunk_threshold_bytes: a,
+            compression_level: b,
+            snapshot_cache_size: c,
+            manifest_cache_bytes: d,
+            max_concurrent_requests: e,
+            manifest_shard_size: f,
+            inline_manifest_threshold_bytes: g,
+            num_snapshot_nodes: h,
+            num_chunk_refs: i,
+            get_partial_values_concurrency: j,
+            repo_update_attempts: k,
+            virtual_chunk_containers: l,
+            gc_min_grace_period_seconds: m,
+        }
     })
 }
 

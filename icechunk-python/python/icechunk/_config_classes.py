@@ -287,7 +287,9 @@ _OUR_KNOBS = (
 class RepositoryConfig(_Settings):
     """A repository's settings, as Icechunk 2.x groups them, plus this engine's own knobs
     (keyword-only: ``snapshot_cache_size``, ``manifest_cache_bytes``, ``manifest_shard_size``,
-    ``inline_manifest_threshold_bytes``; spec/format.md §11). ``None``: the default."""
+    ``inline_manifest_threshold_bytes``; spec/format.md §11) and ``gc_min_grace_period_seconds``:
+    when set, ``garbage_collect`` refuses a cut-off later than that many seconds ago.
+    ``None``: the default (no minimum)."""
 
     _fields = (
         "inline_chunk_threshold_bytes",
@@ -302,6 +304,7 @@ class RepositoryConfig(_Settings):
         "num_updates_per_repo_info_file",
         "max_concurrent_decodes",
         *_OUR_KNOBS,
+        "gc_min_grace_period_seconds",
     )
     __slots__ = _fields
 
@@ -324,6 +327,7 @@ class RepositoryConfig(_Settings):
         manifest_shard_size: int | None = None,
         inline_manifest_threshold_bytes: int | None = None,
         compression_level: int | None = None,
+        gc_min_grace_period_seconds: int | None = None,
     ) -> None:
         self.inline_chunk_threshold_bytes = inline_chunk_threshold_bytes
         self.get_partial_values_concurrency = get_partial_values_concurrency
@@ -340,6 +344,7 @@ class RepositoryConfig(_Settings):
         self.manifest_cache_bytes = manifest_cache_bytes
         self.manifest_shard_size = manifest_shard_size
         self.inline_manifest_threshold_bytes = inline_manifest_threshold_bytes
+        self.gc_min_grace_period_seconds = gc_min_grace_period_seconds
         if compression_level is not None:
             self.compression_level = compression_level
 
@@ -452,6 +457,8 @@ class RepositoryConfig(_Settings):
                     knobs[name] = bound
         if self.manifest is not None:
             _check_manifest(self.manifest)
+        if self.gc_min_grace_period_seconds is not None:
+            knobs["gc_min_grace_period_seconds"] = _grace_period(self.gc_min_grace_period_seconds)
         if self.repo_update_retries is not None and self.repo_update_retries.default is not None:
             tries = self.repo_update_retries.default.max_tries
             if tries is not None:
@@ -479,11 +486,23 @@ class RepositoryConfig(_Settings):
         )
         for name in _OUR_KNOBS:
             setattr(config, name, getattr(engine, name))
+        config.gc_min_grace_period_seconds = engine.gc_min_grace_period_seconds or None  # 0: none
         containers = [
             VirtualChunkContainer._from_json(c) for c in json.loads(engine.virtual_chunk_containers)
         ]
         config.virtual_chunk_containers = {c.url_prefix: c for c in containers} or None
         return config
+
+
+def _grace_period(seconds: int) -> int:
+    """A minimum grace period: whole seconds, at least 1 (``None`` sets no minimum; the
+    engine stands for "none" by 0, so 0 itself is refused rather than taken for it)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1:
+        raise InvalidInputError(
+            "RepositoryConfig.gc_min_grace_period_seconds must be a positive number of seconds "
+            f"or None, not {seconds!r}"
+        )
+    return seconds
 
 
 def _check_manifest(manifest: ManifestConfig) -> None:

@@ -100,6 +100,7 @@ __all__ = [
     "_check_virtual_chunk_container",
     "_gcs_bearer_credential",
     "_storage_from_state",
+    "cli_main",
     "in_memory_storage",
     "initialize_logs",
     "local_filesystem_storage",
@@ -284,6 +285,7 @@ class EngineConfig:
     get_partial_values_concurrency: int
     repo_update_attempts: int
     virtual_chunk_containers: str
+    gc_min_grace_period_seconds: int
     def __new__(
         cls,
         *,
@@ -299,6 +301,7 @@ class EngineConfig:
         get_partial_values_concurrency: int | None = None,
         repo_update_attempts: int | None = None,
         virtual_chunk_containers: str | None = None,
+        gc_min_grace_period_seconds: int | None = None,
     ) -> Self: ...
     @staticmethod
     def default() -> EngineConfig: ...
@@ -621,6 +624,7 @@ class PyRepository:
         dry_run: bool,
         max_concurrent_manifest_fetches: int,
         max_concurrent_deletes: int,
+        progress: Callable[[str, int, int], object] | None,
     ) -> GCSummary: ...
     def garbage_collect_async(
         self,
@@ -628,6 +632,7 @@ class PyRepository:
         dry_run: bool,
         max_concurrent_manifest_fetches: int,
         max_concurrent_deletes: int,
+        progress: Callable[[str, int, int], object] | None,
     ) -> Awaitable[GCSummary]: ...
 
 @final
@@ -839,3 +844,5 @@ class Finished:
 
 def _check_virtual_chunk_container(container: str) -> None:
     """Checks a virtual chunk container (its JSON): ``InvalidInputError`` with the reason."""
+
+def cli_main(argv: list[str]) -> int: ...

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use serde::Serialize;
 
 use super::Repository;
 use crate::error::{IcechunkError, Result};
@@ -16,6 +17,27 @@ use crate::ids::SnapshotId;
 use crate::refs::{RefRecord, MAIN_BRANCH};
 use crate::repo_info::RepoChange;
 use crate::sync::current_runtime;
+
+/// What an expiry did, or in a dry run would do.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExpiryReport {
+    /// The snapshots that left history (as strings in JSON).
+    #[serde(serialize_with = "ids_as_strings")]
+    pub expired: BTreeSet<SnapshotId>,
+    /// Branches deleted because their tip was older than the cut-off, in name order.
+    pub deleted_branches: Vec<String>,
+    /// Tags deleted likewise.
+    pub deleted_tags: Vec<String>,
+    /// Nothing was written: the report is what a real run would do.
+    pub dry_run: bool,
+}
+
+fn ids_as_strings<S: serde::Serializer>(
+    ids: &BTreeSet<SnapshotId>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_seq(ids.iter().map(SnapshotId::to_string))
+}
 
 /// What one walk of history saw of a snapshot.
 struct Walked {
@@ -41,14 +63,34 @@ impl Repository {
     /// every tag and branch (tags first, then branches, each in name order). The root
     /// snapshot and every ref's tip are kept, except that with `delete_expired_branches` /
     /// `delete_expired_tags` a ref whose tip is older than the cut-off is deleted (`main`
-    /// never is) and its tip expires too. Returns the expired snapshots.
+    /// never is) and its tip expires too. Returns the expired snapshots; see
+    /// [`Self::expire_snapshots_report`] for the refs deleted, or for a dry run.
     pub async fn expire_snapshots(
         &self,
         older_than: DateTime<Utc>,
         delete_expired_branches: bool,
         delete_expired_tags: bool,
     ) -> Result<BTreeSet<SnapshotId>> {
-        self.check_writable("cannot expire snapshots").await?;
+        let report = self
+            .expire_snapshots_report(older_than, delete_expired_branches, delete_expired_tags, false)
+            .await?;
+        Ok(report.expired)
+    }
+
+    /// [`Self::expire_snapshots`], reporting the refs it deleted too. With `dry_run`, nothing
+    /// is written (no ref is deleted, the repository's state is not updated, so a read-only
+    /// repository is fine) and the report says what a real run at this moment would expire
+    /// and delete.
+    pub async fn expire_snapshots_report(
+        &self,
+        older_than: DateTime<Utc>,
+        delete_expired_branches: bool,
+        delete_expired_tags: bool,
+        dry_run: bool,
+    ) -> Result<ExpiryReport> {
+        if !dry_run {
+            self.check_writable("cannot expire snapshots").await?;
+        }
         if older_than > Utc::now() {
             return Err(IcechunkError::InvalidInput(format!(
                 "the expiry cut-off {older_than} is in the future: it would expire every snapshot"
@@ -56,13 +98,17 @@ impl Repository {
         }
         let root = self.root_snapshot().await?;
         let (tags, branches) = futures::try_join!(self.list_tags(), self.list_branches())?;
+        let mut report = ExpiryReport { dry_run, ..Default::default() };
         let mut kept_tips = Vec::new();
         let mut expired_tips = Vec::new();
         for tag in &tags {
             let tip = self.lookup_tag(tag).await?;
             let old = self.lookup_snapshot(&tip).await?.written_at < older_than;
             if old && delete_expired_tags && tip != root {
-                self.delete_tag(tag).await?;
+                if !dry_run {
+                    self.delete_tag(tag).await?;
+                }
+                report.deleted_tags.push(tag.clone());
                 expired_tips.push(tip);
             } else {
                 kept_tips.push(tip);
@@ -72,7 +118,10 @@ impl Repository {
             let tip = self.lookup_branch(branch).await?;
             let old = self.lookup_snapshot(&tip).await?.written_at < older_than;
             if old && delete_expired_branches && branch != MAIN_BRANCH && tip != root {
-                self.delete_branch(branch).await?;
+                if !dry_run {
+                    self.delete_branch(branch).await?;
+                }
+                report.deleted_branches.push(branch.clone());
                 expired_tips.push(tip);
             } else {
                 kept_tips.push(tip);
@@ -80,6 +129,7 @@ impl Repository {
         }
 
         // Every snapshot of every history, walked once (histories share their older part).
+        // A deleted ref's history is walked too: its old snapshots expire with it.
         let cuts = self.history_cuts().await?;
         let runtime = current_runtime()?;
         let mut walked: HashMap<SnapshotId, Walked> = HashMap::new();
@@ -93,11 +143,12 @@ impl Repository {
         }
         let tips: HashSet<SnapshotId> = kept_tips.iter().copied().collect();
         let (expired, new_cuts) = plan_cuts(&walked, root, &tips, older_than);
-        if new_cuts.is_empty() && expired.is_empty() {
-            return Ok(expired);
+        report.expired = expired;
+        if dry_run || (new_cuts.is_empty() && report.expired.is_empty()) {
+            return Ok(report);
         }
-        let count = expired.len() as u64;
-        let expired_names: HashSet<String> = expired.iter().map(|id| id.to_string()).collect();
+        let count = report.expired.len() as u64;
+        let expired_names: HashSet<String> = report.expired.iter().map(|id| id.to_string()).collect();
         self.update_state(|state| {
             // Cuts of snapshots that just expired are of no use any more.
             state.history_cuts.retain(|from, _| !expired_names.contains(from));
@@ -106,7 +157,7 @@ impl Repository {
         })
         .await?;
         tracing::info!(expired = count, cuts = new_cuts.len(), "snapshots expired");
-        Ok(expired)
+        Ok(report)
     }
 }
 

@@ -25,13 +25,16 @@ use crate::sync::{current_runtime, lock};
 use crate::virtual_chunks::{ContainerCredentials, VirtualSources};
 
 mod expire;
+mod fsck;
 mod gc;
 mod graph;
 mod ops_log;
 mod state;
 mod stats;
 
-pub use gc::{GcOptions, GcSummary};
+pub use expire::ExpiryReport;
+pub use fsck::{FsckOptions, FsckProblem, FsckProgress, FsckReport};
+pub use gc::{GcOptions, GcProgress, GcProgressFn, GcSummary};
 pub use ops_log::{Operation, OperationKind};
 pub use stats::{ChunkStorageStats, ManifestFileInfo};
 

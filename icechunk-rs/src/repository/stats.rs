@@ -64,7 +64,7 @@ impl Repository {
     /// shard once however many snapshots share it; `concurrency` shards are read at a time.
     pub async fn chunk_storage_stats(&self, concurrency: usize) -> Result<ChunkStorageStats> {
         let snapshots = self.reachable_snapshots().await?;
-        let shards = self.shards_of(&snapshots, concurrency).await?;
+        let shards = self.shards_of(&snapshots, concurrency, |_| {}).await?;
         let mut stats = ChunkStorageStats::default();
         let mut objects: HashSet<(ChunkId, u64)> = HashSet::new();
         let mut read = futures::stream::iter(shards.into_values())
@@ -93,17 +93,22 @@ impl Repository {
     }
 
     /// Every distinct manifest shard of `snapshots` (inline ones too), with what reading it
-    /// takes; each snapshot is read once, `concurrency` at a time (at most 64).
+    /// takes; each snapshot is read once, `concurrency` at a time (at most 64), and
+    /// `on_read` is told how many have been read after each.
     pub(super) async fn shards_of(
         &self,
         snapshots: &HashSet<SnapshotId>,
         concurrency: usize,
+        on_read: impl Fn(u64) + Send,
     ) -> Result<HashMap<ManifestId, ShardAt>> {
         let mut shards: HashMap<ManifestId, ShardAt> = HashMap::new();
         let mut loaded = futures::stream::iter(snapshots.iter().copied())
             .map(|id| async move { self.assets().snapshot(&id).await })
             .buffer_unordered(concurrency.clamp(1, 64));
+        let mut read = 0;
         while let Some(snapshot) = loaded.try_next().await? {
+            read += 1;
+            on_read(read);
             for node in snapshot.nodes.values() {
                 if let NodeKind::Array(array) = &node.kind {
                     for (block, info) in &array.shards {

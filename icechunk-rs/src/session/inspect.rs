@@ -32,6 +32,11 @@ fn node_path(path: &str) -> Result<String> {
 }
 
 impl Session {
+    /// The path of every group and array, sorted (`/` for the root group).
+    pub fn list_nodes(&self) -> Vec<String> {
+        self.node_paths()
+    }
+
     /// The id of the node at `path`, kept for the node's whole life.
     pub fn node_id(&self, path: &str) -> Result<NodeId> {
         let path = node_path(path)?;
