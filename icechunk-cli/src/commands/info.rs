@@ -12,14 +12,15 @@ use crate::output::{self, Output};
 
 pub async fn run(repo: &Repository, out: Output) -> CliResult {
     let (branches, tags) = futures::try_join!(repo.list_branches(), repo.list_tags())?;
-    let mut branch_tips = BTreeMap::new();
-    for name in &branches {
-        branch_tips.insert(name.clone(), repo.lookup_branch(name).await?.to_string());
-    }
-    let mut tag_targets = BTreeMap::new();
-    for name in &tags {
-        tag_targets.insert(name.clone(), repo.lookup_tag(name).await?.to_string());
-    }
+    // All refs at once: one round trip per ref in parallel, not one after another.
+    let (tips, targets) = futures::try_join!(
+        futures::future::try_join_all(branches.iter().map(|name| repo.lookup_branch(name))),
+        futures::future::try_join_all(tags.iter().map(|name| repo.lookup_tag(name)))
+    )?;
+    let branch_tips: BTreeMap<String, String> =
+        branches.iter().cloned().zip(tips.iter().map(ToString::to_string)).collect();
+    let tag_targets: BTreeMap<String, String> =
+        tags.iter().cloned().zip(targets.iter().map(ToString::to_string)).collect();
     let (status, metadata, snapshots, stats) = futures::try_join!(
         repo.status(),
         repo.metadata(),
