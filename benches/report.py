@@ -36,6 +36,7 @@ COLORS = {
 
 STEP_LABELS = {
     "write_commit": "write + commit",
+    "write_commit_commit": "of which commit",
     "read_all": "read all",
     "open_read_one": "open + read one chunk",
     "change_one_commit": "change one chunk + commit",
@@ -51,6 +52,10 @@ STEP_LABELS = {
 # Targets of the issue: ours/published at most this, for every timing.
 FASTER_THAN_PUBLISHED = 1 / 1.5
 VS_LOCAL = {"read_all": 1.10, "open_read_one": 1.5}
+# Issue 16: ours/MemoryStore at most this, zarr's default codec pipeline over each store.
+VS_MEMORY = {"a.read_all": 1.5, "f.dask_read_all": 1.1}
+# ... and write + commit at most this times MemoryStore's write plus our own commit.
+WRITE_VS_MEMORY = {"a.write_commit": 1.5, "b.write_commit": 1.5}
 COMMIT_MS = 20.0
 FLAT = 1.5  # the largest array's one-chunk commit at most this times the smallest's
 S3_ROUND_TRIPS = 3  # open + read one chunk on S3: sequential round trips before the chunk's
@@ -218,8 +223,11 @@ def fmt_ratio(x: float | None) -> str:
     return f"{x:.2f}" if x >= 0.1 else f"{x:.3f}"
 
 
-def targets(key: str, row: dict[str, list[float]]) -> list[tuple[str, bool]]:
-    """The issue's targets that apply to one row: (text, met)."""
+def targets(
+    key: str, row: dict[str, list[float]], samples: dict[str, dict[str, list[float]]] | None = None
+) -> list[tuple[str, bool]]:
+    """The issue's targets that apply to one row (``samples``: every row, for targets that
+    combine rows): (text, met)."""
     out: list[tuple[str, bool]] = []
     w, _, name = key.partition(".")
     ours = row.get("ours")
@@ -238,6 +246,15 @@ def targets(key: str, row: dict[str, list[float]]) -> list[tuple[str, bool]]:
         vs_local = ratio(ours, row.get("zarr-local"))
         if vs_local is not None:
             out.append((f"≤{VS_LOCAL[name]:.2f}x LocalStore", vs_local <= VS_LOCAL[name]))
+    memory = row.get("zarr-memory")
+    if key in VS_MEMORY and memory:
+        limit = VS_MEMORY[key]
+        out.append((f"≤{limit:.2f}x MemoryStore", median(ours) <= limit * median(memory)))
+    commit = (samples or {}).get(f"{key}_commit", {}).get("ours")
+    if key in WRITE_VS_MEMORY and memory and commit:
+        limit = WRITE_VS_MEMORY[key]
+        bound = limit * (median(memory) + median(commit))
+        out.append((f"≤{limit:.2f}x (MemoryStore + our commit)", median(ours) <= bound))
     if w == "c" and name.startswith("commit_"):
         out.append((f"< {COMMIT_MS:.0f} ms", median(ours) * 1e3 < COMMIT_MS))
     if w == "v" and name == "commit_1e6":  # full size only: quick commits fewer refs
@@ -386,7 +403,7 @@ def markdown(raw: dict[str, Any]) -> str:
             cells.append(cell(key, row.get(s), errors.get(key, {}).get(s)))
         for s in ratio_cols:
             cells.append(fmt_ratio(ratio(row.get("ours"), row.get(s))))
-        checks = targets(key, row)
+        checks = targets(key, row, samples)
         met += sum(ok for _, ok in checks)
         missed += sum(not ok for _, ok in checks)
         cells.append("; ".join(f"{'✅' if ok else '❌'} {t}" for t, ok in checks))

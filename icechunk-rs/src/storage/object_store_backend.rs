@@ -14,6 +14,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, P
 use rand::Rng;
 
 use super::credentials::{scrub, Secret};
+use super::local_reads::LocalReads;
 use super::{ListedObject, Storage, StorageSpec};
 use crate::error::{IcechunkError, Result};
 
@@ -88,6 +89,8 @@ pub struct ObjectStorage {
     create_mode: tokio::sync::OnceCell<CreateMode>,
     /// What identifies the server (and bucket) for the create-if-absent check.
     server: String,
+    /// Reads of a local folder that skip `object_store`'s thread hand-offs.
+    local_reads: Option<LocalReads>,
 }
 
 impl fmt::Debug for ObjectStorage {
@@ -113,7 +116,15 @@ impl ObjectStorage {
         settings: BackendSettings,
     ) -> Self {
         let server = location.clone();
-        ObjectStorage { store, spec, location, settings, create_mode: tokio::sync::OnceCell::new(), server }
+        ObjectStorage {
+            store,
+            spec,
+            location,
+            settings,
+            create_mode: tokio::sync::OnceCell::new(),
+            server,
+            local_reads: None,
+        }
     }
 
     pub fn in_memory() -> Self {
@@ -133,12 +144,21 @@ impl ObjectStorage {
             IcechunkError::StorageOther(format!("cannot resolve folder {}: {e}", path.display()))
         })?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&path)?;
-        Ok(Self::new(
+        let storage = Self::new(
             Arc::new(store),
             StorageSpec::LocalFilesystem { path: path.clone() },
             format!("file://{}", path.display()),
             BackendSettings::default(),
-        ))
+        );
+        Ok(ObjectStorage { local_reads: Some(LocalReads::new(path)), ..storage })
+    }
+
+    /// A read of a local folder done without `object_store` (see `local_reads`), or `None`.
+    async fn read_locally(&self, path: &str, range: Option<Range<u64>>) -> Option<Option<Bytes>> {
+        match &self.local_reads {
+            Some(local) => local.read(path, range).await,
+            None => None,
+        }
     }
 
     fn path(path: &str) -> Result<Path> {
@@ -493,6 +513,9 @@ impl Storage for ObjectStorage {
     }
 
     async fn get(&self, path: &str) -> Result<Option<Bytes>> {
+        if let Some(read) = self.read_locally(path, None).await {
+            return Ok(read);
+        }
         let path = Self::path(path)?;
         let Some(result) = self.not_found_to_none(self.store.get(&path).await)? else {
             return Ok(None);
@@ -534,6 +557,9 @@ impl Storage for ObjectStorage {
     }
 
     async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Option<Bytes>> {
+        if let Some(read) = self.read_locally(path, Some(range.clone())).await {
+            return Ok(read);
+        }
         let path = Self::path(path)?;
         match self.settings.large_reads {
             Some(reads) if range.end.saturating_sub(range.start) > reads.threshold => {
