@@ -14,6 +14,7 @@ mod diff;
 mod errors;
 mod gc;
 mod logs;
+mod pipeline;
 mod repo_state;
 mod repository;
 mod runtime;

@@ -163,8 +163,8 @@ where
     py.detach(|| runtime().block_on(fut))
 }
 
-/// The largest object read from local disk on the event loop's thread by the fast path of
-/// [`future_into_py`]: a chunk file of a few hundred KB comes from the page cache in tens of
+/// How many bytes the fast path of [`future_into_py`] reads from local disk on the event loop's
+/// thread, in all (a batch's later reads overlap on the runtime's pool): a chunk file of a few hundred KB comes from the page cache in tens of
 /// microseconds, a runtime thread's round trip costs about 200 us on a small VM.
 const FIRST_POLL_READ: u64 = 1 << 20;
 
@@ -183,8 +183,8 @@ where
     T: for<'py> IntoPyObject<'py> + Send + 'static,
 {
     let mut fut = Box::pin(fut);
-    // The interpreter is released: the poll may read a chunk from local disk (up to
-    // FIRST_POLL_READ bytes; larger reads go to the runtime's pool), cheaper than waking a
+    // The interpreter is released: the poll may read chunks from local disk (FIRST_POLL_READ
+    // bytes in all; larger or later reads go to the runtime's pool), cheaper than waking a
     // runtime thread and then the loop, but I/O all the same.
     let first_poll = py.detach(|| {
         let _context = runtime().enter();

@@ -91,7 +91,7 @@ impl PySession {
     ) -> PyResult<PySession> {
         let authorized =
             repository.map(|r| r.core().virtual_sources().authorizations().clone()).unwrap_or_default();
-        let session = block_on(py, Session::from_bytes_with_access(&data, authorized)).py()?;
+        let session = block_on(py, Session::from_bytes_reusing_repository(&data, authorized)).py()?;
         Ok(PySession::new(session))
     }
 

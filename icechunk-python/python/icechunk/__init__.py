@@ -41,6 +41,7 @@ from icechunk._icechunk import (
     user_agent,
 )
 from icechunk._virtual_refs import VirtualChunkSpec
+from icechunk.codec_pipeline import CodecPipeline
 from icechunk.config import (
     Attribution,
     CachingConfig,
@@ -170,6 +171,7 @@ __all__ = [
     "CachingConfig",
     "ChecksumAlgorithm",
     "ChunkType",
+    "CodecPipeline",
     "CommitMethod",
     "CompressionAlgorithm",
     "CompressionConfig",

@@ -804,6 +804,25 @@ class PyStore:
     def get_virtual_chunks(
         self, requests: builtins.list[tuple[str, int | None, int | None, int | None]]
     ) -> Awaitable[builtins.list[bytes | None]]: ...
+    def read_chunks_into(
+        self,
+        keys: builtins.list[str],
+        chunk_boxes: builtins.list[builtins.list[tuple[int, int]]],
+        array_boxes: builtins.list[builtins.list[tuple[int, int]]],
+        out: Any,
+        shape: builtins.list[int],
+        item_size: int,
+    ) -> Awaitable[builtins.list[bool] | None]: ...
+    def write_chunks_from(
+        self,
+        keys: builtins.list[str],
+        chunk_boxes: builtins.list[builtins.list[tuple[int, int]]],
+        array_boxes: builtins.list[builtins.list[tuple[int, int]]],
+        value: Any,
+        shape: builtins.list[int],
+        item_size: int,
+        write_empty_chunks: bool,
+    ) -> Awaitable[bool]: ...
     def set(self, key: str, value: bytes) -> Awaitable[None]: ...
     def set_if_not_exists(self, key: str, value: bytes) -> Awaitable[bool]: ...
     def delete(self, key: str) -> Awaitable[None]: ...

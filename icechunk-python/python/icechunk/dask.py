@@ -48,12 +48,18 @@ def _block_slices(
     return blocks
 
 
-def _write_block(fork: Session, path: str, selection: tuple[slice, ...], data: Any) -> Session:
-    """Runs on a worker: writes one block into a fork of its own; returns that fork."""
+def _write_block(
+    fork: Session, target: tuple[str, Any, Any], selection: tuple[slice, ...], data: Any
+) -> Session:
+    """Runs on a worker: writes one block into a fork of its own; returns that fork.
+    ``target`` is the array's path, metadata and config: the array is built from them
+    rather than opened, which would read and parse its metadata again for every block."""
     import zarr
+    from zarr.storage import StorePath
 
+    path, metadata, config = target
     own = fork.fork()  # tasks that share a worker (and its copy of `fork`) stay apart
-    array = zarr.open_array(own.store, path=path, mode="r+")
+    array = zarr.Array(zarr.AsyncArray(metadata, StorePath(own.store, path), config))
     array[selection] = np.asarray(data)
     return own
 
@@ -143,8 +149,10 @@ def store_dask(
         if target.store is not session.store and getattr(target.store, "session", None) != session:
             raise ValueError("every target must be a zarr array opened on the session's store")
         blocks = source.to_delayed()
+        # Shipped once to each worker, like the fork.
+        spec = dask.delayed((target.path, target.metadata, target._async_array.config), pure=False)
         for index, selection in _block_slices(source.chunks, region):
-            tasks.append(write(shared, target.path, selection, blocks[index]))
+            tasks.append(write(shared, spec, selection, blocks[index]))
     (merged,) = dask.compute(_tree_merge(tasks, split_every), **store_kwargs)
     session.merge(merged)
     return session

@@ -132,6 +132,12 @@ impl Repository {
         &self.inner.virtual_sources
     }
 
+    /// Whether both are the same handle (clones of one repository opened once).
+    #[cfg(test)]
+    pub(crate) fn same_handle(&self, other: &Repository) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     fn known_tip(&self, branch: &str) -> Option<TipHint> {
         lock(&self.inner.tips).get(branch).cloned()
     }

@@ -7,7 +7,7 @@
 //! that wrote the same chunk, or different metadata for one node, are refused.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -386,8 +386,31 @@ impl Session {
         bytes: &[u8],
         authorized: BTreeMap<String, ContainerCredentials>,
     ) -> Result<Session> {
+        Self::rebuild(bytes, authorized, false).await
+    }
+
+    /// Like `from_bytes_with_access`, reusing the repository handle an earlier call of this
+    /// process opened for the same storage and config (see [`REOPENED`]). For a process whose
+    /// sessions all run on one tokio runtime for its whole life (the Python binding's): the
+    /// clients of cloud stores stay bound to the runtime that made them.
+    pub async fn from_bytes_reusing_repository(
+        bytes: &[u8],
+        authorized: BTreeMap<String, ContainerCredentials>,
+    ) -> Result<Session> {
+        Self::rebuild(bytes, authorized, true).await
+    }
+
+    async fn rebuild(
+        bytes: &[u8],
+        authorized: BTreeMap<String, ContainerCredentials>,
+        reuse: bool,
+    ) -> Result<Session> {
         let parts = SessionParts::decode(bytes)?;
-        let mut repo = Repository::open(storage::from_spec(&parts.storage)?, Some(parts.config)).await?;
+        let mut repo = if reuse {
+            reopen(&parts.storage, parts.config).await?
+        } else {
+            Repository::open(storage::from_spec(&parts.storage)?, Some(parts.config)).await?
+        };
         if !authorized.is_empty() {
             repo = repo.with_virtual_access(authorized)?;
         }
@@ -403,6 +426,35 @@ impl Session {
         *session.leases() = Leases { current: parts.lease, owned: parts.owned_leases };
         Ok(session)
     }
+}
+
+/// Repositories that sessions rebuilt from bytes opened in this process, by storage and
+/// config, newest last. A Dask worker rebuilds a fork for every task it runs and every fork a
+/// merge receives: opening the repository again each time costs requests (its config, the
+/// main hint, the conditional-write check: milliseconds on local disk, tens on S3) and starts
+/// with empty caches, so the same snapshot is fetched again. A reused handle is safe: what it
+/// caches is immutable (snapshots, manifests by id), refs are read afresh by every operation
+/// that needs them, and the config is the one the bytes carry.
+static REOPENED: Mutex<Vec<(StorageSpec, RepositoryConfig, Repository)>> = Mutex::new(Vec::new());
+const REOPENED_KEPT: usize = 8;
+
+async fn reopen(spec: &StorageSpec, config: RepositoryConfig) -> Result<Repository> {
+    let known = |kept: &Vec<(StorageSpec, RepositoryConfig, Repository)>| {
+        kept.iter().rev().find(|(s, c, _)| s == spec && *c == config).map(|(_, _, repo)| repo.clone())
+    };
+    if let Some(repo) = known(&lock(&REOPENED)) {
+        return Ok(repo);
+    }
+    let repo = Repository::open(storage::from_spec(spec)?, Some(config.clone())).await?;
+    let mut kept = lock(&REOPENED);
+    if let Some(raced) = known(&kept) {
+        return Ok(raced);
+    }
+    if kept.len() >= REOPENED_KEPT {
+        kept.remove(0);
+    }
+    kept.push((spec.clone(), config, repo.clone()));
+    Ok(repo)
 }
 
 fn merge_into(ours: &mut ChangeSet, theirs: ChangeSet, problems: &mut Vec<String>) {
@@ -511,5 +563,33 @@ mod tests {
         };
         bad.changes.chunks.get_mut("/a").unwrap().insert(vec![3, 3], Some(chunk));
         assert_eq!(refused(&bad).kind(), kind);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rebuilt_forks_share_the_repository_handle_of_their_storage_and_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::create(storage::new_local_filesystem_storage(dir.path()).unwrap(), None)
+            .await
+            .unwrap();
+        let fork = repo.writable_session("main").await.unwrap().fork().unwrap();
+        let bytes = fork.to_bytes().await.unwrap();
+        let first = Session::from_bytes_reusing_repository(&bytes, BTreeMap::new()).await.unwrap();
+        let second = Session::from_bytes_reusing_repository(&bytes, BTreeMap::new()).await.unwrap();
+        let same = |a: &Session, b: &Session| a.repository().same_handle(b.repository());
+        assert!(same(&first, &second));
+        assert_eq!(second.snapshot_id(), fork.snapshot_id());
+        // Without reuse, or with another config, a handle of its own.
+        let fresh = Session::from_bytes(&bytes).await.unwrap();
+        assert!(!same(&first, &fresh));
+        let mut config = RepositoryConfig::default();
+        config.snapshot_cache_size += 1;
+        let other =
+            Repository::open(storage::new_local_filesystem_storage(dir.path()).unwrap(), Some(config))
+                .await
+                .unwrap();
+        let other_bytes =
+            other.writable_session("main").await.unwrap().fork().unwrap().to_bytes().await.unwrap();
+        let third = Session::from_bytes_reusing_repository(&other_bytes, BTreeMap::new()).await.unwrap();
+        assert!(!same(&first, &third));
     }
 }

@@ -5,10 +5,12 @@
 //! read), and waking a pool thread costs more than reading a chunk from the page cache:
 //! measured on the 2-core VM CI runs on, `std::fs::read` of a 40 KB chunk takes 11 µs, one
 //! `spawn_blocking` 70 to 120 µs, object_store's get 170 to 260 µs. So:
-//! - a caller that is not a tokio task (a thread blocked on the engine: zarrs's sync API, the
-//!   Python binding's blocking calls, `Runtime::block_on`) reads on its own thread;
-//! - a task reads on the blocking pool, open and read in one hand-off, so that a slow disk
-//!   never stalls a runtime worker.
+//! - code that polls the engine on a thread that waits for it anyway says so with
+//!   [`with_inline_reads`] (zarrs's sync API: [`InlineReads::Any`]; the Python binding's first
+//!   poll of a store call: a budget of [`InlineReads::UpTo`] bytes), and reads there;
+//! - everything else reads on the blocking pool, open and read in one hand-off, so that a slow
+//!   disk never stalls a runtime worker and a batch of reads (a commit's manifests, GC, fsck)
+//!   stays concurrent even under `block_on`.
 //!
 //! Anything unusual goes to `object_store` instead, so that its behaviour stays the one
 //! callers see: paths with characters it would encode, ranges starting past the end, errors
@@ -31,8 +33,8 @@ pub(super) type LocalRead = Option<Option<Bytes>>;
 pub enum InlineReads {
     /// Every read on tokio's blocking pool.
     Never,
-    /// Objects up to this many bytes here (the file opened here in any case); larger ones on
-    /// the blocking pool, so that large reads of one thread still overlap.
+    /// A budget: reads here while they fit in this many bytes in all, the rest (a large object,
+    /// or the later reads of a batch polled at once) on the blocking pool, so that they overlap.
     UpTo(u64),
     /// Every read here.
     Any,
@@ -42,12 +44,11 @@ thread_local! {
     static POLICY: Cell<Option<InlineReads>> = const { Cell::new(None) };
 }
 
-/// Runs `f` with `policy` for the engine's local-disk reads done on this thread. Without one,
-/// a thread outside any tokio task reads inline ([`InlineReads::Any`]: it is blocked waiting for
-/// the engine anyway) and a task reads on the blocking pool ([`InlineReads::Never`]). The Python
-/// binding polls a store call once on the event loop's thread, the interpreter released, with
-/// a limit: a chunk read there costs less than waking another thread, a large one would hold
-/// up the loop.
+/// Runs `f` with `policy` for the engine's local-disk reads done on this thread (by default
+/// none: every read on the blocking pool). For code whose thread blocks on the engine anyway:
+/// zarrs's sync API reads inline; the Python binding polls a store call once on the event
+/// loop's thread, the interpreter released, with a budget: a chunk read there costs less than
+/// waking another thread, a large one or many would hold up the loop.
 pub fn with_inline_reads<R>(policy: InlineReads, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<InlineReads>);
     impl Drop for Restore {
@@ -59,14 +60,22 @@ pub fn with_inline_reads<R>(policy: InlineReads, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// The most this thread reads inline, `None` for nothing.
-fn inline_limit() -> Option<u64> {
-    let default = || if tokio::task::try_id().is_none() { InlineReads::Any } else { InlineReads::Never };
-    match POLICY.get().unwrap_or_else(default) {
-        InlineReads::Never => None,
-        InlineReads::UpTo(limit) => Some(limit),
-        InlineReads::Any => Some(u64::MAX),
+/// Whether this thread may read `len` bytes inline now; takes them from its budget if so.
+fn take_inline(len: u64) -> bool {
+    match POLICY.get() {
+        None | Some(InlineReads::Never) => false,
+        Some(InlineReads::Any) => true,
+        Some(InlineReads::UpTo(budget)) if len <= budget => {
+            POLICY.set(Some(InlineReads::UpTo(budget - len)));
+            true
+        }
+        Some(InlineReads::UpTo(_)) => false,
     }
+}
+
+/// Whether this thread reads anything inline (opening the file here to learn its length).
+fn may_read_inline() -> bool {
+    matches!(POLICY.get(), Some(InlineReads::Any) | Some(InlineReads::UpTo(1..)))
 }
 
 #[derive(Debug, Clone)]
@@ -87,14 +96,14 @@ impl LocalReads {
         if range.as_ref().is_some_and(|r| r.start > r.end) {
             return None;
         }
-        let Some(limit) = inline_limit() else {
+        if !may_read_inline() {
             return on_blocking_pool(move || read_file(&file, range)).await;
-        };
+        }
         let Some((handle, len)) = open(&file)? else {
             return Some(None);
         };
         let wanted = wanted(range, len)?;
-        if wanted.end - wanted.start <= limit {
+        if take_inline(wanted.end - wanted.start) {
             read_range(handle, wanted)
         } else {
             on_blocking_pool(move || read_range(handle, wanted)).await
@@ -218,10 +227,22 @@ mod tests {
             });
             assert_eq!(part, Some(Some(Bytes::from_static(b"12"))), "{policy:?}");
         }
-        // The policy is the scope's only.
+        // The policy is the scope's only; without one nothing is read inline.
         assert_eq!(POLICY.get(), None);
-        assert_eq!(inline_limit(), Some(u64::MAX));
-        assert_eq!(tokio::spawn(async { inline_limit() }).await.unwrap(), None);
+        assert!(!may_read_inline());
+    }
+
+    #[test]
+    fn a_budget_covers_the_first_reads_and_sends_the_rest_to_the_pool() {
+        with_inline_reads(InlineReads::UpTo(10), || {
+            assert!(take_inline(6));
+            assert!(!take_inline(5), "over what is left");
+            assert!(take_inline(4));
+            assert!(!may_read_inline(), "spent");
+            assert!(!take_inline(1));
+        });
+        with_inline_reads(InlineReads::Any, || assert!(take_inline(u64::MAX)));
+        with_inline_reads(InlineReads::Never, || assert!(!take_inline(0)));
     }
 
     #[tokio::test]

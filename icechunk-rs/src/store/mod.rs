@@ -72,6 +72,17 @@ impl Store {
         Ok(None)
     }
 
+    /// The array node path and chunk coordinates `key` names, `None` for a key that is not a
+    /// chunk of an array of the session.
+    pub fn chunk_of_key(&self, key: &str) -> Result<Option<(String, Vec<u64>)>> {
+        Ok(match self.resolve_key(key)? {
+            Some(Target::Chunk { path, coords }) => {
+                Some((path, coords.iter().map(|&c| u64::from(c)).collect()))
+            }
+            _ => None,
+        })
+    }
+
     /// The value at `key`, or a range of it; a chunk's range is read from storage as such
     /// (only the blocks covering it), not by reading the whole chunk.
     pub async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<Option<Bytes>> {

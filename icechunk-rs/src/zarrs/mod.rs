@@ -14,6 +14,8 @@
 //! The sync traits block on the engine's async code, see [`ZarrsStore::new`].
 
 mod blocking;
+#[cfg(feature = "codecs")]
+pub mod chunk_batches;
 mod traits_async;
 mod traits_sync;
 
@@ -26,6 +28,7 @@ use zarrs_storage::{StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StoreP
 
 use crate::error::{IcechunkError, Result};
 use crate::session::Session;
+use crate::storage::{with_inline_reads, InlineReads};
 use crate::store::{ByteRange, Store};
 
 /// zarrs storage over the key space of one session. Cheap to clone (the session is shared).
@@ -62,12 +65,15 @@ impl ZarrsStore {
         self.store.session()
     }
 
-    /// Runs an engine future to completion for the sync traits.
+    /// Runs an engine future to completion for the sync traits. The calling thread waits for
+    /// it anyway, so it reads local-disk objects itself: one zarrs call is one key, and zarrs
+    /// runs its chunk reads on threads of its own.
     fn block<T>(
         &self,
         future: impl std::future::Future<Output = Result<T, StorageError>>,
     ) -> Result<T, StorageError> {
-        blocking::block_on(self.runtime.as_ref(), future).map_err(storage_error)?
+        let blocked = || blocking::block_on(self.runtime.as_ref(), future);
+        with_inline_reads(InlineReads::Any, blocked).map_err(storage_error)?
     }
 
     // The operations both trait families share, as zarrs types.

@@ -1,0 +1,189 @@
+"""``icechunk.CodecPipeline``: zarr's codec pipeline with chunks decoded in Rust.
+
+Opt in through zarr's own switch::
+
+    zarr.config.set({"codec_pipeline.path": "icechunk.CodecPipeline"})
+    # or ZARR_CODEC_PIPELINE__PATH=icechunk.CodecPipeline in the environment
+
+For arrays in an :class:`~icechunk.IcechunkStore`, the engine handles a whole batch of chunks
+with the interpreter released, as many requests in flight as the repository's
+``max_concurrent_requests`` (not zarr's ``async.concurrency``), decoding and encoding with the
+zarrs crate's codecs: a read fetches each chunk (of a shard, only the index and the inner
+chunks wanted) and copies the part wanted into the output array; a write encodes and stores
+each chunk (reading it first when only part of it changes) and, unless the array's config
+says ``write_empty_chunks``, deletes a chunk left all fill value, as zarr does.
+
+Everything else is zarr's default pipeline, which this class extends: other stores,
+selections other than boxes (integer, strided, fancy indexing), data types other than
+native-order numbers, arrays that are not C-contiguous numpy arrays, codecs zarrs does not
+know, read-only stores, and any error on the fast path (the default pipeline then handles the
+batch again and reports the error as it always does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from zarr.abc.store import ByteGetter, ByteSetter
+from zarr.core.array_spec import ArraySpec
+from zarr.core.buffer import NDBuffer
+from zarr.core.codec_pipeline import BatchedCodecPipeline
+from zarr.core.indexing import SelectorTuple
+from zarr.registry import register_pipeline
+from zarr.storage import StorePath
+
+from .store import IcechunkStore
+
+__all__ = ["CodecPipeline"]
+
+ReadItem = tuple[ByteGetter, ArraySpec, SelectorTuple, SelectorTuple, bool]
+WriteItem = tuple[ByteSetter, ArraySpec, SelectorTuple, SelectorTuple, bool]
+Box = list[tuple[int, int]]
+# numpy kinds the fast path copies as raw elements: bools, integers, floats, complex numbers,
+# datetimes and timedeltas (zarrs decides whether it knows the array's data type).
+NUMERIC_KINDS = frozenset("biufcmM")
+
+
+class CodecPipeline(BatchedCodecPipeline):
+    """zarr's default pipeline, with reads from an IcechunkStore decoded in Rust."""
+
+    async def read(
+        self,
+        batch_info: Iterable[ReadItem],
+        out: NDBuffer,
+        drop_axes: tuple[int, ...] = (),
+    ) -> Any:
+        batch = list(batch_info)
+        plan = _native_read(batch, out, drop_axes)
+        if plan is not None:
+            store, args = plan
+            present = await store._store.read_chunks_into(*args)
+            if present is not None:
+                # zarr >= 3.2 wants each chunk's status (its `array.read_missing_chunks`);
+                # earlier versions ignore what `read` returns.
+                return tuple({"status": "present" if p else "missing"} for p in present)
+        return await super().read(batch, out, drop_axes)
+
+    async def write(
+        self,
+        batch_info: Iterable[WriteItem],
+        value: NDBuffer,
+        drop_axes: tuple[int, ...] = (),
+    ) -> None:
+        batch = list(batch_info)
+        plan = _native_write(batch, value, drop_axes)
+        if plan is not None:
+            store, args = plan
+            if await store._store.write_chunks_from(*args):
+                return
+        await super().write(batch, value, drop_axes)
+
+
+# zarr finds pipelines by the qualified name of their class: `icechunk.CodecPipeline`.
+CodecPipeline.__module__ = "icechunk"
+register_pipeline(CodecPipeline)
+
+
+def _native_read(
+    batch: list[ReadItem], out: NDBuffer, drop_axes: tuple[int, ...]
+) -> tuple[IcechunkStore, tuple[Any, ...]] | None:
+    """The store and arguments of the engine's read of ``batch``, or None when it does not
+    apply (see the module docs)."""
+    array = out.as_ndarray_like()
+    if not batch or drop_axes or not _plain_array(array, writable=True):
+        return None
+    boxes = _boxes(batch)
+    if boxes is None:
+        return None
+    store, keys, chunk_boxes, out_boxes = boxes
+    flat = array.reshape(-1).view(np.uint8)
+    return store, (keys, chunk_boxes, out_boxes, flat, list(array.shape), array.dtype.itemsize)
+
+
+def _native_write(
+    batch: list[WriteItem], value: NDBuffer, drop_axes: tuple[int, ...]
+) -> tuple[IcechunkStore, tuple[Any, ...]] | None:
+    """The store and arguments of the engine's write of ``batch``, or None when it does not
+    apply (see the module docs)."""
+    array = value.as_ndarray_like()
+    if not batch or drop_axes or not _plain_array(array, writable=False):
+        return None
+    specs = {
+        (spec.dtype.to_native_dtype(), spec.config.write_empty_chunks) for _, spec, *_ in batch
+    }
+    if len(specs) != 1:
+        return None
+    ((dtype, write_empty_chunks),) = specs
+    if dtype != array.dtype:
+        return None
+    boxes = _boxes(batch)
+    if boxes is None or boxes[0].read_only:
+        return None
+    store, keys, chunk_boxes, value_boxes = boxes
+    flat = array.reshape(-1).view(np.uint8)
+    args = (keys, chunk_boxes, value_boxes, flat, list(array.shape), array.dtype.itemsize)
+    return store, (*args, bool(write_empty_chunks))
+
+
+def _boxes(
+    batch: list[ReadItem] | list[WriteItem],
+) -> tuple[IcechunkStore, list[str], list[Box], list[Box]] | None:
+    """The one IcechunkStore of ``batch``'s chunks, their keys, and both boxes of each; None
+    unless every chunk is in the same IcechunkStore and every selection a box."""
+    store = None
+    keys: list[str] = []
+    chunk_boxes: list[Box] = []
+    out_boxes: list[Box] = []
+    for byte_getter, _spec, chunk_selection, out_selection, _complete in batch:
+        if not isinstance(byte_getter, StorePath) or not isinstance(
+            byte_getter.store, IcechunkStore
+        ):
+            return None
+        if store is None:
+            store = byte_getter.store
+        elif byte_getter.store is not store:
+            return None
+        chunk_box = _box(chunk_selection)
+        out_box = _box(out_selection)
+        if chunk_box is None or out_box is None:
+            return None
+        keys.append(byte_getter.path)
+        chunk_boxes.append(chunk_box)
+        out_boxes.append(out_box)
+    assert store is not None
+    return store, keys, chunk_boxes, out_boxes
+
+
+def _plain_array(array: Any, *, writable: bool) -> bool:
+    """A numpy array of native-order numbers the engine may read (write) as raw bytes."""
+    if type(array) is not np.ndarray:
+        return False
+    dtype = array.dtype
+    return bool(
+        array.flags.c_contiguous
+        and (array.flags.writeable or not writable)
+        and dtype.kind in NUMERIC_KINDS
+        and dtype.isnative
+        and dtype.fields is None
+        and dtype.subdtype is None
+    )
+
+
+def _box(selection: SelectorTuple) -> Box | None:
+    """``selection`` as ``(start, stop)`` per dimension when it is a tuple of unit-step slices
+    with both ends given (as zarr's indexers make them), else None."""
+    if not isinstance(selection, tuple):
+        return None
+    box: Box = []
+    for part in selection:
+        if not isinstance(part, slice) or part.step not in (None, 1):
+            return None
+        start, stop = part.start, part.stop
+        if not isinstance(start, int | np.integer) or not isinstance(stop, int | np.integer):
+            return None
+        if start < 0 or stop < start:
+            return None
+        box.append((int(start), int(stop)))
+    return box

@@ -1,0 +1,372 @@
+//! Batches of chunks of a session's arrays read into, or written from, the caller's array in
+//! memory, encoded and decoded by zarrs's codecs (feature `codecs`): the engine side of the
+//! Python package's opt-in codec pipeline (`icechunk.CodecPipeline`).
+//!
+//! zarr-python hands a pipeline, per chunk, its key, a box of the chunk and the box of the
+//! caller's array it maps to. Here every chunk is handled in a task of its own (as many in
+//! flight as the repository's `max_concurrent_requests`): a read fetches and decodes it (of a
+//! sharded chunk only the index and the inner chunks wanted) and its box is copied into the
+//! output; a write stores the box whole, or reads, updates and stores the chunk, and, as
+//! zarr does unless told to write empty chunks, deletes a chunk left all fill value.
+//!
+//! Anything this path does not cover, or any error on it, answers [`Batch::Fallback`] rather
+//! than an error: the caller then handles the batch with zarr's default pipeline, which
+//! raises exactly the errors it always does (a missing object, a corrupt chunk, a read-only
+//! session) and supports what zarrs does not. (A write that fails halfway is done again
+//! whole by the default pipeline: each chunk's value depends only on the caller's array.)
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use zarrs::array::{Array, ArrayBytes, ArrayMetadata, ArraySubset, CodecOptions};
+
+use super::ZarrsStore;
+use crate::store::{keys, Store};
+
+/// One chunk of a batch: its key, a box of it (a range per dimension, in the chunk's own
+/// coordinates) and the box of the caller's array it maps to (the same lengths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkBox {
+    pub key: String,
+    pub chunk: Vec<Range<u64>>,
+    pub array: Vec<Range<u64>>,
+}
+
+/// The caller's array: C-ordered, `shape` elements of `item_size` bytes each in the machine's
+/// byte order. Written by reads; a write reads it (a 0-d one stands for every element).
+#[derive(Debug)]
+pub struct Memory<B> {
+    pub bytes: B,
+    pub shape: Vec<u64>,
+    pub item_size: usize,
+}
+
+/// How a batch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Batch {
+    /// Done. For each chunk of a read, whether it exists (false: its box is the fill value);
+    /// empty for a write.
+    Done(Vec<bool>),
+    /// Nothing can be promised (about the output of a read, about which chunks a write
+    /// stored): handle the batch another way. Why, for logs.
+    Fallback(String),
+}
+
+fn outcome(result: Result<Vec<bool>, Reason>) -> Batch {
+    match result {
+        Ok(present) => Batch::Done(present),
+        Err(reason) => {
+            tracing::debug!(%reason, "codec pipeline: falling back to zarr's");
+            Batch::Fallback(reason)
+        }
+    }
+}
+
+/// Reads `reads` into `out` (see the module docs). `concurrency` chunks at most in flight.
+pub async fn read_chunks_into(
+    store: &Store,
+    reads: &[ChunkBox],
+    out: Memory<&mut [u8]>,
+    concurrency: usize,
+) -> Batch {
+    outcome(try_read(store, reads, out, concurrency.max(1)).await)
+}
+
+/// Writes the boxes of `value` that `writes` name into their chunks (see the module docs);
+/// `write_empty_chunks` false deletes a chunk that ends up all fill value.
+pub async fn write_chunks_from(
+    store: &Store,
+    writes: &[ChunkBox],
+    value: Memory<&[u8]>,
+    write_empty_chunks: bool,
+    concurrency: usize,
+) -> Batch {
+    outcome(
+        try_write(store, writes, value, write_empty_chunks, concurrency.max(1)).await.map(|()| Vec::new()),
+    )
+}
+
+type Reason = String;
+
+/// Per chunk of a batch, in order: its array and coordinates, and the subset of it.
+type Job = (usize, Arc<Array<ZarrsStore>>, Vec<u64>, ArraySubset);
+
+/// Resolves and checks every chunk of a batch against the caller's array (`shape`, `item_size`).
+async fn jobs(
+    store: &Store,
+    boxes: &[ChunkBox],
+    shape: &[u64],
+    item_size: usize,
+) -> Result<Vec<Job>, Reason> {
+    let mut arrays: HashMap<String, Arc<Array<ZarrsStore>>> = HashMap::new();
+    let mut jobs = Vec::with_capacity(boxes.len());
+    for (index, chunk_box) in boxes.iter().enumerate() {
+        let (path, coords) = store
+            .chunk_of_key(&chunk_box.key)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{:?} is not a chunk key", chunk_box.key))?;
+        let array = match arrays.get(&path) {
+            Some(array) => array.clone(),
+            None => {
+                let array = Arc::new(open_array(store, &path, item_size).await?);
+                arrays.insert(path, array.clone());
+                array
+            }
+        };
+        let chunk_shape = array.chunk_shape(&coords).map_err(|e| e.to_string())?;
+        check_box(chunk_box, shape, chunk_shape.as_slice())?;
+        let subset = ArraySubset::new_with_ranges(&chunk_box.chunk);
+        jobs.push((index, array, coords, subset));
+    }
+    Ok(jobs)
+}
+
+async fn try_read(
+    store: &Store,
+    reads: &[ChunkBox],
+    out: Memory<&mut [u8]>,
+    concurrency: usize,
+) -> Result<Vec<bool>, Reason> {
+    check_memory(out.bytes.len(), &out.shape, out.item_size)?;
+    let jobs = jobs(store, reads, &out.shape, out.item_size).await?;
+    let mut fetched = futures::stream::iter(jobs)
+        .map(|(index, array, coords, subset)| {
+            let store = store.clone();
+            let key = reads[index].key.clone();
+            // A task per chunk: decoding is CPU work, spread over the runtime's threads.
+            let task = tokio::spawn(async move {
+                // zarr reports missing chunks (its `read_missing_chunks = False` raises).
+                let present = store.exists(&key).await.map_err(|e| e.to_string())?;
+                let decoded = array
+                    .async_retrieve_chunk_subset::<ArrayBytes<'static>>(&coords, &subset)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let decoded = decoded.into_fixed().map_err(|e| e.to_string())?.into_owned();
+                Ok::<_, Reason>((present, decoded))
+            });
+            async move { (index, task.await) }
+        })
+        .buffer_unordered(concurrency);
+    let Memory { bytes, shape, item_size } = out;
+    let mut present = vec![false; reads.len()];
+    while let Some((index, done)) = fetched.next().await {
+        let (exists, decoded) = done.map_err(|e| e.to_string())??;
+        copy_box(&decoded, bytes, &shape, &reads[index].array, item_size)?;
+        present[index] = exists;
+    }
+    Ok(present)
+}
+
+async fn try_write(
+    store: &Store,
+    writes: &[ChunkBox],
+    value: Memory<&[u8]>,
+    write_empty_chunks: bool,
+    concurrency: usize,
+) -> Result<(), Reason> {
+    let Memory { bytes, shape, item_size } = value;
+    // A 0-d value is one element for every box (zarr broadcasts scalars).
+    check_memory(bytes.len(), &shape, item_size)?;
+    let options = CodecOptions::default().with_store_empty_chunks(write_empty_chunks);
+    let jobs = jobs(store, writes, &shape, item_size).await?;
+    let mut stored = futures::stream::iter(jobs)
+        .map(|(index, array, coords, subset)| {
+            let part = gather_box(bytes, &shape, &writes[index].array, item_size);
+            let task = tokio::spawn(async move {
+                let part = ArrayBytes::new_flen(part);
+                array
+                    .async_store_chunk_subset_opt(&coords, &subset, part, &options)
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+            async move { task.await.map_err(|e| e.to_string())? }
+        })
+        .buffer_unordered(concurrency);
+    while let Some(done) = stored.next().await {
+        done?;
+    }
+    Ok(())
+}
+
+/// The zarrs array at `path`, from the session's own metadata, if zarrs can decode it into
+/// elements of `item_size` bytes.
+async fn open_array(store: &Store, path: &str, item_size: usize) -> Result<Array<ZarrsStore>, Reason> {
+    let metadata_key = format!("{}{}", keys::node_key_prefix(path), keys::METADATA_KEY);
+    let json = store
+        .get(&metadata_key, None)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no metadata at {metadata_key}"))?;
+    let metadata: ArrayMetadata = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+    let storage = Arc::new(ZarrsStore::new(store.session().clone()));
+    let array = Array::new_with_metadata(storage, path, metadata).map_err(|e| e.to_string())?;
+    match array.data_type().fixed_size() {
+        Some(size) if size == item_size => Ok(array),
+        size => Err(format!("{path}: elements of {size:?} bytes, the output's of {item_size}")),
+    }
+}
+
+fn check_memory(len: usize, shape: &[u64], item_size: usize) -> Result<(), Reason> {
+    let elements = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+    let wanted = elements.and_then(|n| n.checked_mul(item_size as u64));
+    if item_size == 0 || wanted != Some(len as u64) {
+        return Err(format!("memory of {len} bytes is not {shape:?} x {item_size}"));
+    }
+    Ok(())
+}
+
+/// Refuses boxes that do not fit the chunk and the caller's array (of `shape`; a 0-d one
+/// broadcasts), or differ in size: the copies read and write memory the caller owns.
+fn check_box(
+    chunk_box: &ChunkBox,
+    shape: &[u64],
+    chunk_shape: &[std::num::NonZeroU64],
+) -> Result<(), Reason> {
+    let ChunkBox { key, chunk, array } = chunk_box;
+    let in_array = shape.is_empty()
+        || (array.len() == shape.len()
+            && array.iter().zip(shape).all(|(r, &d)| r.start <= r.end && r.end <= d));
+    let fits = chunk.len() == chunk_shape.len()
+        && chunk.len() == array.len()
+        && chunk.iter().zip(chunk_shape).all(|(r, d)| r.start <= r.end && r.end <= d.get())
+        && chunk.iter().zip(array).all(|(c, o)| c.end - c.start == o.end - o.start)
+        && in_array;
+    if fits {
+        Ok(())
+    } else {
+        Err(format!("{key}: boxes {chunk:?} -> {array:?} do not fit"))
+    }
+}
+
+/// The byte offset in a C-ordered array of `shape` of each innermost row of the box `at`, in
+/// C order, and the bytes of a row; `None` for an empty box. A 0-d box is one row of one
+/// element.
+fn box_rows(shape: &[u64], at: &[Range<u64>], item_size: usize) -> Option<(Vec<usize>, usize)> {
+    let lens: Vec<usize> = at.iter().map(|r| (r.end - r.start) as usize).collect();
+    if lens.contains(&0) {
+        return None;
+    }
+    let Some((&row_len, outer)) = lens.split_last() else {
+        return Some((vec![0], item_size));
+    };
+    // Strides, in elements.
+    let mut strides = vec![1usize; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1] as usize;
+    }
+    let origin: usize = at.iter().zip(&strides).map(|(r, s)| r.start as usize * s).sum();
+    let mut offsets = Vec::with_capacity(outer.iter().product());
+    let mut index = vec![0usize; outer.len()];
+    loop {
+        let element = origin + index.iter().zip(&strides).map(|(i, s)| i * s).sum::<usize>();
+        offsets.push(element * item_size);
+        let mut d = outer.len();
+        loop {
+            if d == 0 {
+                return Some((offsets, row_len * item_size));
+            }
+            d -= 1;
+            index[d] += 1;
+            if index[d] < outer[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+}
+
+fn box_bytes(at: &[Range<u64>], item_size: usize) -> usize {
+    at.iter().map(|r| (r.end - r.start) as usize).product::<usize>() * item_size
+}
+
+/// Copies `src`, a C-ordered box of the lengths of `at`, into the C-ordered array `dst` of
+/// `shape` at `at`: one slice copy per innermost row.
+fn copy_box(
+    src: &[u8],
+    dst: &mut [u8],
+    shape: &[u64],
+    at: &[Range<u64>],
+    item_size: usize,
+) -> Result<(), Reason> {
+    if src.len() != box_bytes(at, item_size) {
+        return Err(format!("decoded {} bytes for a box {at:?} of {item_size}-byte elements", src.len()));
+    }
+    if let Some((offsets, row)) = box_rows(shape, at, item_size) {
+        for (&offset, part) in offsets.iter().zip(src.chunks_exact(row)) {
+            dst[offset..offset + row].copy_from_slice(part);
+        }
+    }
+    Ok(())
+}
+
+/// The box `at` of the C-ordered array `src` of `shape`, as a C-ordered array of its own. A
+/// 0-d `src` is one value for every element of the box (zarr broadcasts a scalar).
+pub(super) fn gather_box(src: &[u8], shape: &[u64], at: &[Range<u64>], item_size: usize) -> Vec<u8> {
+    let wanted = box_bytes(at, item_size);
+    if shape.is_empty() {
+        return src[..item_size].repeat(wanted / item_size);
+    }
+    let mut bytes = Vec::with_capacity(wanted);
+    if let Some((offsets, row)) = box_rows(shape, at, item_size) {
+        for offset in offsets {
+            bytes.extend_from_slice(&src[offset..offset + row]);
+        }
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_boxes_into_place() {
+        // A 3x4 output of u16, filled with the 2x2 box [[1,2],[3,4]] at rows 1..3, cols 2..4.
+        let src: Vec<u8> = [1u16, 2, 3, 4].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let mut dst = vec![0u8; 3 * 4 * 2];
+        copy_box(&src, &mut dst, &[3, 4], &[1..3, 2..4], 2).unwrap();
+        let values: Vec<u16> = dst.chunks_exact(2).map(|b| u16::from_ne_bytes([b[0], b[1]])).collect();
+        assert_eq!(values, [0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 3, 4]);
+        // 0-d, empty boxes, and a size mismatch.
+        let mut one = [0u8; 4];
+        copy_box(&[9, 9, 9, 9], &mut one, &[], &[], 4).unwrap();
+        assert_eq!(one, [9; 4]);
+        copy_box(&[], &mut dst, &[3, 4], &[1..1, 0..4], 2).unwrap();
+        assert!(copy_box(&[1, 2], &mut dst, &[3, 4], &[0..1, 0..2], 2).is_err());
+    }
+
+    #[test]
+    fn gathers_boxes_and_broadcasts_scalars() {
+        // 3x4 of u8: 0..12; the box rows 1..3, cols 1..3 is [5, 6, 9, 10].
+        let src: Vec<u8> = (0..12).collect();
+        assert_eq!(gather_box(&src, &[3, 4], &[1..3, 1..3], 1), [5, 6, 9, 10]);
+        assert_eq!(gather_box(&src, &[3, 4], &[0..3, 3..4], 1), [3, 7, 11]);
+        assert_eq!(gather_box(&src, &[3, 4], &[2..2, 0..4], 1), Vec::<u8>::new());
+        assert_eq!(gather_box(&[7, 8], &[], &[0..2, 0..3], 2), [7, 8].repeat(6));
+        // A round trip through copy_box.
+        let mut back = vec![0u8; 12];
+        copy_box(&gather_box(&src, &[3, 4], &[0..2, 1..4], 1), &mut back, &[3, 4], &[0..2, 1..4], 1).unwrap();
+        assert_eq!(back, [0, 1, 2, 3, 0, 5, 6, 7, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)] // one range per dimension
+    fn refuses_boxes_outside_the_chunk_or_the_array() {
+        let shape = [4, 4];
+        let chunk = [std::num::NonZeroU64::new(2).unwrap(); 2];
+        let boxed =
+            |c: Vec<Range<u64>>, o: Vec<Range<u64>>| ChunkBox { key: "a/c/0/0".into(), chunk: c, array: o };
+        assert!(check_box(&boxed(vec![0..2, 0..2], vec![2..4, 2..4]), &shape, &chunk).is_ok());
+        assert!(check_box(&boxed(vec![0..3, 0..2], vec![1..4, 2..4]), &shape, &chunk).is_err());
+        assert!(check_box(&boxed(vec![0..2, 0..2], vec![3..5, 2..4]), &shape, &chunk).is_err());
+        assert!(check_box(&boxed(vec![0..2, 0..1], vec![2..4, 2..4]), &shape, &chunk).is_err());
+        assert!(check_box(&boxed(vec![0..2], vec![2..4]), &shape, &chunk).is_err());
+        // A scalar value broadcasts to any box.
+        assert!(check_box(&boxed(vec![0..2, 0..2], vec![5..7, 0..2]), &[], &chunk).is_ok());
+        assert!(check_memory(16, &shape, 1).is_ok());
+        assert!(check_memory(15, &shape, 1).is_err());
+        assert!(check_memory(0, &shape, 0).is_err());
+    }
+}
