@@ -1,5 +1,7 @@
 //! The engine side of `icechunk.CodecPipeline` (zarr's opt-in codec pipeline switch): batches
-//! of chunks decoded into, or encoded from, a numpy array's memory in Rust.
+//! of chunks decoded into, or encoded from, a numpy array's memory in Rust. Polled first on
+//! the caller's thread, the interpreter released (`future_into_py`): a batch of one chunk
+//! usually finishes there; a larger one spawns its chunks' tasks and goes to the runtime.
 
 use std::ops::Range;
 
@@ -8,7 +10,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 
 use crate::errors::invalid_input;
-use crate::runtime::spawn_into_py;
+use crate::runtime::future_into_py;
 use crate::store::PyStore;
 
 /// A box per dimension, as `(start, stop)` pairs.
@@ -59,7 +61,7 @@ impl PyStore {
         let buffer = byte_buffer(out, true)?;
         let store = self.store.clone();
         let concurrency = store.session().repository().config().max_concurrent_requests as usize;
-        spawn_into_py(py, async move {
+        future_into_py(py, async move {
             // SAFETY: `buffer` keeps the array's memory alive and in place (an exported numpy
             // array cannot be resized) until this future ends, and the Python side leaves the
             // array alone until the awaitable has finished.
@@ -96,7 +98,7 @@ impl PyStore {
         let buffer = byte_buffer(value, false)?;
         let store = self.store.clone();
         let concurrency = store.session().repository().config().max_concurrent_requests as usize;
-        spawn_into_py(py, async move {
+        future_into_py(py, async move {
             // SAFETY: as for reads; the engine only reads this memory.
             let bytes =
                 unsafe { std::slice::from_raw_parts(buffer.buf_ptr().cast::<u8>(), buffer.len_bytes()) };

@@ -18,6 +18,7 @@
 
 use std::cell::Cell;
 use std::fs::File;
+use std::future::Future;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,22 @@ pub fn with_inline_reads<R>(policy: InlineReads, f: impl FnOnce() -> R) -> R {
     }
     let _restore = Restore(POLICY.replace(Some(policy)));
     f()
+}
+
+/// `future` with `policy` applied while it is polled (the budget of [`InlineReads::UpTo`]
+/// spent across polls): for a task that reads a few small objects and may as well read them
+/// on the runtime thread that polls it rather than hand each to the blocking pool.
+pub fn reading_inline<F: Future>(policy: InlineReads, future: F) -> impl Future<Output = F::Output> {
+    let mut future = Box::pin(future);
+    let mut policy = policy;
+    std::future::poll_fn(move |cx| {
+        let current = policy;
+        with_inline_reads(current, || {
+            let poll = future.as_mut().poll(cx);
+            policy = POLICY.get().unwrap_or(InlineReads::Never);
+            poll
+        })
+    })
 }
 
 /// Whether this thread may read `len` bytes inline now; takes them from its budget if so.
@@ -243,6 +260,18 @@ mod tests {
         });
         with_inline_reads(InlineReads::Any, || assert!(take_inline(u64::MAX)));
         with_inline_reads(InlineReads::Never, || assert!(!take_inline(0)));
+    }
+
+    #[tokio::test]
+    async fn a_future_keeps_its_policy_and_budget_across_polls() {
+        let spent = reading_inline(InlineReads::UpTo(10), async {
+            let first = take_inline(6);
+            tokio::task::yield_now().await; // polled again
+            (first, take_inline(5), take_inline(4), may_read_inline())
+        })
+        .await;
+        assert_eq!(spent, (true, false, true, false));
+        assert!(!may_read_inline(), "only while the future is polled");
     }
 
     #[tokio::test]

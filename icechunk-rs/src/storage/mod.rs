@@ -33,7 +33,7 @@ pub use cloud::{
 };
 pub use credentials::Secret;
 pub use limit::LimitedStorage;
-pub use local_reads::{with_inline_reads, InlineReads};
+pub use local_reads::{reading_inline, with_inline_reads, InlineReads};
 pub use object_store_backend::{BackendSettings, ConditionalRead, CreateIfAbsent, LargeReads, ObjectStorage};
 
 /// How to rebuild a storage elsewhere (another process, a Dask worker).

@@ -16,6 +16,7 @@
 //! whole by the default pipeline: each chunk's value depends only on the caller's array.)
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use futures::StreamExt;
 use zarrs::array::{Array, ArrayBytes, ArrayMetadata, ArraySubset, CodecOptions};
 
 use super::ZarrsStore;
+use crate::storage::{reading_inline, InlineReads};
 use crate::store::{keys, Store};
 
 /// One chunk of a batch: its key, a box of it (a range per dimension, in the chunk's own
@@ -131,12 +133,12 @@ async fn try_read(
 ) -> Result<Vec<bool>, Reason> {
     check_memory(out.bytes.len(), &out.shape, out.item_size)?;
     let jobs = jobs(store, reads, &out.shape, out.item_size).await?;
+    let spread = jobs.len() > 1;
     let mut fetched = futures::stream::iter(jobs)
         .map(|(index, array, coords, subset)| {
             let store = store.clone();
             let key = reads[index].key.clone();
-            // A task per chunk: decoding is CPU work, spread over the runtime's threads.
-            let task = tokio::spawn(async move {
+            let read = async move {
                 // zarr reports missing chunks (its `read_missing_chunks = False` raises).
                 let present = store.exists(&key).await.map_err(|e| e.to_string())?;
                 let decoded = array
@@ -145,14 +147,14 @@ async fn try_read(
                     .map_err(|e| e.to_string())?;
                 let decoded = decoded.into_fixed().map_err(|e| e.to_string())?.into_owned();
                 Ok::<_, Reason>((present, decoded))
-            });
-            async move { (index, task.await) }
+            };
+            async move { (index, in_a_task_if(spread, read).await) }
         })
         .buffer_unordered(concurrency);
     let Memory { bytes, shape, item_size } = out;
     let mut present = vec![false; reads.len()];
     while let Some((index, done)) = fetched.next().await {
-        let (exists, decoded) = done.map_err(|e| e.to_string())??;
+        let (exists, decoded) = done?;
         copy_box(&decoded, bytes, &shape, &reads[index].array, item_size)?;
         present[index] = exists;
     }
@@ -171,23 +173,43 @@ async fn try_write(
     check_memory(bytes.len(), &shape, item_size)?;
     let options = CodecOptions::default().with_store_empty_chunks(write_empty_chunks);
     let jobs = jobs(store, writes, &shape, item_size).await?;
+    let spread = jobs.len() > 1;
     let mut stored = futures::stream::iter(jobs)
         .map(|(index, array, coords, subset)| {
-            let part = gather_box(bytes, &shape, &writes[index].array, item_size);
-            let task = tokio::spawn(async move {
-                let part = ArrayBytes::new_flen(part);
+            let part = ArrayBytes::new_flen(gather_box(bytes, &shape, &writes[index].array, item_size));
+            let write = async move {
                 array
                     .async_store_chunk_subset_opt(&coords, &subset, part, &options)
                     .await
                     .map_err(|e| e.to_string())
-            });
-            async move { task.await.map_err(|e| e.to_string())? }
+            };
+            in_a_task_if(spread, write)
         })
         .buffer_unordered(concurrency);
     while let Some(done) = stored.next().await {
         done?;
     }
     Ok(())
+}
+
+/// Bytes of local-disk objects a chunk's task reads on the runtime thread that runs it: a
+/// chunk or the parts of a shard from the page cache cost less than a hand-off to the
+/// blocking pool, and the task decodes on that thread next anyway.
+const TASK_INLINE_READS: u64 = 4 << 20;
+
+/// Runs `work` in a task of its own when `spread` (decoding and encoding are CPU work, spread
+/// over the runtime's threads), else right here (a batch of one chunk: no hand-off at all, so
+/// the caller's first poll may finish it).
+async fn in_a_task_if<T: Send + 'static>(
+    spread: bool,
+    work: impl Future<Output = Result<T, Reason>> + Send + 'static,
+) -> Result<T, Reason> {
+    if spread {
+        let task = tokio::spawn(reading_inline(InlineReads::UpTo(TASK_INLINE_READS), work));
+        task.await.map_err(|e| e.to_string())?
+    } else {
+        work.await
+    }
 }
 
 /// The zarrs array at `path`, from the session's own metadata, if zarrs can decode it into
