@@ -342,19 +342,23 @@ impl Repository {
                 continue;
             }
             let before = tally.deleted;
-            let mut results = futures::stream::iter(objects)
-                .map(|(path, size)| async move {
-                    (size, storage.delete(&path).await.err().map(|e| format!("{path}: {e}")))
-                })
-                .buffer_unordered(concurrency.max(1));
-            while let Some((size, failure)) = results.next().await {
-                tally.record(kind, size, failure);
+            // In slices, so that progress moves: each a few bulk requests (S3) or batches of
+            // unlinks (local disk), see `Storage::delete_many`.
+            for slice in objects.chunks(DELETE_SLICE) {
+                let paths = slice.iter().map(|(path, _)| path.clone()).collect();
+                let results = storage.delete_many(paths, concurrency).await;
+                for ((path, size), result) in slice.iter().zip(results) {
+                    tally.record(kind, *size, result.err().map(|e| format!("{path}: {e}")));
+                }
             }
             tracing::info!(folder, deleted = tally.deleted - before, "garbage collection: phase done");
         }
         tally.deleted
     }
 }
+
+/// Objects handed to one `delete_many` call of a collection.
+const DELETE_SLICE: usize = 10_000;
 
 /// The running count of the deleting phase, for the summary and the progress report.
 struct Tally<'a> {

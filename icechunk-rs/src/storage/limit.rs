@@ -58,6 +58,11 @@ impl Storage for LimitedStorage {
         let _permit = self.permit().await;
         self.inner.list_folders(prefix).await
     }
+    /// One permit for the whole batch: the inner store sends it as few bulk requests.
+    async fn delete_many(&self, paths: Vec<String>, concurrency: usize) -> Vec<Result<()>> {
+        let _permit = self.permit().await;
+        self.inner.delete_many(paths, concurrency).await
+    }
     async fn delete(&self, path: &str) -> Result<()> {
         let _permit = self.permit().await;
         self.inner.delete(path).await

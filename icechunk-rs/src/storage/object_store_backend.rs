@@ -14,7 +14,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, P
 use rand::Rng;
 
 use super::credentials::{scrub, Secret};
-use super::local_reads::LocalReads;
+use super::local_disk::LocalDisk;
 use super::{ListedObject, Storage, StorageSpec};
 use crate::error::{IcechunkError, Result};
 
@@ -90,7 +90,7 @@ pub struct ObjectStorage {
     /// What identifies the server (and bucket) for the create-if-absent check.
     server: String,
     /// Reads of a local folder that skip `object_store`'s thread hand-offs.
-    local_reads: Option<LocalReads>,
+    local_disk: Option<LocalDisk>,
 }
 
 impl fmt::Debug for ObjectStorage {
@@ -123,7 +123,7 @@ impl ObjectStorage {
             settings,
             create_mode: tokio::sync::OnceCell::new(),
             server,
-            local_reads: None,
+            local_disk: None,
         }
     }
 
@@ -150,12 +150,12 @@ impl ObjectStorage {
             format!("file://{}", path.display()),
             BackendSettings::default(),
         );
-        Ok(ObjectStorage { local_reads: Some(LocalReads::new(path)), ..storage })
+        Ok(ObjectStorage { local_disk: Some(LocalDisk::new(path)), ..storage })
     }
 
-    /// A read of a local folder done without `object_store` (see `local_reads`), or `None`.
+    /// A read of a local folder done without `object_store` (see `local_disk`), or `None`.
     async fn read_locally(&self, path: &str, range: Option<Range<u64>>) -> Option<Option<Bytes>> {
-        match &self.local_reads {
+        match &self.local_disk {
             Some(local) => local.read(path, range).await,
             None => None,
         }
@@ -163,6 +163,71 @@ impl ObjectStorage {
 
     fn path(path: &str) -> Result<Path> {
         Path::parse(path).map_err(|e| IcechunkError::StorageOther(format!("bad object path `{path}`: {e}")))
+    }
+
+    /// Deletes on local disk in batches (see `local_disk`), two at once: unlinks in one folder
+    /// take turns on its lock, more threads only wait. Names the batch cannot take go to
+    /// `delete` one by one, `concurrency` at a time.
+    async fn delete_on_disk(
+        &self,
+        disk: &LocalDisk,
+        paths: Vec<String>,
+        concurrency: usize,
+    ) -> Vec<Result<()>> {
+        const BATCH: usize = 512;
+        let batches: Vec<Vec<String>> = paths.chunks(BATCH).map(<[String]>::to_vec).collect();
+        let done: Vec<Option<std::result::Result<(), String>>> =
+            futures::stream::iter(batches.into_iter().map(|batch| disk.delete_batch(batch)))
+                .buffered(2)
+                .flat_map(futures::stream::iter)
+                .collect()
+                .await;
+        let results = paths.into_iter().zip(done).map(|(path, done)| async move {
+            match done {
+                Some(result) => result.map_err(IcechunkError::StorageOther),
+                None => self.delete(&path).await,
+            }
+        });
+        futures::stream::iter(results).buffered(concurrency.max(1)).collect().await
+    }
+
+    /// Deletes through `object_store`'s bulk deletes (S3: 1,000 keys a request; other stores
+    /// delete one by one there). A path the store did not report deleted gets the first
+    /// error it reported (a bulk request's failure names no single object).
+    async fn delete_in_bulk(&self, paths: Vec<String>) -> Vec<Result<()>> {
+        let mut parsed = Vec::with_capacity(paths.len());
+        for path in &paths {
+            parsed.push(Self::path(path));
+        }
+        let valid: Vec<Path> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+        let mut deleted = std::collections::HashSet::new();
+        let mut failure: Option<String> = None;
+        let mut outcomes = self.store.delete_stream(futures::stream::iter(valid.into_iter().map(Ok)).boxed());
+        while let Some(outcome) = outcomes.next().await {
+            match outcome {
+                Ok(path) => {
+                    deleted.insert(path.to_string());
+                }
+                Err(object_store::Error::NotFound { path, .. }) => {
+                    deleted.insert(path);
+                }
+                Err(e) => {
+                    failure.get_or_insert_with(|| self.error(e).to_string());
+                }
+            }
+        }
+        parsed
+            .into_iter()
+            .map(|path| {
+                let path = path?;
+                if deleted.contains(path.as_ref()) {
+                    Ok(())
+                } else {
+                    let why = failure.clone().unwrap_or_else(|| "not deleted".to_string());
+                    Err(IcechunkError::StorageOther(format!("cannot delete {path}: {why}")))
+                }
+            })
+            .collect()
     }
 
     /// A storage error, with every credential replaced by `***`.
@@ -626,6 +691,16 @@ impl Storage for ObjectStorage {
         match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(e)),
+        }
+    }
+
+    async fn delete_many(&self, paths: Vec<String>, concurrency: usize) -> Vec<Result<()>> {
+        if self.check_writable().is_err() {
+            return paths.iter().map(|_| self.check_writable()).collect();
+        }
+        match &self.local_disk {
+            Some(disk) => self.delete_on_disk(disk, paths, concurrency).await,
+            None => self.delete_in_bulk(paths).await,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Reads of a repository on local disk with at most one thread hand-off, and none when the
-//! caller's thread is waiting anyway.
+//! caller's thread is waiting anyway; deletes in batches, one hand-off per batch.
 //!
 //! `object_store`'s local store reads on tokio's blocking pool twice per object (open, then
 //! read), and waking a pool thread costs more than reading a chunk from the page cache:
@@ -11,6 +11,10 @@
 //! - everything else reads on the blocking pool, open and read in one hand-off, so that a slow
 //!   disk never stalls a runtime worker and a batch of reads (a commit's manifests, GC, fsck)
 //!   stays concurrent even under `block_on`.
+//!
+//! A collection deletes objects by the hundred thousand: one hand-off each (object_store's
+//! way) costs more than the unlink, and unlinks in one folder take turns on its lock anyway,
+//! so a batch of names is unlinked on one pool thread.
 //!
 //! Anything unusual goes to `object_store` instead, so that its behaviour stays the one
 //! callers see: paths with characters it would encode, ranges starting past the end, errors
@@ -96,14 +100,14 @@ fn may_read_inline() -> bool {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct LocalReads {
+pub(super) struct LocalDisk {
     root: PathBuf,
 }
 
-impl LocalReads {
+impl LocalDisk {
     /// Reads below `root`, the canonical folder the `object_store` local store serves.
     pub(super) fn new(root: PathBuf) -> Self {
-        LocalReads { root }
+        LocalDisk { root }
     }
 
     /// The bytes of `path` (all, or `range` clipped to the end as object_store does), `Some(None)`
@@ -125,6 +129,28 @@ impl LocalReads {
         } else {
             on_blocking_pool(move || read_range(handle, wanted)).await
         }
+    }
+
+    /// Unlinks `paths` on one blocking-pool thread. Per path: `Some(Ok(()))` deleted or
+    /// already gone, `Some(Err(message))`, `None` when `object_store` must delete it.
+    pub(super) async fn delete_batch(&self, paths: Vec<String>) -> Vec<Option<Result<(), String>>> {
+        let files: Vec<Option<PathBuf>> = paths.iter().map(|path| self.file(path)).collect();
+        let unlink = move || {
+            files
+                .into_iter()
+                .map(|file| {
+                    let file = file?;
+                    Some(match std::fs::remove_file(&file) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            Err(format!("cannot delete {}: {e}", file.display()))
+                        }
+                        _ => Ok(()),
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        let count = paths.len();
+        tokio::task::spawn_blocking(unlink).await.unwrap_or_else(|_| vec![None; count])
     }
 
     /// The file of `path` when its name maps to the file system as is: object_store
@@ -192,11 +218,11 @@ fn read_range(mut handle: File, wanted: Range<u64>) -> LocalRead {
 mod tests {
     use super::*;
 
-    fn reads() -> (tempfile::TempDir, LocalReads) {
+    fn reads() -> (tempfile::TempDir, LocalDisk) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("chunks")).unwrap();
         std::fs::write(dir.path().join("chunks/ABC"), b"0123456789").unwrap();
-        let reads = LocalReads::new(dir.path().to_path_buf());
+        let reads = LocalDisk::new(dir.path().to_path_buf());
         (dir, reads)
     }
 
@@ -272,6 +298,16 @@ mod tests {
         .await;
         assert_eq!(spent, (true, false, true, false));
         assert!(!may_read_inline(), "only while the future is polled");
+    }
+
+    #[tokio::test]
+    async fn deletes_batches_and_leaves_the_unusual_to_object_store() {
+        let (dir, disk) = reads();
+        std::fs::write(dir.path().join("chunks/DEF"), b"x").unwrap();
+        let paths = ["chunks/ABC", "chunks/NOPE", "chunks/A%42C", "chunks/DEF"].map(String::from);
+        let results = disk.delete_batch(paths.to_vec()).await;
+        assert_eq!(results, [Some(Ok(())), Some(Ok(())), None, Some(Ok(()))]);
+        assert!(!dir.path().join("chunks/ABC").exists() && !dir.path().join("chunks/DEF").exists());
     }
 
     #[tokio::test]
