@@ -12,19 +12,42 @@ ICECHUNK_SYSTEMS = ("ours", "published")
 ZARR_SYSTEMS = ("zarr-local", "zarr-memory")
 # zarr's own ObjectStore (obstore) on S3: the plain-zarr floor of workload s3 only.
 S3_ZARR = "zarr-obstore"
-SYSTEMS = ICECHUNK_SYSTEMS + ZARR_SYSTEMS + (S3_ZARR,)
+# Systems that are another system with an opt-in zarr codec pipeline: the same virtualenv and
+# the same store (the base system's backend), the worker setting zarr's config to this before
+# any array is opened. ours-pipeline: our `icechunk.CodecPipeline` (chunks batched in Rust);
+# zarrs-pipeline: zarrs-python's pipeline over zarr's LocalStore, the Rust-pipeline floor on
+# the same disk. zarrs runs strict: an unsupported batch raises instead of falling back to
+# zarr's default pipeline, so its figures are never zarr's own in disguise.
+OURS_PIPELINE = "ours-pipeline"
+ZARRS_PIPELINE = "zarrs-pipeline"
+PIPELINES: dict[str, dict[str, Any]] = {
+    OURS_PIPELINE: {"codec_pipeline.path": "icechunk.CodecPipeline"},
+    ZARRS_PIPELINE: {
+        "codec_pipeline.path": "zarrs.ZarrsCodecPipeline",
+        "codec_pipeline.strict": True,
+    },
+}
+PIPELINE_BASE = {OURS_PIPELINE: "ours", ZARRS_PIPELINE: "zarr-local"}
+PIPELINE_SYSTEMS = tuple(PIPELINES)
+SYSTEMS = ICECHUNK_SYSTEMS + ZARR_SYSTEMS + (S3_ZARR,) + PIPELINE_SYSTEMS
 
 # Workloads with a commit history or a commit cost make no sense on a plain zarr store.
+# The pipeline systems run only where chunk data goes through zarr's codec pipeline in bulk:
+# a, b and s3 (write and read of every chunk) and f (dask reads every chunk through the
+# array). c writes one 1-byte chunk per commit and d ten-by-ten chunks (both measure the
+# commit), e lists metadata, v reads virtual refs chunk by chunk and gc never reads data: the
+# pipeline would change nothing there, and every process costs run time. zarrs-pipeline runs
+# a and b only: its floor for the read-all and write targets (not an S3 or dask comparison).
 APPLIES: dict[str, tuple[str, ...]] = {
-    "a": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
-    "b": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
+    "a": ICECHUNK_SYSTEMS + ZARR_SYSTEMS + PIPELINE_SYSTEMS,
+    "b": ICECHUNK_SYSTEMS + ZARR_SYSTEMS + PIPELINE_SYSTEMS,
     "c": ICECHUNK_SYSTEMS,
     "d": ICECHUNK_SYSTEMS,
     "e": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
-    "f": ICECHUNK_SYSTEMS + ZARR_SYSTEMS,
+    "f": ICECHUNK_SYSTEMS + ZARR_SYSTEMS + (OURS_PIPELINE,),
     "v": ICECHUNK_SYSTEMS,  # virtual chunk references: an icechunk feature
     "gc": ICECHUNK_SYSTEMS,  # expiry and garbage collection
-    "s3": (*ICECHUNK_SYSTEMS, S3_ZARR),
+    "s3": (*ICECHUNK_SYSTEMS, S3_ZARR, OURS_PIPELINE),
 }
 WORKLOADS = tuple(APPLIES)
 # Repetitions capped for the plain-zarr floors where one costs most of a minute (b: 40,000
@@ -32,6 +55,7 @@ WORKLOADS = tuple(APPLIES)
 FLOOR_REPS: dict[tuple[str, str, str], int] = {
     ("full", "b", "zarr-local"): 2,
     ("full", "b", "zarr-memory"): 2,
+    ("full", "b", ZARRS_PIPELINE): 2,  # LocalStore too: 40,000 files per write
 }
 # Workloads whose shared data is built once per system ("prepare"), before the repetitions.
 PREPARED = ("c", "d", "e", "f")

@@ -16,22 +16,30 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+import report_pipeline
+
 SYSTEM_LABELS = {
     "ours": "ours",
     "published": "published",
     "zarr-local": "zarr LocalStore",
     "zarr-memory": "zarr MemoryStore",
     "zarr-obstore": "zarr ObjectStore",
+    # codec pipelines (see report_pipeline.py): ours with icechunk.CodecPipeline, and zarr's
+    # LocalStore with zarrs-python's pipeline
+    "ours-pipeline": "ours-pipeline",
+    "zarrs-pipeline": "zarrs-pipeline",
 }
 # Systems of workload s3 only: they get their own section, not a column of the main table.
 S3_ONLY = ("zarr-obstore",)
-S3_SYSTEMS = ("ours", "published", "zarr-obstore")
+S3_SYSTEMS = ("ours", "published", "zarr-obstore", "ours-pipeline")
 COLORS = {
     "ours": "#1f77b4",
     "published": "#ff7f0e",
     "zarr-local": "#2ca02c",
     "zarr-memory": "#9a9a9a",
     "zarr-obstore": "#8c564b",
+    "ours-pipeline": "#17becf",
+    "zarrs-pipeline": "#bcbd22",
 }
 
 STEP_LABELS = {
@@ -347,6 +355,13 @@ def markdown(raw: dict[str, Any]) -> str:
             f"- **{label}**: icechunk {v.get('icechunk')}{wheel}, zarr {v.get('zarr')}, "
             f"numpy {v.get('numpy')}, dask {v.get('dask')}, "
             + (f"obstore {v['obstore']}, " if "obstore" in v else "")
+            + (
+                f"zarrs {v['zarrs']}, "
+                if name == "ours"
+                and not v.get("zarrs", "unavailable").startswith("unavailable")
+                and "zarrs-pipeline" not in meta.get("unavailable", {})
+                else ""
+            )
             + f"Python {v.get('python')}"
         )
     notes = list(raw.get("notes", []))
@@ -370,8 +385,11 @@ def markdown(raw: dict[str, Any]) -> str:
         )
         for key in floors
     }
+    unavailable = meta.get("unavailable", {})  # one error result each, not a repetition
     short = [
-        f"{w} on {SYSTEM_LABELS.get(s, s)}" for (w, s), n in counts.items() if 0 < n < meta["reps"]
+        f"{w} on {SYSTEM_LABELS.get(s, s)}"
+        for (w, s), n in counts.items()
+        if 0 < n < meta["reps"] and s not in unavailable
     ]
     if short:
         notes.append(f"fewer repetitions (to fit the time budget) for: {', '.join(short)}")
@@ -433,6 +451,7 @@ def markdown(raw: dict[str, Any]) -> str:
                 + "."
             )
         lines.append("")
+    lines += report_pipeline.pipeline_section(raw, samples, sys.modules[__name__])
     lines += s3_section(raw, samples, errors)
     err_lines = [
         f"- {row_label(k, raw) if not k.endswith(('*', '(prepare)')) else k} · "
@@ -530,12 +549,21 @@ def s3_section(
     concurrency = sorted({r["info"].get("zarr_concurrency") for r in results} - {None})
     if concurrency:
         c = concurrency[-1]
+        default = [SYSTEM_LABELS[s] for s in systems if s != "ours-pipeline"]
         lines += [
             "",
-            f"zarr makes at most {c} store calls at a time (its `async.concurrency`) whatever the "
-            f"store, so writing or reading N chunks takes at least N/{c} sequential round trips "
-            f"(≥ N/{c} x {latency:.0f} ms) for all three systems: the write and read-all figures "
-            "mostly measure zarr, the server and the proxy, open + read one chunk the engine.",
+            f"zarr's default codec pipeline makes at most {c} store calls at a time (its "
+            f"`async.concurrency`) whatever the store, so writing or reading N chunks takes at "
+            f"least N/{c} sequential round trips (≥ N/{c} x {latency:.0f} ms) for "
+            f"{' and '.join(default)}: the write and read-all figures mostly measure zarr, the "
+            "server and the proxy, open + read one chunk the engine."
+            + (
+                " ours-pipeline hands zarr's whole batch of chunks to the engine, whose own limit "
+                "on requests in flight (the repository's `max_concurrent_requests`) applies "
+                "instead: see its sequential round trips below."
+                if "ours-pipeline" in systems
+                else ""
+            ),
         ]
     lines += [
         "",

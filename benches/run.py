@@ -17,8 +17,11 @@ Standard library only, any Python >= 3.11. It
 
 Plain zarr (``LocalStore`` on the same disk, ``MemoryStore``; zarr's ``ObjectStore`` over
 obstore in workload s3) runs in our virtualenv, which has the same Python, zarr and numpy; it
-never imports icechunk. Workload s3 needs moto's server for THIS interpreter (``pip install
--e '.[test]'``); without it that workload is skipped with a note.
+never imports icechunk. So do the codec-pipeline systems: ``ours-pipeline`` (ours with
+zarr's config naming ``icechunk.CodecPipeline``) and ``zarrs-pipeline`` (LocalStore with
+zarrs-python's pipeline; ``zarrs`` is installed there when missing, and the system is left out
+with a note in the report when it cannot be). Workload s3 needs moto's server for THIS
+interpreter (``pip install -e '.[test]'``); without it that workload is skipped with a note.
 """
 
 from __future__ import annotations
@@ -273,6 +276,44 @@ def setup_ours(
     return venv, wheel
 
 
+def setup_zarrs(venv: Path, versions: dict[str, str], log_file: Path) -> str:
+    """zarrs-python (the ``zarrs-pipeline`` system) in our virtualenv; its version.
+
+    Installed only where it is missing (or does not load), with zarr and numpy pinned to the
+    versions already there: pip then takes the newest zarrs that works with them (going back
+    through older releases if need be) and never changes what the other systems of this
+    virtualenv run on. SetupError when no release fits or its pipeline does not load: the
+    run goes on without the system (``run.py`` records why in the report).
+    """
+    path = bench_sizes.PIPELINES[bench_sizes.ZARRS_PIPELINE]["codec_pipeline.path"]
+    check = (
+        "import zarr, zarrs; from zarr.registry import get_pipeline_class; "
+        f"zarr.config.set({{'codec_pipeline.path': {path!r}}}); get_pipeline_class(); "
+        "print(zarrs.__version__)"
+    )
+
+    def loads() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(venv_python(venv)), "-c", check],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            check=False,
+            cwd=tempfile.gettempdir(),
+        )
+
+    out = loads()
+    if out.returncode != 0:
+        pins = [f"zarr=={versions['zarr']}", f"numpy=={versions['numpy']}"]
+        log(f"{venv.name}: installing zarrs ({' '.join(pins)} kept)")
+        pip(venv, [*pins, "zarrs"], log_file)
+        out = loads()
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["?"])[-1]
+        raise SetupError(f"zarrs is installed but its pipeline does not load: {last}")
+    return out.stdout.strip().splitlines()[-1]
+
+
 # ---------------------------------------------------------------------------------------
 # running
 # ---------------------------------------------------------------------------------------
@@ -440,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"python for both virtualenvs: {python}")
     pythons: dict[str, Path] = {}
     env_versions: dict[str, dict[str, str]] = {}
+    unavailable: dict[str, str] = {}  # systems that could not be set up: why
     zarr_version = None
     if "published" in systems:
         try:
@@ -472,6 +514,25 @@ def main(argv: list[str] | None = None) -> int:
             log(f"setup log: {log_file}")
             return 2
         env_versions["ours"] = venv_versions(venv)
+        if bench_sizes.ZARRS_PIPELINE in systems:
+            try:
+                zarrs_version = setup_zarrs(venv, env_versions["ours"], log_file)
+                env_versions["ours"]["zarrs"] = zarrs_version
+                log(f"zarrs-pipeline: zarrs {zarrs_version}")
+            except SetupError as e:
+                # Not fatal, in a quick run or a full one: the other systems do not need it.
+                # pip's own verdict ("ERROR: ... no matching distribution"), not only the
+                # command that failed; the whole output is in the setup log.
+                text = [t.strip() for t in str(e).splitlines() if t.strip()]
+                detail = next((t for t in reversed(text) if "ERROR" in t), text[-1])
+                why = (
+                    f"zarrs could not be installed for zarr {env_versions['ours']['zarr']} "
+                    f"(setup log: {log_file}): {detail}"
+                )
+                unavailable[bench_sizes.ZARRS_PIPELINE] = why
+                notes.append(f"zarrs-pipeline unavailable: {why}")
+                log(f"zarrs-pipeline unavailable: {e}")
+                systems.remove(bench_sizes.ZARRS_PIPELINE)
         for s in systems:
             if s != "published":
                 pythons[s] = venv_python(venv)
@@ -530,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         if extra is not None and s3 is not None:
             r["s3"] = s3_server.analyse(r, s3.take_timeline())
         results.append(r)
-        log(f"{phase:7s} {workload} {system:11s} {summary_line(r)}")
+        log(f"{phase:7s} {workload} {system:14s} {summary_line(r)}")
         return r
 
     try:
@@ -553,6 +614,23 @@ def main(argv: list[str] | None = None) -> int:
                     if not shared:
                         shutil.rmtree(d, ignore_errors=True)
         run_s = time.perf_counter() - t_run
+        # A system that could not be set up: one error per workload it would have run, so
+        # that the report lists why it has no figures (beside the note).
+        for s, why in unavailable.items():
+            for w in workloads:
+                if s in bench_sizes.APPLIES[w]:
+                    results.append(
+                        {
+                            "system": s,
+                            "workload": w,
+                            "phase": "run",
+                            "rep": 0,
+                            "metrics": {},
+                            "errors": {"process": f"unavailable: {why}"},
+                            "info": {},
+                            "elapsed_s": 0.0,
+                        }
+                    )
     finally:
         if s3 is not None:
             s3.stop()
@@ -566,7 +644,8 @@ def main(argv: list[str] | None = None) -> int:
         "reps": reps,
         "inner": inner,
         "seed": args.seed,
-        "systems": systems,
+        "systems": systems + list(unavailable),
+        "unavailable": unavailable,
         "workloads": workloads,
         "host": {
             "machine": platform.machine(),

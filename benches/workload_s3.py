@@ -119,7 +119,7 @@ def workload_s3(rec: Any, ctx: Any, h: ModuleType) -> None:
     # zarr's limit on concurrent store calls: for every system here, N chunks cost at least
     # N / this many sequential round trips
     rec.info["zarr_concurrency"] = zarr.config.get("async.concurrency")
-    base = f"{ctx.system}-rep{ctx.rep}-{uuid.uuid4().hex[:8]}"
+    base = f"{ctx.label}-rep{ctx.rep}-{uuid.uuid4().hex[:8]}"  # ours-pipeline: not "ours"
     rec.info["s3_prefix"] = base
     windows: dict[str, list[list[float]]] = {}
     rec.info["s3_windows"] = windows

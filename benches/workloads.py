@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import zarr
-from bench_sizes import ICECHUNK_SYSTEMS, SIZES, SYSTEMS
+from bench_sizes import ICECHUNK_SYSTEMS, OURS_PIPELINE, PIPELINE_BASE, PIPELINES, SIZES, SYSTEMS
 
 ARRAY = "a"  # name of the array of workloads a, b, f
 INNER_BUDGET_S = 1.0  # in-process repeats of one step stop after this much time
@@ -280,6 +280,66 @@ def read_steps(
     if one is not None and not np.array_equal(one, data[sl]):
         rec.errors["open_read_one"] = "read back chunk differs from the written data"
         rec.metrics.pop("open_read_one", None)
+
+
+# ---------------------------------------------------------------------------------------
+# codec pipelines: the systems ours-pipeline and zarrs-pipeline
+# ---------------------------------------------------------------------------------------
+def use_pipeline(rec: Recorder, system: str) -> bool:
+    """Select the codec pipeline of a pipeline system in zarr's config, before any array is
+    opened (zarr gives an array the configured pipeline when it makes the array object).
+    Whether the system can run: False, with the error recorded, when the pipeline's class
+    cannot be loaded (say zarrs is not installed), so the report says why it has no figures.
+    """
+    config = PIPELINES.get(system)
+    if config is None:
+        return True
+    zarr.config.set(config)
+    try:
+        from zarr.registry import get_pipeline_class
+
+        cls = get_pipeline_class()
+    except Exception as e:
+        path = config["codec_pipeline.path"]
+        rec.errors["pipeline"] = f"codec pipeline {path}: {_error_text(e)}"
+        return False
+    rec.info["codec_pipeline"] = f"{cls.__module__}.{cls.__qualname__}"
+    if system == OURS_PIPELINE:
+        _count_fallbacks(rec, cls)
+    return True
+
+
+def _count_fallbacks(rec: Recorder, cls: type) -> None:
+    """Count the batches our pipeline hands to zarr's default one (a selection or a store it
+    does not cover, an error on its fast path): those figures are zarr's, not the engine's,
+    and the report says so. Our pipeline falls back through ``super()``, i.e. the methods of
+    zarr's BatchedCodecPipeline, which are wrapped here; the fast path never calls them, so
+    it costs nothing there."""
+    from zarr.core.codec_pipeline import BatchedCodecPipeline
+    from zarr.storage import StorePath
+
+    counts = {"read": 0, "write": 0}
+    rec.info["pipeline_fallback_batches"] = counts
+
+    def wrap(name: str) -> None:
+        original = getattr(BatchedCodecPipeline, name)
+
+        async def counted(self: Any, batch: Any, *args: Any, **kwargs: Any) -> Any:
+            # Batches of chunks in a store only: zarr's sharding codec decodes the inner
+            # chunks of a shard with a pipeline of the configured class too. Our pipeline
+            # hands a list over (a generator is left alone: it would be consumed here).
+            if (
+                isinstance(self, cls)
+                and isinstance(batch, list)
+                and any(isinstance(item[0], StorePath) for item in batch)
+            ):
+                counts[name] += 1
+            return await original(self, batch, *args, **kwargs)
+
+        setattr(BatchedCodecPipeline, name, counted)
+
+    wrap("read")
+    wrap("write")
 
 
 # ---------------------------------------------------------------------------------------
@@ -688,7 +748,11 @@ WORKLOADS: dict[str, dict[str, Any]] = {
 
 class Ctx:
     def __init__(self, args: argparse.Namespace) -> None:
-        self.system: str = args.system
+        # The store the workload runs on: a pipeline system is its base system's store
+        # (ours-pipeline: our IcechunkBackend; zarrs-pipeline: LocalStore) with another codec
+        # pipeline; ``label`` is the system as reported.
+        self.system: str = PIPELINE_BASE.get(args.system, args.system)
+        self.label: str = args.system
         self.workload: str = args.workload
         self.phase: str = args.phase
         self.size: dict[str, Any] = SIZES[args.size]
@@ -703,7 +767,7 @@ class Ctx:
 
 def versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0], "zarr": zarr.__version__, "numpy": np.__version__}
-    for mod in ("icechunk", "dask", "obstore"):
+    for mod in ("icechunk", "dask", "obstore", "zarrs"):
         try:
             out[mod] = __import__(mod).__version__
         except Exception as e:
@@ -741,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = Recorder()
     fn = WORKLOADS[args.workload].get(args.phase)
     t0 = time.perf_counter()
-    if fn is not None:
+    if fn is not None and use_pipeline(rec, args.system):
         try:
             fn(rec, ctx)
         except SystemExit:
