@@ -58,6 +58,14 @@ impl Storage for LimitedStorage {
         let _permit = self.permit().await;
         self.inner.list_folders(prefix).await
     }
+    async fn list_paths(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+        let _permit = self.permit().await;
+        self.inner.list_paths(prefix).await
+    }
+    async fn describe(&self, prefix: &str, paths: Vec<String>) -> Result<Vec<ListedObject>> {
+        let _permit = self.permit().await;
+        self.inner.describe(prefix, paths).await
+    }
     /// One permit for the whole batch: the inner store sends it as few bulk requests.
     async fn delete_many(&self, paths: Vec<String>, concurrency: usize) -> Vec<Result<()>> {
         let _permit = self.permit().await;

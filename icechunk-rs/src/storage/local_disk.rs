@@ -29,6 +29,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::ListedObject;
+use crate::error::{IcechunkError, Result};
+
 /// What a local read found; `None` around it: ask `object_store`.
 pub(super) type LocalRead = Option<Option<Bytes>>;
 
@@ -153,17 +156,83 @@ impl LocalDisk {
         tokio::task::spawn_blocking(unlink).await.unwrap_or_else(|_| vec![None; count])
     }
 
+    /// The plain-named files under the folder `prefix` ("chunks/"), recursively, relative to
+    /// it, without a `stat` each: `None` when the prefix is not a plain folder name. Other
+    /// names (object_store's staging files, names it would decode) are left out: garbage
+    /// collection, the one user, deletes only object ids, which are plain.
+    pub(super) async fn list_paths(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+        let Some(folder) = self.file(prefix.trim_end_matches('/')) else { return Ok(None) };
+        let walk = move || {
+            let mut found = Vec::new();
+            let mut pending = vec![(folder, String::new())];
+            while let Some((dir, relative)) = pending.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+                };
+                for entry in entries {
+                    let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+                    let Some(name) = entry.file_name().to_str().filter(|n| plain_part(n)).map(String::from)
+                    else {
+                        continue;
+                    };
+                    let kind = entry.file_type().map_err(|e| format!("cannot list {name}: {e}"))?;
+                    if kind.is_dir() {
+                        pending.push((entry.path(), format!("{relative}{name}/")));
+                    } else if kind.is_file() {
+                        found.push(format!("{relative}{name}"));
+                    }
+                }
+            }
+            Ok(found)
+        };
+        match tokio::task::spawn_blocking(walk).await {
+            Ok(Ok(found)) => Ok(Some(found)),
+            Ok(Err(message)) => Err(IcechunkError::StorageOther(message)),
+            Err(e) => Err(IcechunkError::StorageOther(format!("listing {prefix}: {e}"))),
+        }
+    }
+
+    /// Sizes and modification times of `paths` under the folder `prefix`; a file gone
+    /// meanwhile is left out.
+    pub(super) async fn describe(&self, prefix: &str, paths: Vec<String>) -> Result<Vec<ListedObject>> {
+        let prefix = prefix.trim_end_matches('/');
+        let folder =
+            self.file(prefix).ok_or_else(|| IcechunkError::StorageOther(format!("bad folder {prefix}")))?;
+        let stat = move || {
+            let mut described = Vec::with_capacity(paths.len());
+            for path in paths {
+                let metadata = match std::fs::metadata(folder.join(&path)) {
+                    Ok(metadata) => metadata,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(format!("cannot read {path}: {e}")),
+                };
+                let modified = metadata.modified().map_err(|e| format!("{path}: {e}"))?;
+                described.push(ListedObject { path, size: metadata.len(), last_modified: modified.into() });
+            }
+            Ok(described)
+        };
+        match tokio::task::spawn_blocking(stat).await {
+            Ok(Ok(described)) => Ok(described),
+            Ok(Err(message)) => Err(IcechunkError::StorageOther(message)),
+            Err(e) => Err(IcechunkError::StorageOther(format!("describing {prefix}: {e}"))),
+        }
+    }
+
     /// The file of `path` when its name maps to the file system as is: object_store
     /// percent-decodes names, so only plain ones are read here.
     fn file(&self, path: &str) -> Option<PathBuf> {
-        let plain_part = |part: &str| {
-            !part.is_empty()
-                && part != "."
-                && part != ".."
-                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        };
         path.split('/').all(plain_part).then(|| self.root.join(path))
     }
+}
+
+/// A path segment that object_store maps to the file system as is.
+fn plain_part(part: &str) -> bool {
+    !part.is_empty()
+        && part != "."
+        && part != ".."
+        && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 async fn on_blocking_pool(read: impl FnOnce() -> LocalRead + Send + 'static) -> LocalRead {
@@ -308,6 +377,24 @@ mod tests {
         let results = disk.delete_batch(paths.to_vec()).await;
         assert_eq!(results, [Some(Ok(())), Some(Ok(())), None, Some(Ok(()))]);
         assert!(!dir.path().join("chunks/ABC").exists() && !dir.path().join("chunks/DEF").exists());
+    }
+
+    #[tokio::test]
+    async fn lists_plain_names_and_describes_them() {
+        let (dir, disk) = reads();
+        std::fs::create_dir_all(dir.path().join("chunks/sub")).unwrap();
+        std::fs::write(dir.path().join("chunks/sub/XYZ"), b"1234").unwrap();
+        std::fs::write(dir.path().join("chunks/ABC#1"), b"staging").unwrap();
+        let mut listed = disk.list_paths("chunks/").await.unwrap().unwrap();
+        listed.sort();
+        assert_eq!(listed, ["ABC", "sub/XYZ"]);
+        assert_eq!(disk.list_paths("nothing/").await.unwrap(), Some(vec![]));
+        assert_eq!(disk.list_paths("a b/").await.unwrap(), None);
+        let described = disk.describe("chunks/", vec!["sub/XYZ".into(), "GONE".into()]).await.unwrap();
+        assert_eq!(described.len(), 1);
+        assert_eq!((described[0].path.as_str(), described[0].size), ("sub/XYZ", 4));
+        let age = chrono::Utc::now() - described[0].last_modified;
+        assert!(age >= chrono::Duration::zero() && age < chrono::Duration::minutes(5));
     }
 
     #[tokio::test]

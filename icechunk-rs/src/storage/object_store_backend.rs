@@ -694,6 +694,20 @@ impl Storage for ObjectStorage {
         }
     }
 
+    async fn list_paths(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+        Ok(match &self.local_disk {
+            Some(disk) => disk.list_paths(prefix).await?,
+            None => None,
+        })
+    }
+
+    async fn describe(&self, prefix: &str, paths: Vec<String>) -> Result<Vec<ListedObject>> {
+        match &self.local_disk {
+            Some(disk) => disk.describe(prefix, paths).await,
+            None => Err(IcechunkError::StorageOther(format!("{}: cannot describe objects", self.location))),
+        }
+    }
+
     async fn delete_many(&self, paths: Vec<String>, concurrency: usize) -> Vec<Result<()>> {
         if self.check_writable().is_err() {
             return paths.iter().map(|_| self.check_writable()).collect();
