@@ -165,20 +165,21 @@ impl ObjectStorage {
         Path::parse(path).map_err(|e| IcechunkError::StorageOther(format!("bad object path `{path}`: {e}")))
     }
 
-    /// Deletes on local disk in batches (see `local_disk`), two at once: unlinks in one folder
-    /// take turns on its lock, more threads only wait. Names the batch cannot take go to
-    /// `delete` one by one, `concurrency` at a time.
+    /// Deletes on local disk in batches (see `local_disk`), `concurrency` batches at once:
+    /// unlinks in one folder take turns on its lock, but freeing the files' blocks (and the
+    /// file system's journal waits) happen outside it and overlap. Names a batch cannot take
+    /// go to `delete` one by one, `concurrency` at a time.
     async fn delete_on_disk(
         &self,
         disk: &LocalDisk,
         paths: Vec<String>,
         concurrency: usize,
     ) -> Vec<Result<()>> {
-        const BATCH: usize = 512;
+        const BATCH: usize = 128;
         let batches: Vec<Vec<String>> = paths.chunks(BATCH).map(<[String]>::to_vec).collect();
         let done: Vec<Option<std::result::Result<(), String>>> =
             futures::stream::iter(batches.into_iter().map(|batch| disk.delete_batch(batch)))
-                .buffered(2)
+                .buffered(concurrency.max(1))
                 .flat_map(futures::stream::iter)
                 .collect()
                 .await;
