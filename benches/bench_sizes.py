@@ -48,6 +48,11 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "v": ICECHUNK_SYSTEMS,  # virtual chunk references: an icechunk feature
     "gc": ICECHUNK_SYSTEMS,  # expiry and garbage collection
     "s3": (*ICECHUNK_SYSTEMS, S3_ZARR, OURS_PIPELINE),
+    # Dask distributed writes of an xarray Dataset: the floor is zarr's to_zarr on LocalStore
+    # on the same cluster. No MemoryStore: the workers are other processes, which cannot write
+    # into a dict of this one. No pipeline systems: the workers write one chunk per task, so a
+    # codec pipeline would see batches of one.
+    "dw": (*ICECHUNK_SYSTEMS, "zarr-local"),
 }
 WORKLOADS = tuple(APPLIES)
 # Repetitions capped for the plain-zarr floors where one costs most of a minute (b: 40,000
@@ -56,6 +61,9 @@ FLOOR_REPS: dict[tuple[str, str, str], int] = {
     ("full", "b", "zarr-local"): 2,
     ("full", "b", "zarr-memory"): 2,
     ("full", "b", ZARRS_PIPELINE): 2,  # LocalStore too: 40,000 files per write
+    # dw: a process writes 13,700 chunks through a LocalCluster (about 1.5 minutes); the
+    # published wheel is there for comparison only (the targets are ours vs LocalStore).
+    ("full", "dw", "published"): 2,
 }
 # Workloads whose shared data is built once per system ("prepare"), before the repetitions.
 PREPARED = ("c", "d", "e", "f")
@@ -91,6 +99,11 @@ SIZES: dict[str, dict[str, Any]] = {
         # gc: commits, each writing this many one-element chunk objects (half become garbage)
         "g_commits": 1000,
         "g_chunks": 1000,
+        # dw: a Dask array of this grid of chunks, each chunk dw_chunks float64 (20 KB)
+        "dw_chunks": (50, 50),
+        "dw_grids": ((20, 20), (50, 50), (100, 100)),  # 400, 2,500 and 10,000 chunks
+        # counts up to this are written 3 times per process (median): about a second each
+        "dw_repeat_up_to": 1000,
     },
     "quick": {
         "shape": (200, 200),
@@ -104,6 +117,9 @@ SIZES: dict[str, dict[str, Any]] = {
         "v_files": 10,
         "g_commits": 20,
         "g_chunks": 50,
+        "dw_chunks": (50, 50),
+        "dw_grids": ((10, 10), (20, 20)),  # 100 and 400 chunks
+        "dw_repeat_up_to": 0,  # once each: the quick run only proves the harness
     },
 }
 
@@ -135,6 +151,12 @@ def describe(size: str) -> dict[str, str]:
         + f" chunks of 4 B, every chunk a ref into {s['v_files']} local files (file://): "
         "set all refs, commit, open + read one chunk, read 1,000 chunks",
         "g": "peak resident memory (ru_maxrss) of each benchmark process",
+        "dw": "Dask distributed writes: a LocalCluster of 2 worker processes with 1 thread "
+        "each; an xarray Dataset with one float64 variable on a Dask array of "
+        + " / ".join(f"{a * b:,}" for a, b in s["dw_grids"])
+        + f" chunks of {s['dw_chunks'][0]}x{s['dw_chunks'][1]} "
+        f"({s['dw_chunks'][0] * s['dw_chunks'][1] * 8:,} B), written with "
+        "to_icechunk + commit (icechunk) or to_zarr (LocalStore)",
         "s3": f"the array of (a) ({grid(s['a_chunks'])}) on moto's S3 server on 127.0.0.1, "
         f"behind a proxy adding {S3_LATENCY_S * 1e3:.0f} ms to every request: write + commit, "
         "read all, open + read one chunk; requests and sequential round trips counted",

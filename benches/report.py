@@ -16,6 +16,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+import report_dask_write
 import report_pipeline
 
 SYSTEM_LABELS = {
@@ -154,6 +155,8 @@ def _v_rank(key: str) -> tuple[float, int]:
 
 def row_label(key: str, raw: dict[str, Any]) -> str:
     w, _, name = key.partition(".")
+    if w == "dw":
+        return report_dask_write.row_label(name)
     if w == "v" and (parts := _v_split(name)):
         step, n = parts
         return "v. " + V_STEPS[step].format(n=_count(n))
@@ -186,6 +189,12 @@ def is_memory(key: str) -> bool:
 def is_s3(key: str) -> bool:
     """Rows of workload s3, which has its own section."""
     return key.startswith("s3.") or key == "g.rss_s3"
+
+
+def is_dw(key: str) -> bool:
+    """Rows of workload dw (Dask distributed writes), which has its own section: its targets
+    are against LocalStore and its own chunk counts, not the main table's."""
+    return key.startswith("dw.") or key == "g.rss_dw"
 
 
 def _unit(key: str, v: float) -> tuple[float, str, str]:
@@ -320,7 +329,7 @@ def add_table_header(
 def markdown(raw: dict[str, Any]) -> str:
     meta = raw["meta"]
     samples, errors, all_rows = aggregate(raw)
-    order = [k for k in all_rows if not is_s3(k)]
+    order = [k for k in all_rows if not is_s3(k) and not is_dw(k)]
     systems = [s for s in SYSTEM_LABELS if s in meta["systems"] and s not in S3_ONLY]
     plain = [s for s in ("zarr-local", "zarr-memory") if s in systems]
     ratio_cols = []
@@ -354,6 +363,11 @@ def markdown(raw: dict[str, Any]) -> str:
         lines.append(
             f"- **{label}**: icechunk {v.get('icechunk')}{wheel}, zarr {v.get('zarr')}, "
             f"numpy {v.get('numpy')}, dask {v.get('dask')}, "
+            + (
+                f"distributed {v['distributed']}, xarray {v['xarray']}, "
+                if "dw" in meta.get("workloads", []) and "xarray" in v
+                else ""
+            )
             + (f"obstore {v['obstore']}, " if "obstore" in v else "")
             + (
                 f"zarrs {v['zarrs']}, "
@@ -430,7 +444,7 @@ def markdown(raw: dict[str, Any]) -> str:
             ok = flatness_row(samples, systems, len(ratio_cols), lines)
             if ok is not None:
                 met, missed = met + ok, missed + (not ok)
-    if len(lines) == table_start:  # nothing but workload s3 ran: no main table
+    if len(lines) == table_start:  # nothing but workloads s3 or dw ran: no main table
         del lines[table_start - 2 :]
     lines.append("")
     if met + missed:
@@ -453,6 +467,7 @@ def markdown(raw: dict[str, Any]) -> str:
         lines.append("")
     lines += report_pipeline.pipeline_section(raw, samples, sys.modules[__name__])
     lines += s3_section(raw, samples, errors)
+    lines += report_dask_write.dask_write_section(raw, samples, errors, sys.modules[__name__])
     err_lines = [
         f"- {row_label(k, raw) if not k.endswith(('*', '(prepare)')) else k} · "
         f"{SYSTEM_LABELS.get(s, s)}: `{t[:300]}`"

@@ -1,6 +1,6 @@
 """Benchmarks side by side: our icechunk wheel, the published icechunk wheel, plain zarr.
 
-    python benches/run.py                  # full run (about 13 minutes on 2 cores)
+    python benches/run.py                  # full run (about 25 minutes on 2 cores)
     python benches/run.py --quick          # small sizes, 1 repetition: proves the harness
     python benches/run.py --workloads a,c  # a subset; --systems ours,published likewise
 
@@ -47,8 +47,11 @@ import bench_sizes  # noqa: E402
 import report  # noqa: E402
 import s3_server  # noqa: E402
 
-DEPS = ["zarr", "numpy", "dask", "psutil", "matplotlib", "obstore"]
-IMPORT_CHECK = "import zarr, numpy, dask, psutil, matplotlib, obstore"
+# zarr first: our virtualenv pins it to the published one's version and installs DEPS[1:].
+# dask[distributed], not distributed: the extra pins distributed to the dask installed, so
+# adding it to an existing virtualenv never moves dask (workload dw needs it and xarray).
+DEPS = ["zarr", "numpy", "dask[distributed]", "xarray", "psutil", "matplotlib", "obstore"]
+IMPORT_CHECK = "import zarr, numpy, dask, distributed, xarray, psutil, matplotlib, obstore"
 
 
 class SetupError(Exception):
@@ -542,7 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, v in env_versions.items():
         log(f"{name} env: " + ", ".join(f"{k} {x}" for k, x in v.items()))
     if "published" in env_versions and "ours" in env_versions:
-        for mod in ("python", "zarr", "numpy"):
+        # dw: dask, distributed and xarray are installed into each environment on its own
+        for mod in ("python", "zarr", "numpy", "dask", "distributed", "xarray"):
             if env_versions["published"][mod] != env_versions["ours"][mod]:
                 notes.append(
                     f"{mod} differs between the environments: "

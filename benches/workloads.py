@@ -4,7 +4,8 @@ It is started by ``benches/run.py`` as a fresh subprocess inside the virtualenv 
 system under test (our wheel, the published ``icechunk`` wheel, or plain zarr), so it
 must only import the standard library, numpy, zarr, dask and (for icechunk systems)
 ``icechunk`` (``obstore`` for zarr's ObjectStore in workload s3, in ``workload_s3.py``;
-workload v is in ``workload_virtual.py``). It
+workload v is in ``workload_virtual.py``; xarray and dask.distributed for workload dw, in
+``workload_dask_write.py``). It
 never imports anything from this repository outside ``benches/``.
 
     python workloads.py --system ours --workload a --phase run --size full \
@@ -733,6 +734,15 @@ def workload_gc(rec: Recorder, ctx: Ctx) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# workload dw: Dask distributed writes of an xarray Dataset (LocalCluster, 2 processes)
+# ---------------------------------------------------------------------------------------
+def workload_dw(rec: Recorder, ctx: Ctx) -> None:
+    import workload_dask_write  # in its own module; it uses this one's helpers
+
+    workload_dask_write.workload_dask_write(rec, ctx, sys.modules[__name__])
+
+
+# ---------------------------------------------------------------------------------------
 WORKLOADS: dict[str, dict[str, Any]] = {
     "a": {"run": workload_a},
     "b": {"run": workload_b},
@@ -743,6 +753,7 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     "v": {"run": workload_v},
     "gc": {"run": workload_gc},
     "s3": {"run": workload_s3},
+    "dw": {"run": workload_dw},
 }
 
 
@@ -767,7 +778,7 @@ class Ctx:
 
 def versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0], "zarr": zarr.__version__, "numpy": np.__version__}
-    for mod in ("icechunk", "dask", "obstore", "zarrs"):
+    for mod in ("icechunk", "dask", "distributed", "xarray", "obstore", "zarrs"):
         try:
             out[mod] = __import__(mod).__version__
         except Exception as e:
