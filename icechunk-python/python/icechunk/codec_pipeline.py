@@ -98,7 +98,7 @@ def _native_read(
     if boxes is None:
         return None
     store, keys, chunk_boxes, out_boxes = boxes
-    flat = array.reshape(-1).view(np.uint8)
+    flat = array.reshape((-1,)).view(np.uint8)
     return store, (keys, chunk_boxes, out_boxes, flat, list(array.shape), array.dtype.itemsize)
 
 
@@ -122,7 +122,7 @@ def _native_write(
     if boxes is None or boxes[0].read_only:
         return None
     store, keys, chunk_boxes, value_boxes = boxes
-    flat = array.reshape(-1).view(np.uint8)
+    flat = array.reshape((-1,)).view(np.uint8)
     args = (keys, chunk_boxes, value_boxes, flat, list(array.shape), array.dtype.itemsize)
     return store, (*args, bool(write_empty_chunks))
 
