@@ -139,12 +139,7 @@ async fn try_read(
             let store = store.clone();
             let key = reads[index].key.clone();
             let read = async move {
-                // zarr reports missing chunks (its `read_missing_chunks = False` raises).
-                let present = store.exists(&key).await.map_err(|e| e.to_string())?;
-                let decoded = array
-                    .async_retrieve_chunk_subset::<ArrayBytes<'static>>(&coords, &subset)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (present, decoded) = read_chunk(&store, &array, &key, &coords, &subset).await?;
                 let decoded = decoded.into_fixed().map_err(|e| e.to_string())?.into_owned();
                 Ok::<_, Reason>((present, decoded))
             };
@@ -159,6 +154,44 @@ async fn try_read(
         present[index] = exists;
     }
     Ok(present)
+}
+
+/// The box `subset` of the chunk at `coords`, decoded, and whether the chunk exists (zarr
+/// reports missing chunks: its `read_missing_chunks = False` raises). A whole chunk is one
+/// lookup and one read; a part of one goes through zarrs's partial decoder (of a shard, only
+/// its index and the inner chunks wanted are read), after a lookup of its own.
+async fn read_chunk(
+    store: &Store,
+    array: &Array<ZarrsStore>,
+    key: &str,
+    coords: &[u64],
+    subset: &ArraySubset,
+) -> Result<(bool, ArrayBytes<'static>), Reason> {
+    let chunk_shape = array.chunk_shape(coords).map_err(|e| e.to_string())?;
+    let whole = subset.start().iter().all(|&s| s == 0)
+        && subset.shape().iter().zip(&chunk_shape).all(|(&n, d)| n == d.get());
+    let options = CodecOptions::default();
+    if whole {
+        let found = array
+            .async_retrieve_chunk_if_exists_opt::<ArrayBytes<'static>>(coords, &options)
+            .await
+            .map_err(|e| e.to_string())?;
+        return match found {
+            Some(decoded) => Ok((true, decoded)),
+            None => {
+                let elements = chunk_shape.iter().map(|d| d.get()).product::<u64>();
+                let fill = ArrayBytes::new_fill_value(array.data_type(), elements, array.fill_value())
+                    .map_err(|e| e.to_string())?;
+                Ok((false, fill))
+            }
+        };
+    }
+    let present = store.exists(key).await.map_err(|e| e.to_string())?;
+    let decoded = array
+        .async_retrieve_chunk_subset_opt::<ArrayBytes<'static>>(coords, subset, &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((present, decoded))
 }
 
 async fn try_write(
@@ -221,13 +254,32 @@ async fn open_array(store: &Store, path: &str, item_size: usize) -> Result<Array
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no metadata at {metadata_key}"))?;
-    let metadata: ArrayMetadata = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
-    let storage = Arc::new(ZarrsStore::new(store.session().clone()));
-    let array = Array::new_with_metadata(storage, path, metadata).map_err(|e| e.to_string())?;
-    match array.data_type().fixed_size() {
-        Some(size) if size == item_size => Ok(array),
+    let template = array_template(path, json)?;
+    match template.data_type().fixed_size() {
+        Some(size) if size == item_size => {
+            Ok(template.with_storage(Arc::new(ZarrsStore::new(store.session().clone()))))
+        }
         size => Err(format!("{path}: elements of {size:?} bytes, the output's of {item_size}")),
     }
+}
+
+/// Arrays already built, by path and zarr.json, bound to no storage. Parsing the metadata and
+/// building the codec chain costs more than decoding a small chunk, and Dask asks for one
+/// chunk a batch; a template holds no session, so caching it keeps none alive.
+type Templates = quick_cache::sync::Cache<(String, bytes::Bytes), Arc<Array<()>>>;
+
+fn array_template(path: &str, json: bytes::Bytes) -> Result<Arc<Array<()>>, Reason> {
+    static TEMPLATES: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
+    let templates = TEMPLATES.get_or_init(|| Templates::new(256));
+    let key = (path.to_string(), json);
+    if let Some(template) = templates.get(&key) {
+        return Ok(template);
+    }
+    let metadata: ArrayMetadata = serde_json::from_slice(&key.1).map_err(|e| e.to_string())?;
+    let template =
+        Arc::new(Array::new_with_metadata(Arc::new(()), path, metadata).map_err(|e| e.to_string())?);
+    templates.insert(key, template.clone());
+    Ok(template)
 }
 
 fn check_memory(len: usize, shape: &[u64], item_size: usize) -> Result<(), Reason> {
