@@ -88,16 +88,18 @@ impl Repository {
         delete_expired_tags: bool,
         dry_run: bool,
     ) -> Result<ExpiryReport> {
-        if !dry_run {
-            self.check_writable("cannot expire snapshots").await?;
-        }
         if older_than > Utc::now() {
             return Err(IcechunkError::InvalidInput(format!(
                 "the expiry cut-off {older_than} is in the future: it would expire every snapshot"
             )));
         }
-        let root = self.root_snapshot().await?;
-        let (tags, branches) = futures::try_join!(self.list_tags(), self.list_branches())?;
+        // Independent reads, at once: on object storage each is a round trip.
+        let (state, root, tags, branches) =
+            futures::try_join!(self.state(), self.root_snapshot(), self.list_tags(), self.list_branches())?;
+        if !dry_run {
+            state.check_writable("cannot expire snapshots")?;
+        }
+        let cuts = std::sync::Arc::new(state.cuts()?);
         let mut report = ExpiryReport { dry_run, ..Default::default() };
         let mut kept_tips = Vec::new();
         let mut expired_tips = Vec::new();
@@ -130,7 +132,6 @@ impl Repository {
 
         // Every snapshot of every history, walked once (histories share their older part).
         // A deleted ref's history is walked too: its old snapshots expire with it.
-        let cuts = self.history_cuts().await?;
         let runtime = current_runtime()?;
         let mut walked: HashMap<SnapshotId, Walked> = HashMap::new();
         for tip in kept_tips.iter().chain(&expired_tips) {
