@@ -18,3 +18,4 @@ site=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['pur
 echo "$PWD/icechunk-python/python" >"$site/icechunk-checkout.pth"
 "$VENV/bin/python" -c "import icechunk, zarr, sys; print('python', sys.version.split()[0], 'zarr', zarr.__version__, 'icechunk from', icechunk.__file__)"
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests
+"$VENV/bin/python" tests/zarr_suite/run.py

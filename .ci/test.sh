@@ -12,6 +12,9 @@ cargo test --workspace --all-features
 # $CARGO_TARGET_DIR/fuzz). Fails on a crash, a hang or an allocation past the bounds.
 fuzz/run.sh 15
 "$PYTHON" -m pytest tests
+# zarr-python's own array, indexing and codec tests with icechunk.CodecPipeline on and
+# IcechunkStores for its stores (the suite of the installed zarr, fetched from PyPI once).
+"$PYTHON" tests/zarr_suite/run.py
 # The same suite on Python 3.12 with zarr 3.4 and VirtualiZarr's newest release.
 .ci/py312.sh
 # The benchmark harness, at small sizes: proves it runs end to end (asserts nothing about speed).
