@@ -48,6 +48,8 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "v": ICECHUNK_SYSTEMS,  # virtual chunk references: an icechunk feature
     "gc": ICECHUNK_SYSTEMS,  # expiry and garbage collection
     "s3": (*ICECHUNK_SYSTEMS, S3_ZARR, OURS_PIPELINE),
+    # gc on S3 (moto behind the proxy of s3): the requests of expiry and collection counted
+    "gcs3": ICECHUNK_SYSTEMS,
     # Dask distributed writes of an xarray Dataset: the floor is zarr's to_zarr on LocalStore
     # on the same cluster. No MemoryStore: the workers are other processes, which cannot write
     # into a dict of this one. No pipeline systems: the workers write one chunk per task, so a
@@ -55,6 +57,8 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "dw": (*ICECHUNK_SYSTEMS, "zarr-local"),
 }
 WORKLOADS = tuple(APPLIES)
+# Workloads on run.py's S3 server (moto behind the latency-adding proxy).
+S3_WORKLOADS = ("s3", "gcs3")
 # Repetitions capped for the plain-zarr floors where one costs most of a minute (b: 40,000
 # files per write on LocalStore), so that a full run fits in about 10 minutes on 2 cores.
 FLOOR_REPS: dict[tuple[str, str, str], int] = {
@@ -99,6 +103,9 @@ SIZES: dict[str, dict[str, Any]] = {
         # gc: commits, each writing this many one-element chunk objects (half become garbage)
         "g_commits": 1000,
         "g_chunks": 1000,
+        # gcs3: the same on S3, smaller (moto serves a few hundred requests a second)
+        "gs_commits": 100,
+        "gs_chunks": 100,
         # dw: a Dask array of this grid of chunks, each chunk dw_chunks float64 (20 KB)
         "dw_chunks": (50, 50),
         "dw_grids": ((20, 20), (50, 50), (100, 100)),  # 400, 2,500 and 10,000 chunks
@@ -117,6 +124,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "v_files": 10,
         "g_commits": 20,
         "g_chunks": 50,
+        "gs_commits": 10,
+        "gs_chunks": 10,
         "dw_chunks": (50, 50),
         "dw_grids": ((10, 10), (20, 20)),  # 100 and 400 chunks
         "dw_repeat_up_to": 0,  # once each: the quick run only proves the harness
@@ -160,4 +169,10 @@ def describe(size: str) -> dict[str, str]:
         "s3": f"the array of (a) ({grid(s['a_chunks'])}) on moto's S3 server on 127.0.0.1, "
         f"behind a proxy adding {S3_LATENCY_S * 1e3:.0f} ms to every request: write + commit, "
         "read all, open + read one chunk; requests and sequential round trips counted",
+        "gcs3": f"expiry and garbage collection on S3 (moto and the proxy of s3, "
+        f"{S3_LATENCY_S * 1e3:.0f} ms a request): {s['gs_commits']:,} commits of "
+        f"{s['gs_chunks']:,} one-element chunk objects "
+        f"({s['gs_commits'] * s['gs_chunks']:,} in all, half of them a deleted branch's "
+        "garbage); timed in a fresh process: expire_snapshots at the midpoint of main, "
+        "garbage_collect, garbage_collect again; requests per step counted, by method",
     }

@@ -191,6 +191,11 @@ def is_s3(key: str) -> bool:
     return key.startswith("s3.") or key == "g.rss_s3"
 
 
+def is_gcs3(key: str) -> bool:
+    """Rows of workload gcs3 (gc on S3), which has its own section beside s3's."""
+    return key.startswith("gcs3.") or key == "g.rss_gcs3"
+
+
 def is_dw(key: str) -> bool:
     """Rows of workload dw (Dask distributed writes), which has its own section: its targets
     are against LocalStore and its own chunk counts, not the main table's."""
@@ -329,7 +334,7 @@ def add_table_header(
 def markdown(raw: dict[str, Any]) -> str:
     meta = raw["meta"]
     samples, errors, all_rows = aggregate(raw)
-    order = [k for k in all_rows if not is_s3(k) and not is_dw(k)]
+    order = [k for k in all_rows if not is_s3(k) and not is_dw(k) and not is_gcs3(k)]
     systems = [s for s in SYSTEM_LABELS if s in meta["systems"] and s not in S3_ONLY]
     plain = [s for s in ("zarr-local", "zarr-memory") if s in systems]
     ratio_cols = []
@@ -467,6 +472,7 @@ def markdown(raw: dict[str, Any]) -> str:
         lines.append("")
     lines += report_pipeline.pipeline_section(raw, samples, sys.modules[__name__])
     lines += s3_section(raw, samples, errors)
+    lines += gcs3_section(raw, samples, errors)
     lines += report_dask_write.dask_write_section(raw, samples, errors, sys.modules[__name__])
     err_lines = [
         f"- {row_label(k, raw) if not k.endswith(('*', '(prepare)')) else k} · "
@@ -496,21 +502,26 @@ def _counts(values: list[float]) -> str:
     return text
 
 
-def _methods(raw: dict[str, Any], system: str, step: str) -> str:
-    """The requests of the first sample of a step by HTTP method: "PUT 112, GET 11"."""
+def _methods(
+    raw: dict[str, Any], system: str, step: str, workload: str = "s3", field: str = "methods"
+) -> str:
+    """The requests of the first sample of a step by HTTP method: "PUT 112, GET 11" (``field``
+    "kinds": listings and DeleteObjects apart from GET and POST)."""
     for r in sorted(raw["results"], key=lambda r: r["rep"]):
-        if r["workload"] == "s3" and r["system"] == system and r["phase"] == "run":
+        if r["workload"] == workload and r["system"] == system and r["phase"] == "run":
             first = ((r.get("s3") or {}).get(step) or [{}])[0]
-            methods = sorted(first.get("methods", {}).items(), key=lambda kv: -kv[1])
+            methods = sorted(first.get(field, {}).items(), key=lambda kv: -kv[1])
             return ", ".join(f"{m} {n}" for m, n in methods)
     return ""
 
 
-def s3_figures(raw: dict[str, Any], system: str, step: str, field: str) -> list[float]:
+def s3_figures(
+    raw: dict[str, Any], system: str, step: str, field: str, workload: str = "s3"
+) -> list[float]:
     """One request-count figure of every timed sample of every repetition of a system."""
     out: list[float] = []
     for r in raw["results"]:
-        if r["workload"] != "s3" or r["system"] != system or r["phase"] != "run":
+        if r["workload"] != workload or r["system"] != system or r["phase"] != "run":
             continue
         for sample in (r.get("s3") or {}).get(step, []):
             v = sample.get(field)
@@ -669,6 +680,112 @@ def s3_section(
             *seq_lines,
             "",
         ]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# workload gcs3: garbage collection on S3, its own section
+# ---------------------------------------------------------------------------------------
+GCS3_STEPS = {
+    "expire": "expire_snapshots (midpoint of main)",
+    "gc": "garbage_collect",
+    "gc_again": "garbage_collect again (no garbage left)",
+}
+
+
+def gcs3_section(
+    raw: dict[str, Any],
+    samples: dict[str, dict[str, list[float]]],
+    errors: dict[str, dict[str, str]],
+) -> list[str]:
+    """The section of workload gcs3: the time of each step, then its requests (in all and by
+    method), sequential round trips, and what each collection deleted; ours and published."""
+    meta = raw["meta"]
+    results = [r for r in raw["results"] if r["workload"] == "gcs3" and r["phase"] == "run"]
+    if "gcs3" not in meta.get("workloads", []) or not results:
+        return []
+    latency = meta.get("s3", {}).get("latency_ms", 20)
+    systems = [s for s in ("ours", "published") if s in meta["systems"]]
+    ratio_cols = ["published"] if systems == ["ours", "published"] else []
+    lines = [
+        f"## GC on S3: moto on 127.0.0.1 behind a proxy adding {latency:.0f} ms to every request",
+        "",
+        f"**gcs3**: {meta['descriptions'].get('gcs3', '')}. The storage is that of s3 "
+        "(`s3_storage(endpoint_url=<proxy>, ...)`, a fresh prefix per process); the setup "
+        "(every commit) is untimed, the three steps run in a fresh process of the system's "
+        "virtualenv (its peak memory is the collector's). Checked: gc deletes exactly the "
+        "deleted branch's chunk objects, the second collection none, and the tip reads back.",
+        "",
+    ]
+    add_table_header(lines, "step", systems, ratio_cols)
+    met = missed = 0
+    collector: dict[str, list[float]] = defaultdict(list)
+    for r in results:
+        rss = r.get("info", {}).get("collector_peak_rss_mb")
+        if rss:
+            collector[r["system"]].append(rss)
+    table = {**samples, "g.collector_gcs3": collector}
+    labels = {f"gcs3.{step}": label for step, label in GCS3_STEPS.items()}
+    labels["g.collector_gcs3"] = "peak memory of the collector process"
+    labels["g.rss_gcs3"] = "peak memory of the worker (setup + check)"
+    for key, label in labels.items():
+        row = table.get(key, {})
+        errs = errors.get(key, {})
+        if not row and not errs:
+            continue
+        cells = [label]
+        cells += [cell(key, row.get(s), errs.get(s)) for s in systems]
+        cells += [fmt_ratio(ratio(row.get("ours"), row.get(s))) for s in ratio_cols]
+        checks = targets(key, {s: v for s, v in row.items() if s in systems})
+        met += sum(ok for _, ok in checks)
+        missed += sum(not ok for _, ok in checks)
+        cells.append("; ".join(f"{'✅' if ok else '❌'} {t}" for t, ok in checks))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Requests the proxy served during each step (median over the repetitions, min-max where "
+        "they differ; by kind: those of the first repetition). LIST is a ListObjectsV2 page "
+        "(up to 1,000 keys), DeleteObjects a POST deleting up to 1,000 keys. *Sequential round "
+        "trips*: the longest chain of requests each starting after the previous one ended "
+        f"(each at least {latency:.0f} ms here).",
+        "",
+        "| requests | " + " | ".join(SYSTEM_LABELS[s] for s in systems) + " |",
+        "|" + "---|" * (len(systems) + 1),
+    ]
+    for step, label in GCS3_STEPS.items():
+        for field, what in (
+            ("requests", "requests"),
+            ("after", "requests started after it returned (background)"),
+            ("rounds", "sequential round trips"),
+        ):
+            figures = {s: s3_figures(raw, s, step, field, "gcs3") for s in systems}
+            if not any(figures.values()) or (
+                field == "after" and not any(map(any, figures.values()))
+            ):
+                continue
+            texts = []
+            for s in systems:
+                text = _counts(figures[s])
+                kinds = _methods(raw, s, step, "gcs3", "kinds") if field == "requests" else ""
+                if kinds and figures[s]:
+                    text += f" ({kinds})"
+                texts.append(text)
+            lines.append(f"| {label}: {what} | " + " | ".join(texts) + " |")
+    for field, what in (
+        ("expired", "snapshots expired"),
+        ("gc_snapshots_deleted", "garbage_collect: snapshots deleted"),
+        ("gc_chunks_deleted", "garbage_collect: chunk objects deleted"),
+        ("gc_again_chunks_deleted", "garbage_collect again: chunk objects deleted"),
+    ):
+        counts = {
+            s: [r["info"][field] for r in results if r["system"] == s and field in r["info"]]
+            for s in systems
+        }
+        if any(counts.values()):
+            lines.append(f"| {what} | " + " | ".join(_counts(counts[s]) for s in systems) + " |")
+    lines.append("")
+    if met + missed:
+        lines += [f"GC on S3 targets met: **{met} of {met + missed}**.", ""]
     return lines
 
 

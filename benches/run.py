@@ -20,8 +20,8 @@ obstore in workload s3) runs in our virtualenv, which has the same Python, zarr 
 never imports icechunk. So do the codec-pipeline systems: ``ours-pipeline`` (ours with
 zarr's config naming ``icechunk.CodecPipeline``) and ``zarrs-pipeline`` (LocalStore with
 zarrs-python's pipeline; ``zarrs`` is installed there when missing, and the system is left out
-with a note in the report when it cannot be). Workload s3 needs moto's server for THIS
-interpreter (``pip install -e '.[test]'``); without it that workload is skipped with a note.
+with a note in the report when it cannot be). Workloads s3 and gcs3 need moto's server for
+THIS interpreter (``pip install -e '.[test]'``); without it they are skipped with a note.
 """
 
 from __future__ import annotations
@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workloads",
         default=",".join(bench_sizes.WORKLOADS),
         help=f"comma-separated subset of {','.join(bench_sizes.WORKLOADS)} (g, memory, is "
-        "always on)",
+        "always on; s3 and gcs3 run on moto's S3 server)",
     )
     p.add_argument(
         "--systems",
@@ -553,7 +553,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"{env_versions['published'][mod]} vs {env_versions['ours'][mod]}"
                 )
     s3 = None
-    if "s3" in workloads and any(s in bench_sizes.APPLIES["s3"] for s in systems):
+    on_s3 = [
+        w
+        for w in workloads
+        if w in bench_sizes.S3_WORKLOADS and any(s in bench_sizes.APPLIES[w] for s in systems)
+    ]
+    if on_s3:
         try:
             s3 = s3_server.S3Server(bench_sizes.S3_BUCKET, bench_sizes.S3_LATENCY_S).start()
             log(
@@ -561,10 +566,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{bench_sizes.S3_LATENCY_S * 1e3:.0f} ms to every request"
             )
         except s3_server.S3Unavailable as e:
-            msg = f"workload s3 skipped: {e}"
-            notes.append(msg)
-            log(msg)
-            workloads.remove("s3")
+            for w in on_s3:
+                msg = f"workload {w} skipped: {e}"
+                notes.append(msg)
+                log(msg)
+                workloads.remove(w)
     setup_s = time.perf_counter() - t_start
 
     # ---- workloads ----------------------------------------------------------------------
@@ -575,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def worker(system: str, workload: str, phase: str, data_dir: Path, rep: int) -> dict[str, Any]:
         extra = None
-        if workload == "s3" and s3 is not None:
+        if workload in bench_sizes.S3_WORKLOADS and s3 is not None:
             extra = ["--s3-endpoint", s3.url, "--s3-bucket", s3.bucket]
             s3.take_timeline()  # whatever came before is not this process's
         r = run_worker(

@@ -162,15 +162,35 @@ def _short(path: str, prefix: str) -> str:
     return path + ("?" + query[:40] if query else "")
 
 
+def kind(method: str, path: str) -> str:
+    """What a request is: its HTTP method, except ``LIST`` (a GET of the bucket's listing,
+    ListObjectsV2) and ``DeleteObjects`` (a POST of ``?delete``, many keys at once)."""
+    query = path.partition("?")[2]
+    params = {q.partition("=")[0] for q in query.split("&") if q}
+    if method == "GET" and ("list-type" in params or "prefix" in params):
+        return "LIST"
+    if method == "POST" and "delete" in params:
+        return "DeleteObjects"
+    return method
+
+
 def analyse_window(reqs: Timeline, chunk_marker: str | None, prefix: str = "") -> dict[str, Any]:
     """Requests, sequential rounds and (with ``chunk_marker``) the rounds before the first
     chunk GET of the requests of one timed sample."""
     reqs = sorted(reqs, key=lambda r: r[2])
     d = depths(reqs)
     methods: dict[str, int] = {}
-    for m, *_ in reqs:
+    kinds: dict[str, int] = {}  # methods with listings and DeleteObjects apart
+    for m, path, *_ in reqs:
         methods[m] = methods.get(m, 0) + 1
-    out: dict[str, Any] = {"requests": len(reqs), "rounds": max(d, default=0), "methods": methods}
+        k = kind(m, path)
+        kinds[k] = kinds.get(k, 0) + 1
+    out: dict[str, Any] = {
+        "requests": len(reqs),
+        "rounds": max(d, default=0),
+        "methods": methods,
+        "kinds": kinds,
+    }
     if chunk_marker is not None:
         chunk = next(
             (

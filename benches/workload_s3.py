@@ -33,6 +33,21 @@ from bench_sizes import (
 ARRAY = "a"
 
 
+def s3_storage_kwargs(endpoint: str, bucket: str, prefix: str) -> dict[str, Any]:
+    """The keyword arguments of ``icechunk.s3_storage`` for a prefix of the bucket behind the
+    proxy: the same on our wheel and on the published one (workloads s3 and gcs3)."""
+    return {
+        "bucket": bucket,
+        "prefix": prefix,
+        "region": S3_REGION,
+        "endpoint_url": endpoint,
+        "allow_http": True,
+        "access_key_id": S3_ACCESS_KEY_ID,
+        "secret_access_key": S3_SECRET_ACCESS_KEY,
+        "force_path_style": True,
+    }
+
+
 class S3System:
     """Write, commit and open one array at a prefix of the bucket, for one system."""
 
@@ -50,16 +65,7 @@ class S3System:
 
     # ---- icechunk: the same keyword arguments on our wheel and on the published one ---------
     def storage(self, prefix: str) -> Any:
-        return self.ic.s3_storage(
-            bucket=self.bucket,
-            prefix=prefix,
-            region=S3_REGION,
-            endpoint_url=self.endpoint,
-            allow_http=True,
-            access_key_id=S3_ACCESS_KEY_ID,
-            secret_access_key=S3_SECRET_ACCESS_KEY,
-            force_path_style=True,
-        )
+        return self.ic.s3_storage(**s3_storage_kwargs(self.endpoint, self.bucket, prefix))
 
     # ---- zarr's own ObjectStore over obstore's S3Store ---------------------------------------
     def object_store(self, prefix: str, read_only: bool) -> Any:

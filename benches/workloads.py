@@ -4,9 +4,9 @@ It is started by ``benches/run.py`` as a fresh subprocess inside the virtualenv 
 system under test (our wheel, the published ``icechunk`` wheel, or plain zarr), so it
 must only import the standard library, numpy, zarr, dask and (for icechunk systems)
 ``icechunk`` (``obstore`` for zarr's ObjectStore in workload s3, in ``workload_s3.py``;
-workload v is in ``workload_virtual.py``; xarray and dask.distributed for workload dw, in
-``workload_dask_write.py``). It
-never imports anything from this repository outside ``benches/``.
+workload v is in ``workload_virtual.py``, gc and gcs3 in ``workload_gc.py``; xarray and
+dask.distributed for workload dw, in ``workload_dask_write.py``). It never imports anything
+from this repository outside ``benches/``.
 
     python workloads.py --system ours --workload a --phase run --size full \
         --data-dir /tmp/x --seed 42 --reps-inner 5
@@ -733,6 +733,12 @@ def workload_gc(rec: Recorder, ctx: Ctx) -> None:
     workload_gc.workload_gc(rec, ctx, sys.modules[__name__])
 
 
+def workload_gcs3(rec: Recorder, ctx: Ctx) -> None:
+    import workload_gc  # gc on S3: the same code, another storage
+
+    workload_gc.workload_gcs3(rec, ctx, sys.modules[__name__])
+
+
 # ---------------------------------------------------------------------------------------
 # workload dw: Dask distributed writes of an xarray Dataset (LocalCluster, 2 processes)
 # ---------------------------------------------------------------------------------------
@@ -752,6 +758,7 @@ WORKLOADS: dict[str, dict[str, Any]] = {
     "f": {"run": workload_f, "prepare": prepare_f},
     "v": {"run": workload_v},
     "gc": {"run": workload_gc},
+    "gcs3": {"run": workload_gcs3},
     "s3": {"run": workload_s3},
     "dw": {"run": workload_dw},
 }
@@ -802,8 +809,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--rep", type=int, default=0)
     p.add_argument("--cache-dir", help="where data that outlives a run may be kept")
-    p.add_argument("--s3-endpoint", help="workload s3: the S3 endpoint (run.py's proxy)")
-    p.add_argument("--s3-bucket", help="workload s3: an existing bucket on that endpoint")
+    p.add_argument("--s3-endpoint", help="workloads s3 and gcs3: the S3 endpoint (run.py's proxy)")
+    p.add_argument("--s3-bucket", help="workloads s3 and gcs3: an existing bucket on that endpoint")
     p.add_argument("--versions", action="store_true", help="print versions as JSON, exit")
     args = p.parse_args(argv)
     if args.versions:
