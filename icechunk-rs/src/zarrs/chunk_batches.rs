@@ -73,7 +73,7 @@ pub async fn read_chunks_into(
     out: Memory<&mut [u8]>,
     concurrency: usize,
 ) -> Batch {
-    outcome(try_read(store, reads, out, concurrency.max(1)).await)
+    outcome(try_read(store, reads, out, in_flight(store, concurrency)).await)
 }
 
 /// Writes the boxes of `value` that `writes` name into their chunks (see the module docs);
@@ -86,8 +86,29 @@ pub async fn write_chunks_from(
     concurrency: usize,
 ) -> Batch {
     outcome(
-        try_write(store, writes, value, write_empty_chunks, concurrency.max(1)).await.map(|()| Vec::new()),
+        try_write(store, writes, value, write_empty_chunks, in_flight(store, concurrency))
+            .await
+            .map(|()| Vec::new()),
     )
+}
+
+/// How many chunks of a batch are in flight at once. On object storage, `concurrency` (the
+/// repository's `max_concurrent_requests`): requests in flight hide latency. On local disk or
+/// in memory a chunk's task is a page-cache copy and a decode, CPU work: more tasks than the
+/// runtime has threads only pile decoded chunks up waiting for their copy, which costs memory
+/// and gains nothing, so there a few per thread.
+fn in_flight(store: &Store, concurrency: usize) -> usize {
+    use crate::storage::StorageSpec;
+    let local = matches!(
+        store.session().repository().storage().spec(),
+        StorageSpec::InMemory | StorageSpec::LocalFilesystem { .. }
+    );
+    let concurrency = concurrency.max(1);
+    if !local {
+        return concurrency;
+    }
+    let threads = tokio::runtime::Handle::try_current().map_or(1, |h| h.metrics().num_workers());
+    concurrency.min(2 * threads.max(1))
 }
 
 type Reason = String;
