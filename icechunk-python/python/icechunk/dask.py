@@ -136,6 +136,7 @@ def store_dask(
     and the other ``dask.array.store`` options are not supported.
     """
     import dask
+    import dask.array as da
 
     if session is None:
         if not targets:
@@ -170,8 +171,9 @@ def store_dask(
         # Each block written by the task that makes it: map_blocks is blockwise, so Dask
         # fuses the write with the source's own blockwise steps (one task a chunk, not two,
         # and no block shipped between workers on its way to storage).
-        written = source.map_blocks(
+        written = da.map_blocks(
             _write_block_here,
+            source,
             shared,
             spec,
             _region_offsets(source.ndim, region),
