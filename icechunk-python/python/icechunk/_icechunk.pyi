@@ -804,15 +804,14 @@ class PyStore:
     def get_virtual_chunks(
         self, requests: builtins.list[tuple[str, int | None, int | None, int | None]]
     ) -> Awaitable[builtins.list[bytes | None]]: ...
-    def read_chunks_into(
+    def read_batch_into(
         self,
-        keys: builtins.list[str],
-        chunk_boxes: builtins.list[builtins.list[tuple[int, int]]],
-        array_boxes: builtins.list[builtins.list[tuple[int, int]]],
+        batch: builtins.list[Any],
+        store: Any,
         out: Any,
         shape: builtins.list[int],
         item_size: int,
-    ) -> Awaitable[builtins.list[bool] | None]: ...
+    ) -> Awaitable[builtins.list[bool] | None] | None: ...
     def write_chunks_from(
         self,
         keys: builtins.list[str],

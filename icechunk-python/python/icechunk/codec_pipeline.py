@@ -57,9 +57,9 @@ class CodecPipeline(BatchedCodecPipeline):
     ) -> Any:
         batch = list(batch_info)
         plan = _native_read(batch, out, drop_axes)
-        if plan is not None:
-            store, args = plan
-            present = await store._store.read_chunks_into(*args)
+        pending = None if plan is None else plan[0]._store.read_batch_into(*plan[1])
+        if pending is not None:
+            present = await pending
             if present is not None:
                 # zarr >= 3.2 wants each chunk's status (its `array.read_missing_chunks`);
                 # earlier versions ignore what `read` returns.
@@ -90,16 +90,16 @@ def _native_read(
     batch: list[ReadItem], out: NDBuffer, drop_axes: tuple[int, ...]
 ) -> tuple[IcechunkStore, tuple[Any, ...]] | None:
     """The store and arguments of the engine's read of ``batch``, or None when it does not
-    apply (see the module docs)."""
+    apply (see the module docs). The engine checks each chunk's store and selections."""
     array = out.as_ndarray_like()
     if not batch or drop_axes or not _plain_array(array, writable=True):
         return None
-    boxes = _boxes(batch)
-    if boxes is None:
+    byte_getter = batch[0][0]
+    if not isinstance(byte_getter, StorePath) or not isinstance(byte_getter.store, IcechunkStore):
         return None
-    store, keys, chunk_boxes, out_boxes = boxes
+    store = byte_getter.store
     flat = array.reshape((-1,)).view(np.uint8)
-    return store, (keys, chunk_boxes, out_boxes, flat, list(array.shape), array.dtype.itemsize)
+    return store, (batch, store, flat, list(array.shape), array.dtype.itemsize)
 
 
 def _native_write(
