@@ -34,6 +34,7 @@ from zarr.core.indexing import SelectorTuple
 from zarr.registry import register_pipeline
 from zarr.storage import StorePath
 
+from ._icechunk import PyStore
 from .store import IcechunkStore
 
 __all__ = ["CodecPipeline"]
@@ -57,7 +58,7 @@ class CodecPipeline(BatchedCodecPipeline):
     ) -> Any:
         batch = list(batch_info)
         plan = _native_read(batch, out, drop_axes)
-        pending = None if plan is None else plan[0]._store.read_batch_into(*plan[1])
+        pending = None if plan is None else plan[0].read_batch_into(*plan[1])
         if pending is not None:
             present = await pending
             if present is not None:
@@ -75,8 +76,8 @@ class CodecPipeline(BatchedCodecPipeline):
         batch = list(batch_info)
         plan = _native_write(batch, value, drop_axes)
         if plan is not None:
-            store, args = plan
-            if await store._store.write_chunks_from(*args):
+            engine, args = plan
+            if await engine.write_chunks_from(*args):
                 return
         await super().write(batch, value, drop_axes)
 
@@ -88,9 +89,9 @@ register_pipeline(CodecPipeline)
 
 def _native_read(
     batch: list[ReadItem], out: NDBuffer, drop_axes: tuple[int, ...]
-) -> tuple[IcechunkStore, tuple[Any, ...]] | None:
-    """The store and arguments of the engine's read of ``batch``, or None when it does not
-    apply (see the module docs). The engine checks each chunk's store and selections."""
+) -> tuple[PyStore, tuple[Any, ...]] | None:
+    """The engine's store and the arguments of its read of ``batch``, or None when it does
+    not apply (see the module docs). The engine checks each chunk's store and selections."""
     array = out.as_ndarray_like()
     if not batch or drop_axes or not _plain_array(array, writable=True):
         return None
@@ -98,15 +99,20 @@ def _native_read(
     if not isinstance(byte_getter, StorePath) or not isinstance(byte_getter.store, IcechunkStore):
         return None
     store = byte_getter.store
+    # A stand-in that passes for an IcechunkStore (zarr's tests wrap stores in mocks) is
+    # not one: only a store with the engine's own store behind it takes this path.
+    engine = getattr(store, "_store", None)
+    if not isinstance(engine, PyStore):
+        return None
     flat = array.reshape((-1,)).view(np.uint8)
-    return store, (batch, store, flat, list(array.shape), array.dtype.itemsize)
+    return engine, (batch, store, flat, list(array.shape), array.dtype.itemsize)
 
 
 def _native_write(
     batch: list[WriteItem], value: NDBuffer, drop_axes: tuple[int, ...]
-) -> tuple[IcechunkStore, tuple[Any, ...]] | None:
-    """The store and arguments of the engine's write of ``batch``, or None when it does not
-    apply (see the module docs)."""
+) -> tuple[PyStore, tuple[Any, ...]] | None:
+    """The engine's store and the arguments of its write of ``batch``, or None when it does
+    not apply (see the module docs)."""
     array = value.as_ndarray_like()
     if not batch or drop_axes or not _plain_array(array, writable=False):
         return None
@@ -122,9 +128,12 @@ def _native_write(
     if boxes is None or boxes[0].read_only:
         return None
     store, keys, chunk_boxes, value_boxes = boxes
+    engine = getattr(store, "_store", None)  # as for reads: a mock is not a store
+    if not isinstance(engine, PyStore):
+        return None
     flat = array.reshape((-1,)).view(np.uint8)
     args = (keys, chunk_boxes, value_boxes, flat, list(array.shape), array.dtype.itemsize)
-    return store, (*args, bool(write_empty_chunks))
+    return engine, (*args, bool(write_empty_chunks))
 
 
 def _boxes(
