@@ -15,22 +15,6 @@ use crate::errors::invalid_input;
 use crate::runtime::future_into_py;
 use crate::store::PyStore;
 
-/// A box per dimension, as `(start, stop)` pairs.
-type PyBox = Vec<(u64, u64)>;
-
-fn chunk_boxes(keys: Vec<String>, chunks: Vec<PyBox>, arrays: Vec<PyBox>) -> PyResult<Vec<ChunkBox>> {
-    if keys.len() != chunks.len() || keys.len() != arrays.len() {
-        return Err(invalid_input("keys, chunk_boxes and array_boxes differ in length"));
-    }
-    let ranges =
-        |boxed: PyBox| boxed.into_iter().map(|(start, stop)| start..stop).collect::<Vec<Range<u64>>>();
-    Ok(keys
-        .into_iter()
-        .zip(chunks.into_iter().zip(arrays))
-        .map(|(key, (chunk, array))| ChunkBox { key, chunk: ranges(chunk), array: ranges(array) })
-        .collect())
-}
-
 /// Each chunk of zarr's `batch` as a [`ChunkBox`], if every one is in `store` (the same
 /// Python object) and both its selections are boxes; None otherwise.
 fn boxes_of_batch(batch: &Bound<'_, PyAny>, store: &Bound<'_, PyAny>) -> PyResult<Option<Vec<ChunkBox>>> {
@@ -142,24 +126,27 @@ impl PyStore {
         .map(Some)
     }
 
-    /// Writes the box `array_boxes[i]` of `value` (a C-contiguous byte buffer holding an
+    /// Writes zarr's batch (items `(byte_setter, spec, chunk_selection, value_selection,
+    /// ...)`): the box `value_selection` of `value` (a C-contiguous byte buffer holding an
     /// array of `shape` elements of `item_size` bytes, machine byte order; `shape` empty: one
-    /// element for every box) into the box `chunk_boxes[i]` of chunk `keys[i]`. A chunk left
-    /// all fill value is deleted unless `write_empty_chunks`. Awaits True when done; False
-    /// when the caller must write the batch itself (zarr's default pipeline), as for reads.
+    /// element for every box) into the box `chunk_selection` of each chunk. A chunk left all
+    /// fill value is deleted unless `write_empty_chunks`. None at once when the batch is not
+    /// for this path, as for reads; else an awaitable of True when done, False when the
+    /// caller must write the batch itself (zarr's default pipeline).
     #[allow(clippy::too_many_arguments)]
-    fn write_chunks_from<'py>(
+    fn write_batch_from<'py>(
         &self,
         py: Python<'py>,
-        keys: Vec<String>,
-        chunk_boxes: Vec<PyBox>,
-        array_boxes: Vec<PyBox>,
+        batch: &Bound<'py, PyAny>,
+        store: &Bound<'py, PyAny>,
         value: &Bound<'py, PyAny>,
         shape: Vec<u64>,
         item_size: usize,
         write_empty_chunks: bool,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let writes = self::chunk_boxes(keys, chunk_boxes, array_boxes)?;
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(writes) = boxes_of_batch(batch, store)? else {
+            return Ok(None);
+        };
         let buffer = byte_buffer(value, false)?;
         let store = self.store.clone();
         let concurrency = store.session().repository().config().max_concurrent_requests as usize;
@@ -172,5 +159,6 @@ impl PyStore {
             drop(buffer);
             Ok(matches!(outcome, Batch::Done(_)))
         })
+        .map(Some)
     }
 }

@@ -812,16 +812,15 @@ class PyStore:
         shape: builtins.list[int],
         item_size: int,
     ) -> Awaitable[builtins.list[bool] | None] | None: ...
-    def write_chunks_from(
+    def write_batch_from(
         self,
-        keys: builtins.list[str],
-        chunk_boxes: builtins.list[builtins.list[tuple[int, int]]],
-        array_boxes: builtins.list[builtins.list[tuple[int, int]]],
+        batch: builtins.list[Any],
+        store: Any,
         value: Any,
         shape: builtins.list[int],
         item_size: int,
         write_empty_chunks: bool,
-    ) -> Awaitable[bool]: ...
+    ) -> Awaitable[bool] | None: ...
     def set(self, key: str, value: bytes) -> Awaitable[None]: ...
     def set_if_not_exists(self, key: str, value: bytes) -> Awaitable[bool]: ...
     def delete(self, key: str) -> Awaitable[None]: ...

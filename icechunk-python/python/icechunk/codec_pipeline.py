@@ -41,7 +41,6 @@ __all__ = ["CodecPipeline"]
 
 ReadItem = tuple[ByteGetter, ArraySpec, SelectorTuple, SelectorTuple, bool]
 WriteItem = tuple[ByteSetter, ArraySpec, SelectorTuple, SelectorTuple, bool]
-Box = list[tuple[int, int]]
 # numpy kinds the fast path copies as raw elements: bools, integers, floats, complex numbers,
 # datetimes and timedeltas (zarrs decides whether it knows the array's data type).
 NUMERIC_KINDS = frozenset("biufcmM")
@@ -75,10 +74,9 @@ class CodecPipeline(BatchedCodecPipeline):
     ) -> None:
         batch = list(batch_info)
         plan = _native_write(batch, value, drop_axes)
-        if plan is not None:
-            engine, args = plan
-            if await engine.write_chunks_from(*args):
-                return
+        pending = None if plan is None else plan[0].write_batch_from(*plan[1])
+        if pending is not None and await pending:
+            return
         await super().write(batch, value, drop_axes)
 
 
@@ -95,15 +93,10 @@ def _native_read(
     array = out.as_ndarray_like()
     if not batch or drop_axes or not _plain_array(array, writable=True):
         return None
-    byte_getter = batch[0][0]
-    if not isinstance(byte_getter, StorePath) or not isinstance(byte_getter.store, IcechunkStore):
+    engine_and_store = _engine_of(batch)
+    if engine_and_store is None:
         return None
-    store = byte_getter.store
-    # A stand-in that passes for an IcechunkStore (zarr's tests wrap stores in mocks) is
-    # not one: only a store with the engine's own store behind it takes this path.
-    engine = getattr(store, "_store", None)
-    if not isinstance(engine, PyStore):
-        return None
+    engine, store = engine_and_store
     flat = array.reshape((-1,)).view(np.uint8)
     return engine, (batch, store, flat, list(array.shape), array.dtype.itemsize)
 
@@ -124,45 +117,28 @@ def _native_write(
     ((dtype, write_empty_chunks),) = specs
     if dtype != array.dtype:
         return None
-    boxes = _boxes(batch)
-    if boxes is None or boxes[0].read_only:
+    engine_and_store = _engine_of(batch)
+    if engine_and_store is None or engine_and_store[1].read_only:
         return None
-    store, keys, chunk_boxes, value_boxes = boxes
-    engine = getattr(store, "_store", None)  # as for reads: a mock is not a store
-    if not isinstance(engine, PyStore):
-        return None
+    engine, store = engine_and_store
     flat = array.reshape((-1,)).view(np.uint8)
-    args = (keys, chunk_boxes, value_boxes, flat, list(array.shape), array.dtype.itemsize)
+    args = (batch, store, flat, list(array.shape), array.dtype.itemsize)
     return engine, (*args, bool(write_empty_chunks))
 
 
-def _boxes(
-    batch: list[ReadItem] | list[WriteItem],
-) -> tuple[IcechunkStore, list[str], list[Box], list[Box]] | None:
-    """The one IcechunkStore of ``batch``'s chunks, their keys, and both boxes of each; None
-    unless every chunk is in the same IcechunkStore and every selection a box."""
-    store = None
-    keys: list[str] = []
-    chunk_boxes: list[Box] = []
-    out_boxes: list[Box] = []
-    for byte_getter, _spec, chunk_selection, out_selection, _complete in batch:
-        if not isinstance(byte_getter, StorePath) or not isinstance(
-            byte_getter.store, IcechunkStore
-        ):
-            return None
-        if store is None:
-            store = byte_getter.store
-        elif byte_getter.store is not store:
-            return None
-        chunk_box = _box(chunk_selection)
-        out_box = _box(out_selection)
-        if chunk_box is None or out_box is None:
-            return None
-        keys.append(byte_getter.path)
-        chunk_boxes.append(chunk_box)
-        out_boxes.append(out_box)
-    assert store is not None
-    return store, keys, chunk_boxes, out_boxes
+def _engine_of(batch: list[ReadItem] | list[WriteItem]) -> tuple[PyStore, IcechunkStore] | None:
+    """The engine's store and the IcechunkStore of ``batch``'s first chunk, or None. The engine
+    checks that every chunk is in that store and every selection a box."""
+    byte_getter = batch[0][0]
+    if not isinstance(byte_getter, StorePath) or not isinstance(byte_getter.store, IcechunkStore):
+        return None
+    store = byte_getter.store
+    # A stand-in that passes for an IcechunkStore (zarr's tests wrap stores in mocks) is
+    # not one: only a store with the engine's own store behind it takes this path.
+    engine = getattr(store, "_store", None)
+    if not isinstance(engine, PyStore):
+        return None
+    return engine, store
 
 
 def _plain_array(array: Any, *, writable: bool) -> bool:
@@ -178,21 +154,3 @@ def _plain_array(array: Any, *, writable: bool) -> bool:
         and dtype.fields is None
         and dtype.subdtype is None
     )
-
-
-def _box(selection: SelectorTuple) -> Box | None:
-    """``selection`` as ``(start, stop)`` per dimension when it is a tuple of unit-step slices
-    with both ends given (as zarr's indexers make them), else None."""
-    if not isinstance(selection, tuple):
-        return None
-    box: Box = []
-    for part in selection:
-        if not isinstance(part, slice) or part.step not in (None, 1):
-            return None
-        start, stop = part.start, part.stop
-        if not isinstance(start, int | np.integer) or not isinstance(stop, int | np.integer):
-            return None
-        if start < 0 or stop < start:
-            return None
-        box.append((int(start), int(stop)))
-    return box
