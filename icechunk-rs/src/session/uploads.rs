@@ -25,8 +25,11 @@ use crate::format::manifest::{ChunkLocation, ChunkRef};
 use crate::ids::ChunkId;
 use crate::sync::lock;
 
-/// Chunk bytes in uploads at once (per session)...
+/// Chunk bytes in uploads at once (per session) on object storage...
 const BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
+/// ... and on local disk or in memory, where a write costs no round trip to hide: more in
+/// flight than the blocking pool writes at once only holds chunk bytes in memory longer.
+const LOCAL_BYTES_IN_FLIGHT: usize = 1024 * 1024;
 /// ... unless the chunks are large: this many are always allowed in flight, whatever their
 /// size (so 4 MiB chunks still upload 16 at a time, more than zarr's 10 awaited writes).
 const MIN_CHUNKS_IN_FLIGHT: usize = 16;
@@ -50,6 +53,8 @@ pub(crate) struct Uploads {
     runtime: Handle,
     state: Mutex<State>,
     budget: Arc<Semaphore>,
+    /// The budget's size: the most one chunk's upload weighs is a `MIN_CHUNKS_IN_FLIGHT`th.
+    budget_bytes: usize,
 }
 
 impl std::fmt::Debug for Uploads {
@@ -67,11 +72,16 @@ fn object_id(chunk: &ChunkRef) -> Option<ChunkId> {
 
 impl Uploads {
     pub fn new(assets: Arc<AssetCache>, runtime: Handle) -> Self {
+        use crate::storage::StorageSpec;
+        let local =
+            matches!(assets.storage().spec(), StorageSpec::InMemory | StorageSpec::LocalFilesystem { .. });
+        let budget_bytes = if local { LOCAL_BYTES_IN_FLIGHT } else { BYTES_IN_FLIGHT };
         Uploads {
             assets,
             runtime,
             state: Mutex::default(),
-            budget: Arc::new(Semaphore::new(BYTES_IN_FLIGHT)),
+            budget: Arc::new(Semaphore::new(budget_bytes)),
+            budget_bytes,
         }
     }
 
@@ -89,7 +99,7 @@ impl Uploads {
         if !storage.writable() {
             return Err(IcechunkError::ReadOnlyStorage { location: storage.location() });
         }
-        let weight = bytes.len().clamp(1, BYTES_IN_FLIGHT / MIN_CHUNKS_IN_FLIGHT) as u32;
+        let weight = bytes.len().clamp(1, self.budget_bytes / MIN_CHUNKS_IN_FLIGHT) as u32;
         let permit = self.budget.clone().acquire_many_owned(weight).await.expect("never closed");
         let mut state = self.lock();
         // Finished uploads leave nothing worth keeping (failures stay in `pending`).
@@ -197,5 +207,45 @@ mod tests {
         uploads.flush().await.unwrap();
         assert!(uploads.lock().pending.is_empty());
         assert_eq!(uploads.assets.read_chunk("c", &chunk, None).await.unwrap(), bytes);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn on_local_storage_little_waits_in_memory_for_uploads() {
+        use crate::storage::test_hooks::HookedStorage;
+        // In-memory storage counts as local: a write costs no round trip worth hiding.
+        let gated = Arc::new(HookedStorage::new(crate::storage::new_in_memory_storage()).with_closed_puts());
+        let assets = AssetCache::new(gated.clone(), RepositoryConfig::default());
+        let uploads = Arc::new(Uploads::new(Arc::new(assets), Handle::current()));
+        let chunks: Vec<Bytes> = (0..100u8).map(|i| Bytes::from(vec![i; 40_000])).collect();
+        let writer = {
+            let (uploads, chunks) = (uploads.clone(), chunks.clone());
+            tokio::spawn(async move {
+                let mut refs = Vec::new();
+                for bytes in chunks {
+                    refs.push(uploads.write_chunk(bytes).await.unwrap());
+                }
+                refs
+            })
+        };
+        // No upload can land: the writer stops once the budget is taken.
+        let held = || uploads.lock().pending.values().map(|(_, b)| b.len()).sum::<usize>();
+        let mut last = usize::MAX;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if held() == last {
+                break;
+            }
+            last = held();
+        }
+        assert!(!writer.is_finished(), "4 MB of chunks written past a 1 MiB budget");
+        assert!(held() <= LOCAL_BYTES_IN_FLIGHT, "{} bytes held for uploads", held());
+        assert!(held() > LOCAL_BYTES_IN_FLIGHT / 2, "only {} bytes in flight", held());
+        gated.open_puts();
+        let refs = writer.await.unwrap();
+        uploads.flush().await.unwrap();
+        assert!(uploads.lock().pending.is_empty());
+        for (chunk, bytes) in refs.iter().zip(&chunks) {
+            assert_eq!(&uploads.assets.read_chunk("c", chunk, None).await.unwrap(), bytes);
+        }
     }
 }

@@ -96,61 +96,18 @@ impl Storage for LimitedStorage {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
 
     use super::*;
     use crate::storage::new_in_memory_storage;
-
-    /// Deletes that take a while, counting how many are in flight at once.
-    #[derive(Debug)]
-    struct SlowDeletes {
-        inner: Arc<dyn Storage>,
-        in_flight: AtomicUsize,
-        most: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl Storage for SlowDeletes {
-        fn spec(&self) -> StorageSpec {
-            self.inner.spec()
-        }
-        fn location(&self) -> String {
-            self.inner.location()
-        }
-        async fn get(&self, path: &str) -> Result<Option<Bytes>> {
-            self.inner.get(path).await
-        }
-        async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Option<Bytes>> {
-            self.inner.get_range(path, range).await
-        }
-        async fn put(&self, path: &str, bytes: Bytes) -> Result<()> {
-            self.inner.put(path, bytes).await
-        }
-        async fn put_if_absent(&self, path: &str, bytes: Bytes) -> Result<bool> {
-            self.inner.put_if_absent(path, bytes).await
-        }
-        async fn list(&self, prefix: &str) -> Result<Vec<ListedObject>> {
-            self.inner.list(prefix).await
-        }
-        async fn list_folders(&self, prefix: &str) -> Result<Vec<String>> {
-            self.inner.list_folders(prefix).await
-        }
-        async fn delete(&self, path: &str) -> Result<()> {
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.most.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            self.inner.delete(path).await
-        }
-    }
+    use crate::storage::test_hooks::HookedStorage;
 
     #[tokio::test]
     async fn bulk_deletes_stay_under_the_cap() {
-        let slow = Arc::new(SlowDeletes {
-            inner: new_in_memory_storage(),
-            in_flight: AtomicUsize::new(0),
-            most: AtomicUsize::new(0),
-        });
+        let slow = Arc::new(
+            HookedStorage::new(new_in_memory_storage())
+                .with_delete_delay(std::time::Duration::from_millis(5)),
+        );
         let limited = LimitedStorage::new(slow.clone(), 3);
         let paths: Vec<String> = (0..20).map(|i| format!("chunks/{i}")).collect();
         for path in &paths {
@@ -160,12 +117,16 @@ mod tests {
         let results =
             tokio::time::timeout(std::time::Duration::from_secs(20), deletes).await.expect("deletes end");
         assert!(results.iter().all(|r| r.is_ok()));
-        assert_eq!(slow.most.load(Ordering::SeqCst), 3, "asked for 16 at once, capped at 3");
+        assert_eq!(
+            slow.most_deletes_in_flight.load(Ordering::SeqCst),
+            3,
+            "asked for 16 at once, capped at 3"
+        );
         // Without the cap, straight to the store: 16 at once.
         let direct: Vec<String> = (0..20).map(|i| format!("chunks/b{i}")).collect();
         let deletes = slow.delete_many(direct, 16);
         tokio::time::timeout(std::time::Duration::from_secs(20), deletes).await.expect("deletes end");
-        assert_eq!(slow.most.load(Ordering::SeqCst), 16);
+        assert_eq!(slow.most_deletes_in_flight.load(Ordering::SeqCst), 16);
         for path in &paths {
             assert_eq!(limited.get(path).await.unwrap(), None);
         }

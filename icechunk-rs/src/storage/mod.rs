@@ -13,6 +13,8 @@ mod credentials;
 mod limit;
 mod local_disk;
 mod object_store_backend;
+#[cfg(test)]
+pub(crate) mod test_hooks;
 
 use std::fmt::Debug;
 use std::ops::Range;
