@@ -428,6 +428,19 @@ pub fn tip_snapshot(name: &str, tip: Option<&BranchTip>) -> Result<SnapshotId> {
     tip.ok_or_else(not_found)?.snapshot_id(name)?.ok_or_else(not_found)
 }
 
+/// What the caller of [`move_branch`] knows of the branch's tip before it starts.
+#[derive(Debug, Clone)]
+pub enum KnownTip {
+    /// Nothing: the tip is looked up.
+    Unknown,
+    /// A tip this process read or wrote (it may be stale: a lost race looks the tip up).
+    Seen(BranchTip),
+    /// The branch has no record yet: a repository this process is creating, whose location
+    /// it listed empty before it created the config. Record 1 is written straight away (if
+    /// another writer has it, the race is lost and the tip looked up, as ever).
+    NoRecord,
+}
+
 /// Moves a branch to `target` (`None` deletes it) if `precondition` accepts the current tip
 /// snapshot (`None`: no branch). Races are settled by create-if-absent of the next record;
 /// a loser re-reads the tip and re-checks the precondition.
@@ -441,7 +454,7 @@ pub async fn move_branch<F>(
     name: &str,
     target: Option<SnapshotId>,
     op: RefOp,
-    start: Option<TipHint>,
+    start: KnownTip,
     precondition: F,
     runtime: &tokio::runtime::Handle,
 ) -> Result<BranchTip>
@@ -451,13 +464,15 @@ where
     validate_ref_name(name)?;
     let record = RefRecord::new(target, op);
     let stored = record.encode()?;
-    let mut known = start.and_then(|hint| {
-        let record = hint.record?;
-        Some(BranchTip { seq: hint.seq, record })
-    });
+    // The first attempt starts from what the caller knows; after a lost race, from storage.
+    let mut known = match start {
+        KnownTip::Unknown => None,
+        KnownTip::Seen(tip) => Some(Some(tip)),
+        KnownTip::NoRecord => Some(None),
+    };
     loop {
         let tip = match known.take() {
-            Some(tip) => Some(tip),
+            Some(tip) => tip,
             None => branch_tip(storage.as_ref(), name, TipStart::ReadHint).await?,
         };
         let current = match &tip {

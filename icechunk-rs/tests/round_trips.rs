@@ -199,6 +199,31 @@ async fn writing_a_chunk_and_committing_takes_two_round_trips() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn creating_a_repository_takes_four_round_trips() {
+    let inner = new_in_memory_storage();
+    let slow = SlowStorage::new(inner.clone());
+    let repo = Repository::create(slow.clone(), None).await.unwrap();
+    let log = slow.take();
+    // The emptiness check, the config and the conditional-write probe at once; the config;
+    // the initial snapshot and its transaction log; record 1 of main, with no look for a tip
+    // (the location was empty). The probe's clean-up and the hint run in the background.
+    let awaited: Vec<_> = log
+        .iter()
+        .filter(|(what, _, _)| !what.ends_with("/hint") && !what.starts_with("DELETE"))
+        .cloned()
+        .collect();
+    assert!(sequential_round_trips(&awaited) <= 4, "{}", describe(&log));
+    // What it made is a repository like any other: opened afresh, main is there.
+    let main = repo.lookup_branch("main").await.unwrap();
+    let fresh = Repository::open(inner.clone(), None).await.unwrap();
+    assert_eq!(fresh.lookup_branch("main").await.unwrap(), main);
+    assert!(matches!(
+        Repository::create(inner, None).await,
+        Err(icechunk::IcechunkError::RepositoryAlreadyExists { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_a_hint_a_store_that_cannot_list_finds_the_tip_by_bisection() {
     let inner = new_in_memory_storage();
     let repo = Repository::create(inner.clone(), None).await.unwrap();

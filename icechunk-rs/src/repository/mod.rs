@@ -17,7 +17,7 @@ use crate::format::txlog::TransactionLog;
 use crate::history::{self, SnapshotInfo};
 use crate::ids::{ManifestId, SnapshotId};
 use crate::inspect;
-use crate::refs::{self, BranchTip, RefOp, TipHint, TipStart, MAIN_BRANCH};
+use crate::refs::{self, BranchTip, KnownTip, RefOp, TipHint, TipStart, MAIN_BRANCH};
 use crate::repo_info;
 use crate::session::Session;
 use crate::storage::{LimitedStorage, Storage};
@@ -186,7 +186,24 @@ impl Repository {
     where
         F: Fn(Option<SnapshotId>) -> Result<()>,
     {
-        let start = self.known_tip(branch).filter(|hint| hint.record.is_some());
+        let start = match self.known_tip(branch) {
+            Some(TipHint { seq, record: Some(record), .. }) => KnownTip::Seen(BranchTip { seq, record }),
+            _ => KnownTip::Unknown,
+        };
+        self.move_branch_from(branch, target, op, start, precondition).await
+    }
+
+    async fn move_branch_from<F>(
+        &self,
+        branch: &str,
+        target: Option<SnapshotId>,
+        op: RefOp,
+        start: KnownTip,
+        precondition: F,
+    ) -> Result<()>
+    where
+        F: Fn(Option<SnapshotId>) -> Result<()>,
+    {
         let runtime = current_runtime()?;
         let tip =
             refs::move_branch(self.storage(), branch, target, op, start, precondition, &runtime).await?;
@@ -235,9 +252,13 @@ impl Repository {
             assets.write_transaction_log(id, TransactionLog::default()),
             assets.write_snapshot(initial)
         )?;
-        repo.move_branch(MAIN_BRANCH, Some(id), RefOp::Create, |current| match current {
-            None => Ok(()),
-            Some(_) => Err(IcechunkError::RefAlreadyExists { kind: "branch", name: MAIN_BRANCH.into() }),
+        // No branch can have a record yet (the location was empty and the config is ours):
+        // record 1 of main is written without looking for a tip, three round trips fewer.
+        repo.move_branch_from(MAIN_BRANCH, Some(id), RefOp::Create, KnownTip::NoRecord, |current| {
+            match current {
+                None => Ok(()),
+                Some(_) => Err(IcechunkError::RefAlreadyExists { kind: "branch", name: MAIN_BRANCH.into() }),
+            }
         })
         .await?;
         Ok(repo)
