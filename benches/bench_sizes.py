@@ -48,7 +48,8 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "v": ICECHUNK_SYSTEMS,  # virtual chunk references: an icechunk feature
     "gc": ICECHUNK_SYSTEMS,  # expiry and garbage collection
     "s3": (*ICECHUNK_SYSTEMS, S3_ZARR, OURS_PIPELINE),
-    # gc on S3 (moto behind the proxy of s3): the requests of expiry and collection counted
+    # gc on S3 (run.py's S3 server behind the proxy of s3): the requests of expiry and
+    # collection counted
     "gcs3": ICECHUNK_SYSTEMS,
     # Dask distributed writes of an xarray Dataset: the floor is zarr's to_zarr on LocalStore
     # on the same cluster. No MemoryStore: the workers are other processes, which cannot write
@@ -57,7 +58,7 @@ APPLIES: dict[str, tuple[str, ...]] = {
     "dw": (*ICECHUNK_SYSTEMS, "zarr-local"),
 }
 WORKLOADS = tuple(APPLIES)
-# Workloads on run.py's S3 server (moto behind the latency-adding proxy).
+# Workloads on run.py's S3 server (SeaweedFS or moto, behind the latency-adding proxy).
 S3_WORKLOADS = ("s3", "gcs3")
 # Repetitions capped for the plain-zarr floors where one costs most of a minute (b: 40,000
 # files per write on LocalStore), so that a full run fits in about 10 minutes on 2 cores.
@@ -72,12 +73,13 @@ FLOOR_REPS: dict[tuple[str, str, str], int] = {
 # Workloads whose shared data is built once per system ("prepare"), before the repetitions.
 PREPARED = ("c", "d", "e", "f")
 
-# Workload s3: moto's S3 server on 127.0.0.1, behind tests/_fault_proxy.py adding this much to
+# Workload s3: run.py's S3 server on 127.0.0.1, behind tests/_fault_proxy.py adding this much to
 # every request (seconds); the array is that of workload a.
 S3_LATENCY_S = 0.020
 S3_BUCKET = "icechunk-bench"
 S3_REGION = "us-east-1"
-# moto accepts any credentials; these only have to be the same on every request.
+# moto and SeaweedFS (with none configured) accept any credentials; these only have to be the
+# same on every request.
 S3_ACCESS_KEY_ID = "AKIABENCHMARK0000001"
 S3_SECRET_ACCESS_KEY = "bench-secret-access-key-for-moto"
 # Untimed pause after every timed sample of workload s3: requests a system still makes after a
@@ -103,7 +105,8 @@ SIZES: dict[str, dict[str, Any]] = {
         # gc: commits, each writing this many one-element chunk objects (half become garbage)
         "g_commits": 1000,
         "g_chunks": 1000,
-        # gcs3: the same on S3, smaller (moto serves a few hundred requests a second)
+        # gcs3: the same on S3, smaller (moto, the fallback server, serves a few hundred requests a
+        # second)
         "gs_commits": 100,
         "gs_chunks": 100,
         # dw: a Dask array of this grid of chunks, each chunk dw_chunks float64 (20 KB)
@@ -133,7 +136,7 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-def describe(size: str) -> dict[str, str]:
+def describe(size: str, s3_server: str = "moto") -> dict[str, str]:
     """One line per workload saying what it does at this size (for the report)."""
     s = SIZES[size]
     shape = s["shape"]
@@ -166,10 +169,10 @@ def describe(size: str) -> dict[str, str]:
         + f" chunks of {s['dw_chunks'][0]}x{s['dw_chunks'][1]} "
         f"({s['dw_chunks'][0] * s['dw_chunks'][1] * 8:,} B), written with "
         "to_icechunk + commit (icechunk) or to_zarr (LocalStore)",
-        "s3": f"the array of (a) ({grid(s['a_chunks'])}) on moto's S3 server on 127.0.0.1, "
+        "s3": f"the array of (a) ({grid(s['a_chunks'])}) on {s3_server}'s S3 server on 127.0.0.1, "
         f"behind a proxy adding {S3_LATENCY_S * 1e3:.0f} ms to every request: write + commit, "
         "read all, open + read one chunk; requests and sequential round trips counted",
-        "gcs3": f"expiry and garbage collection on S3 (moto and the proxy of s3, "
+        "gcs3": f"expiry and garbage collection on S3 ({s3_server} and the proxy of s3, "
         f"{S3_LATENCY_S * 1e3:.0f} ms a request): {s['gs_commits']:,} commits of "
         f"{s['gs_chunks']:,} one-element chunk objects "
         f"({s['gs_commits'] * s['gs_chunks']:,} in all, half of them a deleted branch's "

@@ -530,6 +530,13 @@ def s3_figures(
     return out
 
 
+def s3_server_name(meta: dict[str, Any]) -> str:
+    """The S3 server of workloads s3 and gcs3, e.g. ``SeaweedFS 4.48``: ``meta["s3"]`` names it
+    (runs before SeaweedFS: only ``server``, "moto <version>, ThreadedMotoServer ...")."""
+    s3meta = meta.get("s3", {})
+    return s3meta.get("server_name") or s3meta.get("server", "moto").split(",")[0]
+
+
 def s3_section(
     raw: dict[str, Any],
     samples: dict[str, dict[str, list[float]]],
@@ -547,7 +554,8 @@ def s3_section(
     systems = [s for s in S3_SYSTEMS if s in meta["systems"]]
     ratio_cols = [s for s in ("published", "zarr-obstore") if s in systems and "ours" in systems]
     lines = [
-        f"## S3: moto on 127.0.0.1 behind a proxy adding {latency:.0f} ms to every request",
+        f"## S3: {s3_server_name(meta)} on 127.0.0.1 behind a proxy adding {latency:.0f} ms "
+        "to every request",
         "",
         f"**s3**: {meta['descriptions'].get('s3', '')}. Server: {s3meta.get('server', 'moto')}; "
         "the proxy (`tests/_fault_proxy.py`) runs in the runner's process and logs every request. "
@@ -708,7 +716,8 @@ def gcs3_section(
     systems = [s for s in ("ours", "published") if s in meta["systems"]]
     ratio_cols = ["published"] if systems == ["ours", "published"] else []
     lines = [
-        f"## GC on S3: moto on 127.0.0.1 behind a proxy adding {latency:.0f} ms to every request",
+        f"## GC on S3: {s3_server_name(meta)} on 127.0.0.1 behind a proxy adding "
+        f"{latency:.0f} ms to every request",
         "",
         f"**gcs3**: {meta['descriptions'].get('gcs3', '')}. The storage is that of s3 "
         "(`s3_storage(endpoint_url=<proxy>, ...)`, a fresh prefix per process); the setup "

