@@ -85,11 +85,7 @@ pub async fn write_chunks_from(
     write_empty_chunks: bool,
     concurrency: usize,
 ) -> Batch {
-    outcome(
-        try_write(store, writes, value, write_empty_chunks, in_flight(store, concurrency))
-            .await
-            .map(|()| Vec::new()),
-    )
+    outcome(try_write(store, writes, value, write_empty_chunks, concurrency).await.map(|()| Vec::new()))
 }
 
 /// How many chunks of a batch are in flight at once. On object storage, `concurrency` (the
@@ -103,12 +99,17 @@ fn in_flight(store: &Store, concurrency: usize) -> usize {
         store.session().repository().storage().spec(),
         StorageSpec::InMemory | StorageSpec::LocalFilesystem { .. }
     );
-    let concurrency = concurrency.max(1);
-    if !local {
-        return concurrency;
+    if local {
+        cpu_bound(concurrency)
+    } else {
+        concurrency.max(1)
     }
+}
+
+/// A few chunks per runtime thread, at most `concurrency`: for work that waits on nothing.
+fn cpu_bound(concurrency: usize) -> usize {
     let threads = tokio::runtime::Handle::try_current().map_or(1, |h| h.metrics().num_workers());
-    concurrency.min(2 * threads.max(1))
+    concurrency.clamp(1, 2 * threads.max(1))
 }
 
 type Reason = String;
@@ -189,10 +190,8 @@ async fn read_chunk(
     subset: &ArraySubset,
 ) -> Result<(bool, ArrayBytes<'static>), Reason> {
     let chunk_shape = array.chunk_shape(coords).map_err(|e| e.to_string())?;
-    let whole = subset.start().iter().all(|&s| s == 0)
-        && subset.shape().iter().zip(&chunk_shape).all(|(&n, d)| n == d.get());
     let options = CodecOptions::default();
-    if whole {
+    if is_whole(subset, &chunk_shape) {
         let found = array
             .async_retrieve_chunk_if_exists_opt::<ArrayBytes<'static>>(coords, &options)
             .await
@@ -215,6 +214,12 @@ async fn read_chunk(
     Ok((present, decoded))
 }
 
+/// Whether `subset` is all of a chunk of shape `chunk_shape`.
+fn is_whole(subset: &ArraySubset, chunk_shape: &[std::num::NonZeroU64]) -> bool {
+    subset.start().iter().all(|&s| s == 0)
+        && subset.shape().iter().zip(chunk_shape).all(|(&n, d)| n == d.get())
+}
+
 async fn try_write(
     store: &Store,
     writes: &[ChunkBox],
@@ -227,6 +232,16 @@ async fn try_write(
     check_memory(bytes.len(), &shape, item_size)?;
     let options = CodecOptions::default().with_store_empty_chunks(write_empty_chunks);
     let jobs = jobs(store, writes, &shape, item_size).await?;
+    // A whole chunk is encoded and handed to the session's uploads, which keep the storage's
+    // requests in flight on their own: CPU work, a few per thread (more would only hold
+    // encoded chunks waiting for room among the uploads). A part of a chunk is read first
+    // (its other elements stay), a round trip each: as many as the storage takes.
+    let mut all_whole = true;
+    for (_, array, coords, subset) in &jobs {
+        let chunk_shape = array.chunk_shape(coords).map_err(|e| e.to_string())?;
+        all_whole &= is_whole(subset, &chunk_shape);
+    }
+    let concurrency = if all_whole { cpu_bound(concurrency) } else { in_flight(store, concurrency) };
     let spread = jobs.len() > 1;
     let mut stored = futures::stream::iter(jobs)
         .map(|(index, array, coords, subset)| {
