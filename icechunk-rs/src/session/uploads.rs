@@ -25,8 +25,11 @@ use crate::format::manifest::{ChunkLocation, ChunkRef};
 use crate::ids::ChunkId;
 use crate::sync::lock;
 
-/// Chunk bytes in uploads at once (per session) on object storage...
-const BYTES_IN_FLIGHT: usize = 8 * 1024 * 1024;
+/// Chunk bytes in uploads at once (per session) on object storage: 100 chunks of 40 KB,
+/// more PUTs a second at 20 ms each than S3 takes under one prefix (3,500). Writing 400 such
+/// chunks behind a 20 ms proxy took as long with 8 MiB (twice the connections and bytes held:
+/// peak RSS 124 MB, now 107); with 2 MiB, 10% longer...
+const BYTES_IN_FLIGHT: usize = 4 * 1024 * 1024;
 /// ... and on local disk or in memory, where a write costs no round trip to hide: more in
 /// flight than the blocking pool writes at once only holds chunk bytes in memory longer.
 const LOCAL_BYTES_IN_FLIGHT: usize = 1024 * 1024;
