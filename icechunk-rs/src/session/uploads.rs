@@ -75,9 +75,7 @@ fn object_id(chunk: &ChunkRef) -> Option<ChunkId> {
 
 impl Uploads {
     pub fn new(assets: Arc<AssetCache>, runtime: Handle) -> Self {
-        use crate::storage::StorageSpec;
-        let local =
-            matches!(assets.storage().spec(), StorageSpec::InMemory | StorageSpec::LocalFilesystem { .. });
+        let local = assets.storage().spec().is_local();
         let budget_bytes = if local { LOCAL_BYTES_IN_FLIGHT } else { BYTES_IN_FLIGHT };
         Uploads {
             assets,

@@ -70,6 +70,12 @@ impl StorageSpec {
             .map_err(|e| IcechunkError::InvalidInput(format!("not a serialized storage spec: {e}")))
     }
 
+    /// In this process's memory or on a local disk: a request costs no network round trip,
+    /// so keeping many in flight hides nothing (and holds their bytes in memory).
+    pub fn is_local(&self) -> bool {
+        matches!(self, StorageSpec::InMemory | StorageSpec::LocalFilesystem { .. })
+    }
+
     /// The network options of a cloud storage (none for memory and local folders).
     pub fn network_mut(&mut self) -> Option<&mut NetworkOptions> {
         match self {

@@ -94,12 +94,7 @@ pub async fn write_chunks_from(
 /// runtime has threads only pile decoded chunks up waiting for their copy, which costs memory
 /// and gains nothing, so there a few per thread.
 fn in_flight(store: &Store, concurrency: usize) -> usize {
-    use crate::storage::StorageSpec;
-    let local = matches!(
-        store.session().repository().storage().spec(),
-        StorageSpec::InMemory | StorageSpec::LocalFilesystem { .. }
-    );
-    if local {
+    if store.session().repository().storage().spec().is_local() {
         cpu_bound(concurrency)
     } else {
         concurrency.max(1)
@@ -114,8 +109,15 @@ fn cpu_bound(concurrency: usize) -> usize {
 
 type Reason = String;
 
-/// Per chunk of a batch, in order: its array and coordinates, and the subset of it.
-type Job = (usize, Arc<Array<ZarrsStore>>, Vec<u64>, ArraySubset);
+/// One chunk of a batch: its index in the batch, its array and coordinates, the subset of it
+/// and whether that subset is all of the chunk.
+struct Job {
+    index: usize,
+    array: Arc<Array<ZarrsStore>>,
+    coords: Vec<u64>,
+    subset: ArraySubset,
+    whole: bool,
+}
 
 /// Resolves and checks every chunk of a batch against the caller's array (`shape`, `item_size`).
 async fn jobs(
@@ -142,7 +144,9 @@ async fn jobs(
         let chunk_shape = array.chunk_shape(&coords).map_err(|e| e.to_string())?;
         check_box(chunk_box, shape, chunk_shape.as_slice())?;
         let subset = ArraySubset::new_with_ranges(&chunk_box.chunk);
-        jobs.push((index, array, coords, subset));
+        let whole = subset.start().iter().all(|&s| s == 0)
+            && subset.shape().iter().zip(&chunk_shape).all(|(&n, d)| n == d.get());
+        jobs.push(Job { index, array, coords, subset, whole });
     }
     Ok(jobs)
 }
@@ -157,11 +161,12 @@ async fn try_read(
     let jobs = jobs(store, reads, &out.shape, out.item_size).await?;
     let spread = jobs.len() > 1;
     let mut fetched = futures::stream::iter(jobs)
-        .map(|(index, array, coords, subset)| {
+        .map(|job| {
             let store = store.clone();
+            let index = job.index;
             let key = reads[index].key.clone();
             let read = async move {
-                let (present, decoded) = read_chunk(&store, &array, &key, &coords, &subset).await?;
+                let (present, decoded) = read_chunk(&store, &job, &key).await?;
                 let decoded = decoded.into_fixed().map_err(|e| e.to_string())?.into_owned();
                 Ok::<_, Reason>((present, decoded))
             };
@@ -178,20 +183,14 @@ async fn try_read(
     Ok(present)
 }
 
-/// The box `subset` of the chunk at `coords`, decoded, and whether the chunk exists (zarr
+/// The job's box of its chunk (at `key`), decoded, and whether the chunk exists (zarr
 /// reports missing chunks: its `read_missing_chunks = False` raises). A whole chunk is one
 /// lookup and one read; a part of one goes through zarrs's partial decoder (of a shard, only
 /// its index and the inner chunks wanted are read), after a lookup of its own.
-async fn read_chunk(
-    store: &Store,
-    array: &Array<ZarrsStore>,
-    key: &str,
-    coords: &[u64],
-    subset: &ArraySubset,
-) -> Result<(bool, ArrayBytes<'static>), Reason> {
-    let chunk_shape = array.chunk_shape(coords).map_err(|e| e.to_string())?;
+async fn read_chunk(store: &Store, job: &Job, key: &str) -> Result<(bool, ArrayBytes<'static>), Reason> {
+    let Job { array, coords, subset, whole, .. } = job;
     let options = CodecOptions::default();
-    if is_whole(subset, &chunk_shape) {
+    if *whole {
         let found = array
             .async_retrieve_chunk_if_exists_opt::<ArrayBytes<'static>>(coords, &options)
             .await
@@ -199,7 +198,8 @@ async fn read_chunk(
         return match found {
             Some(decoded) => Ok((true, decoded)),
             None => {
-                let elements = chunk_shape.iter().map(|d| d.get()).product::<u64>();
+                // A whole chunk: the subset has as many elements as the chunk.
+                let elements = subset.num_elements();
                 let fill = ArrayBytes::new_fill_value(array.data_type(), elements, array.fill_value())
                     .map_err(|e| e.to_string())?;
                 Ok((false, fill))
@@ -212,12 +212,6 @@ async fn read_chunk(
         .await
         .map_err(|e| e.to_string())?;
     Ok((present, decoded))
-}
-
-/// Whether `subset` is all of a chunk of shape `chunk_shape`.
-fn is_whole(subset: &ArraySubset, chunk_shape: &[std::num::NonZeroU64]) -> bool {
-    subset.start().iter().all(|&s| s == 0)
-        && subset.shape().iter().zip(chunk_shape).all(|(&n, d)| n == d.get())
 }
 
 async fn try_write(
@@ -236,15 +230,11 @@ async fn try_write(
     // requests in flight on their own: CPU work, a few per thread (more would only hold
     // encoded chunks waiting for room among the uploads). A part of a chunk is read first
     // (its other elements stay), a round trip each: as many as the storage takes.
-    let mut all_whole = true;
-    for (_, array, coords, subset) in &jobs {
-        let chunk_shape = array.chunk_shape(coords).map_err(|e| e.to_string())?;
-        all_whole &= is_whole(subset, &chunk_shape);
-    }
+    let all_whole = jobs.iter().all(|job| job.whole);
     let concurrency = if all_whole { cpu_bound(concurrency) } else { in_flight(store, concurrency) };
     let spread = jobs.len() > 1;
     let mut stored = futures::stream::iter(jobs)
-        .map(|(index, array, coords, subset)| {
+        .map(|Job { index, array, coords, subset, .. }| {
             let part = ArrayBytes::new_flen(gather_box(bytes, &shape, &writes[index].array, item_size));
             let write = async move {
                 array
