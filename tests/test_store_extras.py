@@ -35,3 +35,31 @@ def test_set_partial_values_and_sync_clear(tmp_path: Path) -> None:
     np.testing.assert_array_equal(main[:], np.arange(8))
     with pytest.raises(ic.ReadOnlyError):
         repo.readonly_session(branch="main").store.sync_clear()
+
+
+def test_a_dropped_session_is_freed_without_the_cycle_collector(tmp_path: Path) -> None:
+    """The store holds its session, and the session must not hold its store back: a cycle
+    would keep a dropped session (its change set, its storage's connections) alive until
+    Python's cyclic collector happened to run."""
+    import gc
+    import weakref
+
+    repo = ic.Repository.create(ic.local_filesystem_storage(str(tmp_path)))
+    gc.collect()
+    gc.disable()
+    try:
+        session = repo.writable_session("main")
+        store = session.store
+        assert session.store is store  # one store per session while it is held
+        array = zarr.create_array(store, name="a", shape=(4,), chunks=(2,), dtype="i4")
+        array[:] = [1, 2, 3, 4]
+        dropped_session, dropped_repo = weakref.ref(session), weakref.ref(repo)
+        del session, repo
+        # The store alone keeps its session usable.
+        np.testing.assert_array_equal(zarr.open_array(store, path="a")[:], [1, 2, 3, 4])
+        assert dropped_session() is not None
+        del array, store
+        assert dropped_session() is None
+        assert dropped_repo() is None
+    finally:
+        gc.enable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,10 @@ class Session:
     def __init__(self, core: PySession, repository: Repository) -> None:
         self._session = core
         self._repository = repository
-        self._store: IcechunkStore | None = None
+        # Weak: the store holds its session, so a strong reference back would make a cycle,
+        # and a dropped session (its change set, its storage's connection pool) would then
+        # live on until Python's cyclic collector happened to run.
+        self._store: weakref.ref[IcechunkStore] | None = None
 
     @property
     def read_only(self) -> bool:
@@ -167,9 +171,11 @@ class Session:
     @property
     def store(self) -> IcechunkStore:
         """The zarr store of this session."""
-        if self._store is None:
-            self._store = IcechunkStore(self)
-        return self._store
+        store = self._store() if self._store is not None else None
+        if store is None:
+            store = IcechunkStore(self)
+            self._store = weakref.ref(store)
+        return store
 
     def status(self) -> Diff:
         """The uncommitted changes."""
