@@ -642,11 +642,14 @@ def main(argv: list[str] | None = None) -> int:
                     shared = w in bench_sizes.PREPARED
                     d = data_root / w / s if shared else data_root / w / s / f"rep{rep}"
                     worker(s, w, "run", d, rep)
-                    if not shared:
-                        shutil.rmtree(d, ignore_errors=True)
-                    # This process's files and their deletion reach the disk now, untimed, not
-                    # during the next process's writes (40,000 chunk files of b take seconds
-                    # to write back; a write step of a that met them ran 5-8x slower).
+                    # Every process's data stays until the run ends (data_root goes then), and
+                    # what it wrote reaches the disk now, untimed. Deleting files between
+                    # processes slowed the next process's file creation: ext4 without a
+                    # journal (this CI machine's) skips inodes freed in the last 60 s when it
+                    # allocates one, and after the 40,000 chunk files of b were deleted, each
+                    # new file cost about 1 ms of that scan (perf: recently_deleted), so
+                    # every system that writes files after another one's cleanup ran its
+                    # write step of a 5-8x slower.
                     os.sync()
         run_s = time.perf_counter() - t_run
         # A system that could not be set up: one error per workload it would have run, so
