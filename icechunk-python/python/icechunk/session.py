@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +36,6 @@ class Session:
     def __init__(self, core: PySession, repository: Repository) -> None:
         self._session = core
         self._repository = repository
-        # Weak: the store holds its session, so a strong reference back would make a cycle,
-        # and a dropped session (its change set, its storage's connection pool) would then
-        # live on until Python's cyclic collector happened to run.
-        self._store: weakref.ref[IcechunkStore] | None = None
 
     @property
     def read_only(self) -> bool:
@@ -170,12 +165,11 @@ class Session:
 
     @property
     def store(self) -> IcechunkStore:
-        """The zarr store of this session."""
-        store = self._store() if self._store is not None else None
-        if store is None:
-            store = IcechunkStore(self)
-            self._store = weakref.ref(store)
-        return store
+        """The zarr store of this session: a new one each time, as in Icechunk 2.3 (read-only
+        once the session has committed). Not kept here: the store holds its session, and a
+        reference back would make a cycle that keeps a dropped session (its change set, its
+        storage's connections) alive until Python's cyclic collector runs."""
+        return IcechunkStore(self)
 
     def status(self) -> Diff:
         """The uncommitted changes."""
