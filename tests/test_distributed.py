@@ -113,6 +113,11 @@ def test_store_dask_threads_with_an_in_memory_repo(repo: ic.Repository) -> None:
     session = repo.writable_session("main")
     target = zarr.open_array(session.store, path="a", mode="r+")
     source = da.arange(8, chunks=2, dtype="i4") + 1
+    # A target on another session's store is refused (a store taken from the session again
+    # later is a new object, and is still the session's).
+    other = zarr.open_array(repo.writable_session("main").store, path="a", mode="r+")
+    with pytest.raises(ValueError, match="every target"):
+        store_dask(session, sources=[source], targets=[other], scheduler="threads")
     store_dask(session, sources=[source], targets=[target], scheduler="threads")
     session.commit("dask")
     back = zarr.open_array(repo.readonly_session(branch="main").store, path="a")

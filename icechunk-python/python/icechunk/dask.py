@@ -161,7 +161,8 @@ def store_dask(
     write = dask.delayed(_write_block, pure=False)
     tasks = []
     for source, target, region in zip(sources, targets, regions, strict=True):
-        if target.store is not session.store and getattr(target.store, "session", None) != session:
+        # session.store is a new store each time: compare the sessions, not the stores.
+        if getattr(target.store, "session", None) != session:
             raise ValueError("every target must be a zarr array opened on the session's store")
         # Shipped once to each worker, like the fork.
         spec = dask.delayed((target.path, target.metadata, target._async_array.config), pure=False)
