@@ -290,7 +290,8 @@ impl AssetCache {
         let ChunkLocation::Object { id, offset: 0, block_size_log2 } = chunk.location else {
             return Err(IcechunkError::InvalidInput("only a new chunk object can be written".into()));
         };
-        self.storage.put(&paths::chunk(&id), chunk::encode_object(&data, block_size_log2)).await
+        // A fresh id, referenced only once this has returned: no whole-or-nothing write needed.
+        self.storage.put_new(&paths::chunk(&id), chunk::encode_object(&data, block_size_log2)).await
     }
 
     /// A chunk's bytes, or a range of them, verified (see [`chunk`]). `key` names the chunk

@@ -48,6 +48,10 @@ impl Storage for LimitedStorage {
         let _permit = self.permit().await;
         self.inner.put(path, bytes).await
     }
+    async fn put_new(&self, path: &str, bytes: Bytes) -> Result<()> {
+        let _permit = self.permit().await;
+        self.inner.put_new(path, bytes).await
+    }
     async fn put_if_absent(&self, path: &str, bytes: Bytes) -> Result<bool> {
         let _permit = self.permit().await;
         self.inner.put_if_absent(path, bytes).await

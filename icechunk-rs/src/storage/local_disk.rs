@@ -1,5 +1,6 @@
 //! Reads of a repository on local disk with at most one thread hand-off, and none when the
-//! caller's thread is waiting anyway; deletes in batches, one hand-off per batch.
+//! caller's thread is waiting anyway; chunk objects written in place; deletes in batches, one
+//! hand-off per batch.
 //!
 //! `object_store`'s local store reads on tokio's blocking pool twice per object (open, then
 //! read), and waking a pool thread costs more than reading a chunk from the page cache:
@@ -16,6 +17,8 @@
 //! way) costs more than the unlink, and unlinks in one folder take turns on its lock anyway,
 //! so a batch of names is unlinked on one pool thread.
 //!
+//! A chunk object is written in place rather than staged and renamed ([`LocalDisk::write_new`]).
+//!
 //! Anything unusual goes to `object_store` instead, so that its behaviour stays the one
 //! callers see: paths with characters it would encode, ranges starting past the end, errors
 //! other than a missing file.
@@ -23,7 +26,7 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::future::Future;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -132,6 +135,28 @@ impl LocalDisk {
         } else {
             on_blocking_pool(move || read_range(handle, wanted)).await
         }
+    }
+
+    /// Writes `bytes` as the file of `path` (see [`Storage::put_new`]) on the blocking pool,
+    /// in place: created, or cut to nothing first (a retry over a part left by a failed
+    /// write), with its folder created if missing. `None` when `object_store` must write it.
+    ///
+    /// Why not object_store's way (a staging file renamed over the name, then a `stat` for
+    /// its answer): the name is fresh and unread until this returns, so the rename buys
+    /// nothing, and it costs a second change to the folder, whose lock every other file
+    /// created there waits for. Measured on this project's 2-core VM, 400 files of 40 KB into
+    /// one folder on 2 to 16 threads: 7 to 9 ms in place, 12 to 16 ms staged and renamed.
+    ///
+    /// [`Storage::put_new`]: super::Storage::put_new
+    pub(super) async fn write_new(&self, path: &str, bytes: Bytes) -> Option<Result<()>> {
+        let file = self.file(path)?;
+        let write = move || {
+            write_in_place(&file, &bytes).map_err(|e| format!("cannot write {}: {e}", file.display()))
+        };
+        Some(match tokio::task::spawn_blocking(write).await {
+            Ok(written) => written.map_err(IcechunkError::StorageOther),
+            Err(e) => Err(IcechunkError::StorageOther(format!("writing {path}: {e}"))),
+        })
     }
 
     /// Unlinks `paths` on one blocking-pool thread. Per path: `Some(Ok(()))` deleted or
@@ -244,6 +269,20 @@ fn read_file(file: &Path, range: Option<Range<u64>>) -> LocalRead {
         return Some(None);
     };
     read_range(handle, wanted(range, len)?)
+}
+
+fn write_in_place(file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let create = || std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(file);
+    let mut handle = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(folder) = file.parent() {
+                std::fs::create_dir_all(folder)?;
+            }
+            create()?
+        }
+        opened => opened?,
+    };
+    handle.write_all(bytes)
 }
 
 /// The open file and its length; `Some(None)` when it does not exist.
@@ -385,6 +424,36 @@ mod tests {
             } else {
                 check.await;
             }
+        }
+    }
+
+    /// New objects are written in place: their folder made, no staging file left beside them,
+    /// a part left by a failed write replaced whole by the retry; a write that cannot be done
+    /// is a storage error, not a silent success.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_new_objects_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = LocalDisk::new(dir.path().to_path_buf());
+        let written = disk.write_new("chunks/NEW1", Bytes::from_static(b"0123456789")).await;
+        assert!(matches!(written, Some(Ok(()))), "{written:?}");
+        assert_eq!(std::fs::read(dir.path().join("chunks/NEW1")).unwrap(), b"0123456789");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("chunks"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["NEW1"]);
+        // A longer part left behind is cut, not kept past the new end.
+        std::fs::write(dir.path().join("chunks/NEW2"), b"a part of something longer").unwrap();
+        assert!(matches!(disk.write_new("chunks/NEW2", Bytes::from_static(b"whole")).await, Some(Ok(()))));
+        assert_eq!(std::fs::read(dir.path().join("chunks/NEW2")).unwrap(), b"whole");
+        assert_eq!(disk.read("chunks/NEW2", None).await, Some(Some(Bytes::from_static(b"whole"))));
+        // A name object_store would decode is left to it.
+        assert!(disk.write_new("chunks/a%20b", Bytes::new()).await.is_none());
+        // A file where the folder should be: the error says which file.
+        std::fs::write(dir.path().join("blocked"), b"").unwrap();
+        match disk.write_new("blocked/NEW3", Bytes::from_static(b"x")).await {
+            Some(Err(IcechunkError::StorageOther(message))) => assert!(message.contains("NEW3"), "{message}"),
+            other => panic!("expected a storage error, got {other:?}"),
         }
     }
 

@@ -114,6 +114,14 @@ pub trait Storage: Send + Sync + Debug {
     async fn get_range(&self, path: &str, range: Range<u64>) -> Result<Option<Bytes>>;
     /// Writes or replaces an object; readers see the old or the new bytes, never a part.
     async fn put(&self, path: &str, bytes: Bytes) -> Result<()>;
+    /// Writes an object under a fresh name that nothing reads before this returns (a chunk
+    /// object: a random id, referenced only once its upload has ended), so it need not appear
+    /// whole at once: while the call runs, or after the writer crashed, the name may hold a
+    /// part of it, which nothing references. Where a whole-or-nothing write costs extra
+    /// (local disk: a staging file and a rename), stores skip it; by default `put`.
+    async fn put_new(&self, path: &str, bytes: Bytes) -> Result<()> {
+        self.put(path, bytes).await
+    }
     /// Creates the object only if no object has that path. `Ok(false)`: one already existed.
     async fn put_if_absent(&self, path: &str, bytes: Bytes) -> Result<bool>;
     /// Every object under `prefix` (a folder: "refs/"), recursively.

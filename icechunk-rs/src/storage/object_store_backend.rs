@@ -647,6 +647,17 @@ impl Storage for ObjectStorage {
         Ok(())
     }
 
+    /// On local disk the file is written in place (see `local_disk`); elsewhere a PUT.
+    async fn put_new(&self, path: &str, bytes: Bytes) -> Result<()> {
+        self.check_writable()?;
+        if let Some(disk) = &self.local_disk {
+            if let Some(written) = disk.write_new(path, bytes.clone()).await {
+                return written;
+            }
+        }
+        self.put(path, bytes).await
+    }
+
     async fn put_if_absent(&self, path: &str, bytes: Bytes) -> Result<bool> {
         self.check_writable()?;
         let path = Self::path(path)?;

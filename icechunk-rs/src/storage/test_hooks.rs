@@ -70,6 +70,10 @@ impl Storage for HookedStorage {
         let _permit = self.put_gate.acquire().await.expect("never closed");
         self.inner.put(path, bytes).await
     }
+    async fn put_new(&self, path: &str, bytes: Bytes) -> Result<()> {
+        let _permit = self.put_gate.acquire().await.expect("never closed");
+        self.inner.put_new(path, bytes).await
+    }
     async fn put_if_absent(&self, path: &str, bytes: Bytes) -> Result<bool> {
         self.inner.put_if_absent(path, bytes).await
     }
