@@ -27,6 +27,10 @@ TIME_TARGETS: list[tuple[str, str, float, bool, str]] = [
     ("b.read_all", "published", FASTER_3X, False, "≥3x faster than published"),
     ("b.read_all", ZARRS, VS_ZARRS, False, f"≤{VS_ZARRS:.1f}x zarrs-pipeline"),
     ("b.write_commit", "published", FASTER_3X, False, "≥3x faster than published"),
+    # "Within 1.2x of the zarrs pipeline" holds for writes too; ours' figure includes the
+    # session and the commit, which LocalStore has none of.
+    ("a.write_commit", ZARRS, VS_ZARRS, False, f"≤{VS_ZARRS:.1f}x zarrs-pipeline (ours with its commit)"),
+    ("b.write_commit", ZARRS, VS_ZARRS, False, f"≤{VS_ZARRS:.1f}x zarrs-pipeline (ours with its commit)"),
     ("s3.read_all", "published", FASTER_3X, False, "≥3x faster than published"),
     ("s3.write_commit", "published", FASTER_3X, False, "≥3x faster than published"),
 ]

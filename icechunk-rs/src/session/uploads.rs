@@ -31,7 +31,8 @@ use crate::sync::lock;
 /// peak RSS 124 MB, now 107); with 2 MiB, 10% longer...
 const BYTES_IN_FLIGHT: usize = 4 * 1024 * 1024;
 /// ... and on local disk or in memory, where a write costs no round trip to hide: more in
-/// flight than the blocking pool writes at once only holds chunk bytes in memory longer.
+/// flight than the threads that write (on local disk a small chunk is written by the runtime
+/// worker running its upload) only holds chunk bytes in memory longer.
 const LOCAL_BYTES_IN_FLIGHT: usize = 1024 * 1024;
 /// ... unless the chunks are large: this many are always allowed in flight, whatever their
 /// size (so 4 MiB chunks still upload 16 at a time, more than zarr's 10 awaited writes).
