@@ -343,3 +343,57 @@ def leaf_errors(error: BaseException) -> list[BaseException]:
     if isinstance(error, BaseExceptionGroup):
         return [leaf for inner in error.exceptions for leaf in leaf_errors(inner)]
     return [error]
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most of `spans` (start, end) that overlapped at one moment."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    at_once = most = 0
+    for _, step in events:
+        at_once += step
+        most = max(most, at_once)
+    return most
+
+
+@pytest.mark.parametrize(
+    ("max_concurrent_requests", "fewest", "most"),
+    [
+        # 100 chunks of 100 KB: a budget of 4 MiB, 132 KB a request (the chunk and its
+        # connection) pays for 31; spread evenly, 25 in flight take 4 rounds. zarr's: 10.
+        (None, 11, 25),
+        # The repository's limit binds first: 20 in flight, 5 rounds.
+        (20, 11, 20),
+    ],
+)
+def test_reads_from_s3_keep_more_requests_in_flight_than_zarr_within_the_budget(
+    moto_server: Any,
+    fallbacks: Fallbacks,
+    max_concurrent_requests: int | None,
+    fewest: int,
+    most: int,
+) -> None:
+    """On object storage a batch keeps as many chunk reads in flight as the repository's
+    ``max_concurrent_requests`` and the pipeline's memory budget allow, not zarr's
+    ``async.concurrency``. Measured at a proxy in front of moto that adds 50 ms to a request."""
+    from _fault_proxy import FaultProxy
+
+    data = sample("float32", (1000, 2500))
+    direct = moto_server.storage()
+    repo = ic.Repository.create(direct)
+    with repo.transaction("main", message="data") as store:
+        a = zarr.create_array(
+            store, name="a", shape=data.shape, chunks=(100, 250), dtype="f4", compressors=None
+        )
+        a[...] = data
+    prefix = repr(direct).split('prefix="')[1].split('"')[0]
+    config = ic.RepositoryConfig(max_concurrent_requests=max_concurrent_requests)
+    with FaultProxy(moto_server.port, latency=0.05) as proxy, pipeline(OURS):
+        slow = moto_server.storage(prefix, endpoint_url=proxy.url)
+        session = ic.Repository.open(slow, config=config).readonly_session(branch="main")
+        array = zarr.open_array(session.store, path="a", mode="r")
+        proxy.take_timeline()
+        np.testing.assert_array_equal(array[...], data)
+        chunk_reads = [(s, e) for m, p, s, e in proxy.take_timeline() if "/chunks/" in p]
+    assert fallbacks.reads == 0
+    assert len(chunk_reads) == 100
+    assert fewest <= most_at_once(chunk_reads) <= most
