@@ -339,7 +339,10 @@ type Templates = quick_cache::sync::Cache<(String, bytes::Bytes), Arc<Array<()>>
 
 fn array_template(path: &str, json: bytes::Bytes) -> Result<Arc<Array<()>>, Reason> {
     static TEMPLATES: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
-    let templates = TEMPLATES.get_or_init(|| Templates::new(256));
+    let templates = TEMPLATES.get_or_init(|| {
+        register_standard_data_types();
+        Templates::new(256)
+    });
     let key = (path.to_string(), json);
     if let Some(template) = templates.get(&key) {
         return Ok(template);
@@ -350,6 +353,53 @@ fn array_template(path: &str, json: bytes::Bytes) -> Result<Arc<Array<()>>, Reas
     templates.insert(key, template.clone());
     Ok(template)
 }
+
+/// Registers the data types zarr-python writes (numeric and bool) with zarrs, found by their
+/// names alone. zarrs otherwise looks a name up among every data type it knows, and two of
+/// those match names with regular expressions compiled on first use: about 0.6 MB of the regex
+/// engine's code then mapped into every process that opens an array through the pipeline.
+/// Other names still take zarrs's own lookup.
+fn register_standard_data_types() {
+    use zarrs::array::data_type::api::{register_data_type_v3, DataTypeRuntimePluginV3, DataTypeTraitsV3};
+    use zarrs::array::data_type::*;
+    use zarrs::plugin::PluginUnsupportedError;
+    let create = |metadata: &zarrs::metadata::v3::MetadataV3| match metadata.name() {
+        "bool" => BoolDataType::create(metadata),
+        "int8" => Int8DataType::create(metadata),
+        "int16" => Int16DataType::create(metadata),
+        "int32" => Int32DataType::create(metadata),
+        "int64" => Int64DataType::create(metadata),
+        "uint8" => UInt8DataType::create(metadata),
+        "uint16" => UInt16DataType::create(metadata),
+        "uint32" => UInt32DataType::create(metadata),
+        "uint64" => UInt64DataType::create(metadata),
+        "float16" => Float16DataType::create(metadata),
+        "float32" => Float32DataType::create(metadata),
+        "float64" => Float64DataType::create(metadata),
+        "complex64" => Complex64DataType::create(metadata),
+        "complex128" => Complex128DataType::create(metadata),
+        name => Err(PluginUnsupportedError::new(name.to_string(), "data type".to_string()).into()),
+    };
+    let standard = |name: &str| STANDARD_DATA_TYPES.contains(&name);
+    register_data_type_v3(DataTypeRuntimePluginV3::new(standard, create));
+}
+
+const STANDARD_DATA_TYPES: [&str; 14] = [
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+];
 
 fn check_memory(len: usize, shape: &[u64], item_size: usize) -> Result<(), Reason> {
     let elements = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
@@ -481,6 +531,27 @@ mod tests {
         assert_eq!(affordable(0), 128); // the connections alone
         assert_eq!(affordable(10 << 20), MIN_REQUESTS_IN_FLIGHT); // large chunks: latency first
         assert_eq!(affordable(usize::MAX), MIN_REQUESTS_IN_FLIGHT);
+    }
+
+    #[test]
+    fn standard_data_types_are_found_by_name_and_others_still_resolve() {
+        use zarrs::array::DataType;
+        use zarrs::metadata::v3::MetadataV3;
+        register_standard_data_types();
+        let sizes = [1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 4, 8, 8, 16];
+        for (name, size) in STANDARD_DATA_TYPES.iter().zip(sizes) {
+            let data_type = DataType::from_metadata(&MetadataV3::new(*name)).unwrap();
+            assert_eq!(data_type.fixed_size(), Some(size), "{name}");
+        }
+        // Configuration the standard types do not take is refused, as zarrs's own lookup does.
+        let configured = MetadataV3::new_with_configuration(
+            "int8",
+            serde_json::Map::from_iter([("x".to_string(), serde_json::Value::from(1))]),
+        );
+        assert!(DataType::from_metadata(&configured).is_err());
+        // Names outside the list take zarrs's own lookup (here one of its regular expressions).
+        assert_eq!(DataType::from_metadata(&MetadataV3::new("r16")).unwrap().fixed_size(), Some(2));
+        assert!(DataType::from_metadata(&MetadataV3::new("float33")).is_err());
     }
 
     #[test]
