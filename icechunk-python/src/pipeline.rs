@@ -82,6 +82,21 @@ fn byte_buffer(array: &Bound<'_, PyAny>, writable: bool) -> PyResult<PyBuffer<u8
     Ok(buffer)
 }
 
+/// A writable numpy buffer lent to the engine's read tasks. Holding the buffer keeps the
+/// array alive and its memory in place (an exported numpy array cannot be resized), however
+/// long a task keeps its share; the engine writes into it only until the read's awaitable has
+/// finished, and the Python side leaves the array alone until then.
+struct Exported(PyBuffer<u8>);
+
+impl AsMut<[u8]> for Exported {
+    fn as_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `byte_buffer` checked that the buffer is writable and C-contiguous, and the
+        // memory stays valid while the buffer is held (above); `&mut self` makes this the only
+        // slice of it on the Rust side.
+        unsafe { std::slice::from_raw_parts_mut(self.0.buf_ptr().cast::<u8>(), self.0.len_bytes()) }
+    }
+}
+
 #[pymethods]
 impl PyStore {
     /// Reads zarr's batch (items `(byte_getter, spec, chunk_selection, out_selection, ...)`):
@@ -106,18 +121,12 @@ impl PyStore {
         let Some(reads) = boxes_of_batch(batch, store)? else {
             return Ok(None);
         };
-        let buffer = byte_buffer(out, true)?;
+        let bytes = Exported(byte_buffer(out, true)?);
         let store = self.store.clone();
         let concurrency = store.session().repository().config().max_concurrent_requests as usize;
         future_into_py(py, async move {
-            // SAFETY: `buffer` keeps the array's memory alive and in place (an exported numpy
-            // array cannot be resized) until this future ends, and the Python side leaves the
-            // array alone until the awaitable has finished.
-            let bytes =
-                unsafe { std::slice::from_raw_parts_mut(buffer.buf_ptr().cast::<u8>(), buffer.len_bytes()) };
             let outcome =
                 read_chunks_into(&store, &reads, Memory { bytes, shape, item_size }, concurrency).await;
-            drop(buffer);
             Ok(match outcome {
                 Batch::Done(present) => Some(present),
                 Batch::Fallback(_) => None,

@@ -6,9 +6,9 @@
 //! caller's array it maps to. Here every chunk is handled in a task of its own (on object
 //! storage, as many in flight as the repository's `max_concurrent_requests` and a memory
 //! budget allow: [`in_flight`]): a read fetches and decodes it (of a sharded chunk only the
-//! index and the inner chunks wanted) and its box is copied into the output; a write stores
-//! the box whole, or reads, updates and stores the chunk, and, as zarr does unless told to
-//! write empty chunks, deletes a chunk left all fill value.
+//! index and the inner chunks wanted) and the task copies its box into the output; a write
+//! stores the box whole, or reads, updates and stores the chunk, and, as zarr does unless
+//! told to write empty chunks, deletes a chunk left all fill value.
 //!
 //! Anything this path does not cover, or any error on it, answers [`Batch::Fallback`] rather
 //! than an error: the caller then handles the batch with zarr's default pipeline, which
@@ -39,7 +39,8 @@ pub struct ChunkBox {
 }
 
 /// The caller's array: C-ordered, `shape` elements of `item_size` bytes each in the machine's
-/// byte order. Written by reads; a write reads it (a 0-d one stands for every element).
+/// byte order. Written by reads, which lend it to their chunks' tasks (so it is owned, or a
+/// handle that keeps the memory alive); a write reads it (a 0-d one stands for every element).
 #[derive(Debug)]
 pub struct Memory<B> {
     pub bytes: B,
@@ -69,10 +70,12 @@ fn outcome(result: Result<Vec<bool>, Reason>) -> Batch {
 }
 
 /// Reads `reads` into `out` (see the module docs). `concurrency` chunks at most in flight.
-pub async fn read_chunks_into(
+/// Once this returns, or its future is dropped, nothing more is written into `out`, though
+/// tasks still in flight may hold it (and so keep it alive) until their requests end.
+pub async fn read_chunks_into<B: AsMut<[u8]> + Send + 'static>(
     store: &Store,
     reads: &[ChunkBox],
-    out: Memory<&mut [u8]>,
+    out: Memory<B>,
     concurrency: usize,
 ) -> Batch {
     outcome(try_read(store, reads, out, concurrency).await)
@@ -187,39 +190,92 @@ async fn jobs(
     Ok(jobs)
 }
 
-async fn try_read(
+async fn try_read<B: AsMut<[u8]> + Send + 'static>(
     store: &Store,
     reads: &[ChunkBox],
-    out: Memory<&mut [u8]>,
+    out: Memory<B>,
     concurrency: usize,
 ) -> Result<Vec<bool>, Reason> {
-    check_memory(out.bytes.len(), &out.shape, out.item_size)?;
-    let jobs = jobs(store, reads, &out.shape, out.item_size).await?;
-    // A read holds its box of the chunk, decoded.
-    let concurrency =
-        in_flight(store, concurrency, &jobs, |job| job.subset.num_elements_usize() * out.item_size);
+    let Memory { mut bytes, shape, item_size } = out;
+    check_memory(bytes.as_mut().len(), &shape, item_size)?;
+    let jobs = jobs(store, reads, &shape, item_size).await?;
+    // A read holds its box of the chunk, decoded, until its task has copied it.
+    let concurrency = in_flight(store, concurrency, &jobs, |job| job.subset.num_elements_usize() * item_size);
     let spread = jobs.len() > 1;
+    let output = LentOutput::new(bytes, shape, item_size);
     let mut fetched = futures::stream::iter(jobs)
         .map(|job| {
             let store = store.clone();
             let index = job.index;
-            let key = reads[index].key.clone();
+            let ChunkBox { key, array: at, .. } = reads[index].clone();
+            let output = output.share();
             let read = async move {
                 let (present, decoded) = read_chunk(&store, &job, &key).await?;
-                let decoded = decoded.into_fixed().map_err(|e| e.to_string())?.into_owned();
-                Ok::<_, Reason>((present, decoded))
+                output.copy_in(&decoded.into_fixed().map_err(|e| e.to_string())?, &at)?;
+                Ok::<_, Reason>((index, present))
             };
-            async move { (index, in_a_task_if(spread, read).await) }
+            in_a_task_if(spread, read)
         })
         .buffer_unordered(concurrency);
-    let Memory { bytes, shape, item_size } = out;
     let mut present = vec![false; reads.len()];
-    while let Some((index, done)) = fetched.next().await {
-        let (exists, decoded) = done?;
-        copy_box(&decoded, bytes, &shape, &reads[index].array, item_size)?;
+    while let Some(done) = fetched.next().await {
+        let (index, exists) = done?;
         present[index] = exists;
     }
     Ok(present)
+}
+
+/// The output of a read, lent to its chunks' tasks: each copies its box in as soon as it has
+/// decoded it. Copying in the task, rather than handing decoded chunks back to the batch,
+/// keeps no decoded chunk waiting: measured reading 400 chunks of 40 KB from S3 with 50 in
+/// flight, up to 49 decoded chunks (2 MB) waited for the batch's own task to be polled,
+/// behind the chunks' tasks on the same runtime threads.
+///
+/// Copies take turns (a lock): boxes the caller says are apart may not be, and a copy is a
+/// few microseconds. The batch closes the output when it ends or is dropped; later copies
+/// are skipped, so a batch that falls back to zarr's pipeline, or was cancelled, writes
+/// nothing more into the caller's array.
+struct LentOutput<B>(Arc<std::sync::Mutex<Output<B>>>);
+
+struct Output<B> {
+    bytes: B,
+    shape: Vec<u64>,
+    item_size: usize,
+    open: bool,
+}
+
+/// A task's share of a [`LentOutput`].
+struct OutputShare<B>(Arc<std::sync::Mutex<Output<B>>>);
+
+impl<B: AsMut<[u8]>> LentOutput<B> {
+    fn new(bytes: B, shape: Vec<u64>, item_size: usize) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Output { bytes, shape, item_size, open: true })))
+    }
+
+    fn share(&self) -> OutputShare<B> {
+        OutputShare(self.0.clone())
+    }
+}
+
+impl<B> Drop for LentOutput<B> {
+    fn drop(&mut self) {
+        // Waits for a copy under way: none starts after this.
+        let mut output = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        output.open = false;
+    }
+}
+
+impl<B: AsMut<[u8]>> OutputShare<B> {
+    /// Copies `decoded`, a C-ordered box of the lengths of `at`, into the output at `at`,
+    /// unless the batch has ended.
+    fn copy_in(&self, decoded: &[u8], at: &[Range<u64>]) -> Result<(), Reason> {
+        let mut output = self.0.lock().map_err(|_| "a copy into the output panicked".to_string())?;
+        let Output { bytes, shape, item_size, open } = &mut *output;
+        if !*open {
+            return Ok(());
+        }
+        copy_box(decoded, bytes.as_mut(), shape, at, *item_size)
+    }
 }
 
 /// The job's box of its chunk (at `key`), decoded, and whether the chunk exists (zarr
@@ -563,6 +619,21 @@ mod tests {
         assert_eq!(one, [9; 4]);
         copy_box(&[], &mut dst, &[3, 4], &[1..1, 0..4], 2).unwrap();
         assert!(copy_box(&[1, 2], &mut dst, &[3, 4], &[0..1, 0..2], 2).is_err());
+    }
+
+    #[test]
+    fn tasks_copy_into_the_output_only_while_the_batch_lasts() {
+        // A 2x2 output of u8; a task's share copies its box in while the batch holds the
+        // output, and nothing once the batch has ended (fallen back, failed or been dropped).
+        let output = LentOutput::new(vec![0u8; 4], vec![2, 2], 1);
+        let early = output.share();
+        let late = output.share();
+        early.copy_in(&[1, 2], &[0..1, 0..2]).unwrap();
+        assert!(early.copy_in(&[1], &[0..1, 0..2]).is_err()); // the wrong size
+        drop(output);
+        late.copy_in(&[3, 4], &[1..2, 0..2]).unwrap();
+        let bytes = std::mem::take(&mut late.0.lock().unwrap().bytes);
+        assert_eq!(bytes, [1, 2, 0, 0]);
     }
 
     #[test]
