@@ -208,7 +208,7 @@ async fn try_read<B: AsMut<[u8]> + Send + 'static>(
         .map(|job| {
             let store = store.clone();
             let index = job.index;
-            let ChunkBox { key, array: at, .. } = reads[index].clone();
+            let (key, at) = (reads[index].key.clone(), reads[index].array.clone());
             let output = output.share();
             let read = async move {
                 let (present, decoded) = read_chunk(&store, &job, &key).await?;
